@@ -1,0 +1,39 @@
+# gankit: the two set-up commands.
+#   make demo   create .venv, install, train the default preset (DCGAN on embedded digits)
+#   make test   create .venv, install, run the test suite
+#
+# TORCH_SPEC picks the torch build. The default pins the CPU wheel; GPU users choose
+# their own, e.g.  make demo TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.gankit-installed
+
+.PHONY: demo test lint bench clean-venv
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: gankit's own "torch>=2.1" is then already satisfied and pip
+	# never pulls a multi-GB CUDA build onto a CPU machine.
+	$(BIN)/pip install --disable-pip-version-check -q $(TORCH_SPEC)
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gankit train dcgan-digits --name demo-$$(date +%Y%m%d-%H%M%S)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/throughput.py
+
+clean-venv:
+	rm -rf $(VENV)

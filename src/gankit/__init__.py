@@ -1,0 +1,70 @@
+"""gankit: adversarial generative deep learning on PyTorch.
+
+Train the GAN family, evaluate it honestly, and look at what it learned::
+
+    import gankit
+
+    result = gankit.train("gan-ring", ["train.steps=2000"], name="my-ring")
+    run = gankit.load_run(result.run_dir)
+    points = run.sample(2500, seed=0)        # (2500, 2)
+
+Public API: :func:`train`, :func:`load_run`, :func:`create_model`,
+:func:`list_models`, :func:`load_dataset`, :func:`list_datasets`,
+:func:`list_presets`, :func:`resolve_config`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# Imported on first use: ``import gankit`` stays fast (torch loads only when needed).
+_LAZY = {
+    "train": "gankit.training.trainer",
+    "TrainResult": "gankit.training.trainer",
+    "load_run": "gankit.training.run",
+    "Run": "gankit.training.run",
+    "create_model": "gankit.registry",
+    "list_models": "gankit.registry",
+    "register_model": "gankit.registry",
+    "load_dataset": "gankit.data",
+    "list_datasets": "gankit.data",
+    "list_presets": "gankit.config",
+    "resolve_config": "gankit.config",
+    "GankitError": "gankit.errors",
+    "DivergenceError": "gankit.errors",
+}
+
+if TYPE_CHECKING:
+    from gankit.config import list_presets, resolve_config
+    from gankit.data import list_datasets, load_dataset
+    from gankit.errors import DivergenceError, GankitError
+    from gankit.registry import create_model, list_models, register_model
+    from gankit.training.run import Run, load_run
+    from gankit.training.trainer import TrainResult, train
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gankit' has no attribute '{name}'")
+
+
+__all__ = [
+    "DivergenceError",
+    "GankitError",
+    "Run",
+    "TrainResult",
+    "create_model",
+    "list_datasets",
+    "list_models",
+    "list_presets",
+    "load_dataset",
+    "load_run",
+    "register_model",
+    "resolve_config",
+    "train",
+]

@@ -1,0 +1,222 @@
+"""The ``gankit`` command: each subcommand is a thin function over the library.
+
+User errors (:class:`~gankit.errors.GankitError`) print one line and exit with
+code 2; a diverged run exits with 1; Ctrl-C exits with 130 after saving.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="gankit",
+    help="Train, evaluate and explore GANs on PyTorch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 1
+
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run directories live.")]
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"gankit: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one line on stderr and an exit code, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gankit.errors import DivergenceError, GankitError
+
+        try:
+            return fn(*args, **kwargs)
+        except GankitError as err:
+            _fail(str(err), EXIT_USER_ERROR)
+        except DivergenceError as err:
+            _fail(str(err), EXIT_DIVERGED)
+
+    return wrapper
+
+
+@app.command()
+@handle_errors
+def train(
+    config: Annotated[
+        str | None,
+        typer.Argument(help="A preset name or a YAML config file [default: dcgan-digits]."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a setting, e.g. --set train.steps=500 (repeatable)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (its directory).")] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run from its newest checkpoint.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing run of the same name.")
+    ] = False,
+    data_dir: Annotated[
+        str | None, typer.Option(help="Look here first for downloadable datasets.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Train a model. With no argument, a DCGAN on the embedded digits."""
+    from gankit.training.trainer import train as run_training
+
+    result = run_training(
+        config,
+        set_ or [],
+        name=name,
+        runs_dir=runs_dir,
+        resume=resume,
+        overwrite=overwrite,
+        data_dir=data_dir,
+        progress=None if progress else False,
+    )
+    losses = ", ".join(
+        f"{k} {v:.3f}" for k, v in result.last_metrics.items() if k.startswith("loss")
+    )
+    typer.echo(f"run:          {result.run_dir}  ({result.step} steps, {result.seconds:.0f} s)")
+    if losses:
+        typer.echo(f"last losses:  {losses}")
+    if result.samples is not None:
+        typer.echo(f"samples:      {result.samples}")
+    if result.loss_curves is not None:
+        typer.echo(f"loss curves:  {result.loss_curves}")
+    typer.echo(f"checkpoint:   {result.checkpoint}")
+    if result.interrupted:
+        typer.echo(
+            f"stopped by {result.interrupted} at step {result.step}; continue with: "
+            f"gankit train --resume --name {result.run_dir.name}",
+            err=True,
+        )
+        raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
+
+
+SAMPLE_FORMATS = (".png", ".npy", ".pt")
+
+
+@app.command()
+@handle_errors
+def sample(
+    run: Annotated[str, typer.Argument(help="A run directory, or a run name under --runs-dir.")],
+    n: Annotated[int, typer.Option("--n", help="How many samples.")] = 64,
+    out: Annotated[
+        Path | None, typer.Option(help="Output file: .png (picture), .npy or .pt (tensor).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Draw samples from a run's newest checkpoint (the EMA generator, if kept)."""
+    import numpy as np
+    import torch
+
+    from gankit.errors import GankitError
+    from gankit.explore.pictures import save_samples
+    from gankit.training.run import load_run
+
+    loaded = load_run(run, runs_dir)
+    out = out or loaded.paths.samples / f"sample_n{n}_seed{seed}.png"
+    if out.suffix not in SAMPLE_FORMATS:
+        raise GankitError(
+            f"--out '{out}' has an unknown format; valid: {', '.join(SAMPLE_FORMATS)}"
+        )
+    if out.exists() and not overwrite:
+        raise GankitError(f"--out '{out}' already exists; pass --overwrite or choose another path")
+    samples = loaded.sample(n, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, samples.numpy())
+    elif out.suffix == ".pt":
+        torch.save(samples, out)
+    else:
+        save_samples(out, samples, title=f"{loaded.path.name} step {loaded.step} seed {seed}")
+    typer.echo(f"{n} samples from {loaded.checkpoint} -> {out}")
+
+
+@app.command()
+@handle_errors
+def presets() -> None:
+    """List the presets, one line each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gankit.config import DEFAULT_PRESET, list_presets
+
+    table = Table("preset", "what it trains", box=None, pad_edge=False)
+    for name, description in list_presets().items():
+        marker = " (default)" if name == DEFAULT_PRESET else ""
+        table.add_row(name + marker, description)
+    Console(width=max(100, Console().width)).print(table)
+
+
+@app.command()
+@handle_errors
+def models() -> None:
+    """List the registered models."""
+    from gankit.registry import get_spec, list_models
+
+    for name in list_models():
+        typer.echo(f"{name:<10} {get_spec(name).description}")
+
+
+@app.command()
+@handle_errors
+def datasets() -> None:
+    """List the data sources."""
+    from gankit.data import list_datasets
+
+    typer.echo("\n".join(list_datasets()))
+
+
+@app.command()
+@handle_errors
+def info(
+    run: Annotated[str, typer.Argument(help="A run directory, or a run name under --runs-dir.")],
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Show a run's config, steps done and latest losses."""
+    from gankit.config import dump_yaml, load_yaml
+    from gankit.explore.pictures import read_metrics
+    from gankit.training.checkpoint import list_checkpoints
+    from gankit.training.run import RunPaths, find_run
+
+    paths = RunPaths(find_run(run, runs_dir))
+    config = load_yaml(paths.config.read_text(), f"'{paths.config}'")
+    checkpoints = list_checkpoints(paths.checkpoints)
+    rows = read_metrics(paths.metrics)
+    done = checkpoints[-1][0] if checkpoints else 0
+    typer.echo(f"run:         {paths.root}")
+    typer.echo(f"model:       {config['model']['name']} on {config['data']['name']}")
+    typer.echo(f"steps done:  {done} of {config['train']['steps']} (newest checkpoint)")
+    typer.echo(f"checkpoints: {', '.join(p.name for _, p in checkpoints) or 'none'}")
+    if rows:
+        last = rows[-1]
+        values = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "time"))
+        typer.echo(f"latest log:  step {last['step']}: {values}")
+    typer.echo("config:")
+    typer.echo("  " + dump_yaml(config).strip().replace("\n", "\n  "))
+
+
+def main() -> None:
+    app(prog_name="gankit")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

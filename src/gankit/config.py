@@ -1,0 +1,333 @@
+"""The run config: schema, presets, ``--set`` overrides and validation.
+
+A run config has four sections::
+
+    name: dcgan-digits          # the run directory's default name
+    model: {name: dcgan, ...}   # the model's constructor keywords
+    data:  {name: digits, ...}  # the data source's keywords
+    train: {steps: 3000, ...}   # the trainer's clock: see TrainConfig
+
+Everything is validated here, once, where it enters; unknown keys and wrong types
+raise :class:`~gankit.errors.GankitError` naming the key and the valid choices.
+Model and data keywords are checked against the constructor's signature, so the
+constructor is the schema (see STYLE.md: "the constructor is the config").
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from gankit.errors import GankitError, choices
+
+DEFAULT_PRESET = "dcgan-digits"
+
+
+@dataclass
+class TrainConfig:
+    """The trainer's settings. Every field can be set with ``--set train.FIELD=VALUE``.
+
+    Attributes:
+        steps: generator updates to run (a critic with ``n_critic`` steps per update
+            still counts one step per generator update, as in the papers).
+        batch_size: real samples per network update.
+        seed: seeds weights, data order and noise; the same seed gives the same weights.
+        device: ``auto`` picks CUDA, then MPS, then CPU.
+        threads: CPU threads for torch; None uses one per core.
+        log_every: steps between lines of ``metrics.jsonl``.
+        sample_every: steps between sample grids drawn from the fixed noise.
+        ckpt_every: steps between checkpoints.
+        keep_checkpoints: how many step checkpoints to keep (the newest).
+        ema_decay: keep an exponential moving average of the generator with this decay;
+            None disables it. Samples and ``gankit sample`` then use the average.
+        n_fixed: how many fixed-noise samples each grid shows.
+        num_workers: DataLoader workers for streamed (on-disk) data sources.
+        tensorboard: also write TensorBoard events (needs ``pip install tensorboard``).
+        progress: show a progress bar.
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    threads: int | None = None
+    log_every: int = 50
+    sample_every: int = 500
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 3
+    ema_decay: float | None = None
+    n_fixed: int = 64
+    num_workers: int = 0
+    tensorboard: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "log_every", "sample_every", "ckpt_every", "n_fixed"):
+            if getattr(self, key) < 1:
+                raise GankitError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        if self.keep_checkpoints < 1:
+            raise GankitError(f"train.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise GankitError(f"train.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
+        if self.threads is not None and self.threads < 1:
+            raise GankitError(f"train.threads must be >= 1 or null, got {self.threads}")
+        if self.num_workers < 0:
+            raise GankitError(f"train.num_workers must be >= 0, got {self.num_workers}")
+
+
+# --------------------------------------------------------------------------- types
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(annotation))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return "null"
+    if origin is tuple:
+        return "list of " + _type_name(typing.get_args(annotation)[0])
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def type_matches(value: Any, annotation: Any) -> bool:
+    """Whether a YAML value fits a constructor annotation, without converting it.
+
+    Written here rather than with a validation library because the rules are few
+    and deliberate: an int is accepted where a float is expected (``lr: 1`` is a
+    number), a list where a tuple is expected (YAML has no tuples), and nothing else
+    is coerced: ``"0.5"`` is not a float.
+    """
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in typing.get_args(annotation))
+    if origin in (Union, types.UnionType):
+        return any(type_matches(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(type_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(type_matches(v, a) for v, a in zip(value, args))
+    if origin is list:
+        (arg,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(type_matches(v, arg) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def _resolved_hints(fn: Callable) -> dict[str, Any]:
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: fall back to no type checks
+        return {}
+
+
+def validate_kwargs(
+    fn: Callable, kwargs: dict[str, Any], where: str, exclude: set[str] = frozenset()
+) -> None:
+    """Check ``kwargs`` against ``fn``'s keyword parameters and their annotations.
+
+    Raises:
+        GankitError: naming the unknown key (with the valid keys) or the mistyped value.
+    """
+    params = {
+        name: p
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in exclude
+    }
+    hints = _resolved_hints(fn)
+    for key, value in kwargs.items():
+        if key not in params:
+            raise GankitError(f"unknown key '{key}' in {where}; valid: {choices(params)}")
+        annotation = hints.get(key, params[key].annotation)
+        if not type_matches(value, annotation):
+            raise GankitError(f"{where}: '{key}' must be {_type_name(annotation)}, got {value!r}")
+
+
+# --------------------------------------------------------------------------- YAML
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-4`` as a float.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-4``); learning rates
+    are written ``1e-4`` everywhere, so we add YAML 1.2's float pattern.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise GankitError(
+            f"{source} is not valid YAML{at}: {getattr(err, 'problem', err)}"
+        ) from None
+
+
+def parse_value(text: str) -> Any:
+    """Parse the value of ``--set key=value`` as YAML: ``3`` is an int, ``true`` a bool."""
+    return load_yaml(text, f"--set value '{text}'")
+
+
+# --------------------------------------------------------------------------- presets
+def _preset_files() -> dict[str, Any]:
+    folder = resources.files("gankit") / "presets"
+    return {p.name[: -len(".yaml")]: p for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name -> its one-line description (the first comment line of the file)."""
+    out = {}
+    for name, path in sorted(_preset_files().items()):
+        first = path.read_text().splitlines()[0] if path.read_text() else ""
+        out[name] = first.lstrip("# ").strip()
+    return out
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    files = _preset_files()
+    if name not in files:
+        raise GankitError(f"unknown preset '{name}'; valid: {choices(files)}")
+    return load_yaml(files[name].read_text(), f"preset '{name}'")
+
+
+def read_config_source(source: str | Path | dict | None) -> dict[str, Any]:
+    """A preset name, a path to a YAML file, or a dict -> the raw config dict."""
+    if source is None:
+        raw = load_preset(DEFAULT_PRESET)
+    elif isinstance(source, dict):
+        raw = copy.deepcopy(source)
+    else:
+        text = str(source)
+        if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+            path = Path(text)
+            if not path.is_file():
+                raise GankitError(f"config file '{path}' does not exist")
+            raw = load_yaml(path.read_text(), f"config file '{path}'")
+        else:
+            raw = load_preset(text)
+            raw.setdefault("name", text)
+    if not isinstance(raw, dict):
+        raise GankitError(f"config '{source}' must be a mapping with model, data and train")
+    return raw
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str] | dict[str, Any]) -> None:
+    """Apply ``section.key=value`` overrides in place (``train.steps=100``)."""
+    items = overrides.items() if isinstance(overrides, dict) else _split_overrides(overrides)
+    for dotted, value in items:
+        parts = dotted.split(".")
+        if parts[0] not in SECTIONS:
+            raise GankitError(
+                f"--set key '{dotted}' must start with a section; valid: {choices(SECTIONS)}"
+            )
+        target = config
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise GankitError(f"--set key '{dotted}': '{part}' is not a section")
+        target[parts[-1]] = value
+
+
+def _split_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    out = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GankitError(f"--set expects key=value (e.g. train.steps=100), got '{item}'")
+        out.append((key.strip(), parse_value(value)))
+    return out
+
+
+SECTIONS = ("name", "model", "data", "train")
+
+
+def resolve_config(
+    source: str | Path | dict | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Read, override and validate a run config; returns the fully resolved dict.
+
+    The result names every model, data and train setting explicitly (defaults filled
+    in), so the run directory and each checkpoint record exactly what was trained.
+    """
+    from gankit.data import dataset_loader
+    from gankit.registry import model_defaults
+
+    config = read_config_source(source)
+    apply_overrides(config, overrides or [])
+    unknown = set(config) - set(SECTIONS)
+    if unknown:
+        raise GankitError(
+            f"unknown config section '{sorted(unknown)[0]}'; valid: {choices(SECTIONS)}"
+        )
+    for section in ("model", "data"):
+        if not isinstance(config.get(section), dict) or "name" not in config[section]:
+            raise GankitError(f"config section '{section}' needs a 'name'")
+
+    model = dict(config["model"])
+    model_name = model.pop("name")
+    resolved_model = {"name": model_name, **model_defaults(model_name, model)}
+
+    data = dict(config["data"])
+    data_name = data.pop("name")
+    loader, fixed = dataset_loader(data_name)
+    validate_kwargs(loader, data, where=f"data ({data_name})", exclude=set(fixed))
+
+    train_raw = config.get("train") or {}
+    if not isinstance(train_raw, dict):
+        raise GankitError("config section 'train' must be a mapping")
+    validate_kwargs(TrainConfig, train_raw, where="train")
+    train = dataclasses.asdict(TrainConfig(**train_raw))
+
+    name = config.get("name") or f"{model_name}-{data_name}"
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise GankitError(f"run name '{name}' may use only letters, digits, '.', '_' and '-'")
+    return {
+        "name": name,
+        "model": resolved_model,
+        "data": {"name": data_name, **data},
+        "train": train,
+    }
+
+
+def dump_yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)

@@ -1,0 +1,86 @@
+"""Data sources: ``load_dataset(name, **options) -> DataBundle``.
+
+Sources are registered by name and imported lazily, so ``import gankit`` stays fast
+and a source's heavy dependencies load only when it is used. ``folder:PATH`` is a
+source whose name carries its argument.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from gankit.data.base import NO_LABEL, DataBundle, tensor_split
+from gankit.errors import GankitError, choices
+
+#: name -> "module:function". Each function takes keyword options and returns a DataBundle.
+DATASETS: dict[str, str] = {
+    "ring": "gankit.data.toy:ring",
+    "grid": "gankit.data.toy:grid",
+    "spiral": "gankit.data.toy:spiral",
+    "swissroll": "gankit.data.toy:spiral",
+    "moons": "gankit.data.toy:moons",
+    "digits": "gankit.data.digits:digits",
+    "fashion-mnist": "gankit.data.idx:fashion_mnist",
+    "mnist": "gankit.data.idx:mnist",
+    "cifar10": "gankit.data.cifar:cifar10",
+}
+
+#: Sources whose name is ``prefix:ARGUMENT``; the argument is passed as ``path``.
+PREFIXED: dict[str, str] = {
+    "folder": "gankit.data.folders:folder",
+}
+
+TOY_DATASETS = ("ring", "grid", "spiral", "swissroll", "moons")
+
+
+def list_datasets() -> list[str]:
+    return sorted(DATASETS) + [f"{p}:PATH" for p in sorted(PREFIXED)]
+
+
+def _resolve(spec: str) -> str:
+    module_name, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def dataset_loader(name: str) -> tuple[Callable[..., DataBundle], dict]:
+    """The loader function for ``name`` and the arguments implied by the name itself."""
+    if not isinstance(name, str) or not name:
+        raise GankitError(f"data.name must be a dataset name; valid: {choices(list_datasets())}")
+    if name in DATASETS:
+        fixed = {"variant": "swissroll"} if name == "swissroll" else {}
+        return _resolve(DATASETS[name]), fixed
+    prefix, sep, argument = name.partition(":")
+    if sep and prefix in PREFIXED:
+        if not argument:
+            raise GankitError(f"data.name '{name}' needs a path after '{prefix}:'")
+        return _resolve(PREFIXED[prefix]), {"path": argument}
+    raise GankitError(f"unknown dataset '{name}'; valid: {choices(list_datasets())}")
+
+
+def load_dataset(name: str, **options) -> DataBundle:
+    """Load a data source by name, validating its options against the loader's signature.
+
+    Example:
+        >>> bundle = load_dataset("ring", n_train=1000)
+        >>> bundle.shape
+        (2,)
+    """
+    from gankit.config import validate_kwargs
+
+    loader, fixed = dataset_loader(name)
+    validate_kwargs(loader, options, where=f"data ({name})", exclude=set(fixed))
+    bundle = loader(**fixed, **options)
+    bundle.name = name
+    return bundle
+
+
+__all__ = [
+    "DATASETS",
+    "NO_LABEL",
+    "TOY_DATASETS",
+    "DataBundle",
+    "list_datasets",
+    "load_dataset",
+    "tensor_split",
+]

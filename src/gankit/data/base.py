@@ -1,0 +1,85 @@
+"""What every data source returns: a :class:`DataBundle`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, TensorDataset
+
+from gankit.errors import GankitError
+
+#: Images are float32 in [-1, 1], shape (C, H, W); toy points are float32, shape (2,).
+#: Labels are int64; sources without labels use -1.
+NO_LABEL = -1
+
+#: Image resolutions the conv models are built for.
+RESOLUTIONS = (8, 16, 28, 32, 64)
+
+
+@dataclass
+class DataBundle:
+    """A dataset split into train and test, with the metadata models and metrics need.
+
+    Attributes:
+        name: the source name, e.g. ``"digits"`` or ``"folder:/data/faces"``.
+        kind: ``"toy"`` for 2-D points, ``"image"`` for (C, H, W) images.
+        train: items ``(x, y)``. A :class:`~torch.utils.data.TensorDataset` takes the
+            trainer's in-memory fast path; any other Dataset is streamed by a DataLoader.
+        test: the held-out split, or None when the source has none.
+        shape: the shape of one item ``x``, e.g. ``(1, 16, 16)`` or ``(2,)``.
+        num_classes: number of labels, or None when unlabelled.
+        class_names: a name per label, when known.
+        modes: (K, D) true mode centres for toy mixtures, else None.
+        mode_std: the standard deviation of each toy mode, else None.
+        info: a line of provenance (where the files were found, how many were skipped).
+    """
+
+    name: str
+    kind: Literal["toy", "image"]
+    train: Dataset
+    test: Dataset | None
+    shape: tuple[int, ...]
+    num_classes: int | None = None
+    class_names: list[str] | None = None
+    modes: torch.Tensor | None = None
+    mode_std: float | None = None
+    info: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.train, TensorDataset)
+
+
+def tensor_split(x: torch.Tensor, y: torch.Tensor | None = None) -> TensorDataset:
+    """Wrap tensors as an in-memory split; missing labels become ``NO_LABEL``."""
+    if y is None:
+        y = torch.full((len(x),), NO_LABEL, dtype=torch.long)
+    return TensorDataset(x.float().contiguous(), y.long())
+
+
+def to_unit_range(images_uint8: torch.Tensor) -> torch.Tensor:
+    """Map uint8 pixels [0, 255] to float [-1, 1], the range of a tanh generator."""
+    return images_uint8.float().div(127.5).sub(1.0)
+
+
+def check_resolution(resolution: int, where: str) -> None:
+    """Reject a resolution the models are not built for; sources call it before reading
+    (or downloading) any file."""
+    if resolution not in RESOLUTIONS:
+        valid = ", ".join(map(str, RESOLUTIONS))
+        raise GankitError(f"{where}: resolution {resolution} is not supported; valid: {valid}")
+
+
+def resize_images(images: torch.Tensor, resolution: int, where: str) -> torch.Tensor:
+    """Resize (N, C, H, W) images in [-1, 1] to (N, C, R, R), bilinear with antialias."""
+    check_resolution(resolution, where)
+    if images.shape[-1] == resolution:
+        return images
+    resized = F.interpolate(
+        images, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
+    )
+    return resized.clamp(-1.0, 1.0)

@@ -1,0 +1,119 @@
+"""Sample grids (Pillow), toy scatter plots and loss curves (matplotlib).
+
+The grid is written here rather than taken from torchvision, which gankit does not
+depend on (its wheels do not import beside the CPU build of torch we pin).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def image_grid(
+    images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1
+) -> Image.Image:
+    """Tile (N, C, H, W) images in [-1, 1] into one picture, ``nrow`` per row.
+
+    Args:
+        images: (N, C, H, W) with C = 1 or 3.
+        nrow: images per row; default the square root of N, rounded up.
+        padding: pixels between tiles (white).
+        scale: integer upscaling with nearest neighbour, so 8x8 digits stay visible.
+    """
+    n, c, h, w = images.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    ncol = math.ceil(n / nrow)
+    pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
+    if c == 1:
+        pixels = pixels.expand(n, 3, h, w)
+    canvas = torch.full(
+        (3, ncol * (h + padding) + padding, nrow * (w + padding) + padding), 255, dtype=torch.uint8
+    )
+    for i in range(n):
+        row, col = divmod(i, nrow)
+        top, left = padding + row * (h + padding), padding + col * (w + padding)
+        canvas[:, top : top + h, left : left + w] = pixels[i]
+    picture = Image.fromarray(canvas.permute(1, 2, 0).numpy())
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    return picture
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_points(
+    path: Path, points: torch.Tensor, real: torch.Tensor | None = None, title: str = ""
+) -> None:
+    """Scatter (N, 2) generated points over (M, 2) real points."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=4, c="#1f77b4", alpha=0.4, label="real")
+    ax.scatter(points[:, 0], points[:, 1], s=4, c="#d62728", alpha=0.6, label="generated")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def save_samples(
+    path: Path, samples: torch.Tensor, real: torch.Tensor | None = None, title: str = ""
+) -> Path:
+    """Write samples as a picture: a grid for images, a scatter for 2-D points."""
+    path = Path(path)
+    if samples.dim() == 4:
+        scale = max(1, 128 // samples.shape[-1])
+        image_grid(samples, scale=scale).save(path)
+    else:
+        save_points(path, samples.cpu(), None if real is None else real.cpu(), title)
+    return path
+
+
+def read_metrics(path: Path) -> list[dict]:
+    if not Path(path).exists():
+        return []
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:
+    """Plot every logged number against the step: losses on one panel, the rest beside."""
+    rows = read_metrics(metrics_path)
+    if not rows:
+        return None
+    plt = _pyplot()
+    keys = sorted({k for row in rows for k in row} - {"step", "time"})
+    loss_keys = [k for k in keys if k.startswith("loss")]
+    other_keys = [k for k in keys if not k.startswith("loss")]
+    panels = [p for p in (loss_keys, other_keys) if p]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), dpi=100)
+    axes = np.atleast_1d(axes)
+    for ax, panel in zip(axes, panels):
+        for key in panel:
+            steps = [r["step"] for r in rows if key in r]
+            ax.plot(steps, [r[key] for r in rows if key in r], label=key, linewidth=1.2)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("losses", fontsize=9)
+    if len(panels) > 1:
+        axes[1].set_title("discriminator outputs and penalties", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_path)
+    plt.close(fig)
+    return out_path

@@ -1,0 +1,182 @@
+"""Adversarial losses and penalties, as pure functions of discriminator outputs.
+
+Notation: ``d_real = D(x)`` and ``d_fake = D(G(z))`` are the discriminator's raw
+outputs (logits for the log-losses, scores for the others), shape (N,) or (N, 1).
+``sigma`` is the logistic sigmoid, so ``D_prob = sigma(d)``. Each discriminator
+loss is minimised by D, each generator loss by G.
+
+Pick a pair by name from :data:`ADVERSARIAL_LOSSES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+Reduction = str
+
+
+def _reduce(values: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    if reduction == "none":
+        return values
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
+
+
+def _target(like: torch.Tensor, value: float | torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device).expand_as(like)
+
+
+# --------------------------------------------------------------------------- GAN
+def bce_d_loss(
+    d_real: torch.Tensor,
+    d_fake: torch.Tensor,
+    real_target: float | torch.Tensor = 1.0,
+    fake_target: float | torch.Tensor = 0.0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """The original GAN discriminator loss (Goodfellow et al. 2014).
+
+    ``L_D = -E[log sigma(D(x))] - E[log(1 - sigma(D(G(z))))]``, i.e. binary
+    cross-entropy with targets 1 for real and 0 for fake. ``real_target`` < 1 gives
+    one-sided label smoothing (Salimans et al. 2016); per-sample targets give noisy
+    labels.
+    """
+    real = F.binary_cross_entropy_with_logits(
+        d_real, _target(d_real, real_target), reduction="none"
+    )
+    fake = F.binary_cross_entropy_with_logits(
+        d_fake, _target(d_fake, fake_target), reduction="none"
+    )
+    return _reduce(real, reduction) + _reduce(fake, reduction)
+
+
+def minimax_g_loss(d_fake: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+    """The minimax generator loss: ``L_G = E[log(1 - sigma(D(G(z))))]``.
+
+    G minimises the same value D maximises, ``min_G max_D E[log D(x)] +
+    E[log(1 - D(G(z)))]``. Its gradient vanishes when D confidently rejects fakes
+    (sigma(d) -> 0), which is why it learns slowly early in training.
+    """
+    # log(1 - sigma(d)) = -softplus(d), computed stably.
+    return _reduce(-F.softplus(d_fake), reduction)
+
+
+def non_saturating_g_loss(d_fake: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+    """The non-saturating generator loss: ``L_G = -E[log sigma(D(G(z)))]``.
+
+    Same fixed point as minimax, but strong gradients when D rejects the fakes.
+    """
+    # -log(sigma(d)) = softplus(-d), computed stably.
+    return _reduce(F.softplus(-d_fake), reduction)
+
+
+# --------------------------------------------------------------------------- WGAN
+def wasserstein_d_loss(
+    d_real: torch.Tensor, d_fake: torch.Tensor, reduction: Reduction = "mean"
+) -> torch.Tensor:
+    """The WGAN critic loss (Arjovsky et al. 2017): ``L_D = E[D(G(z))] - E[D(x)]``.
+
+    Minimising it maximises ``E[D(x)] - E[D(G(z))]``, which for a 1-Lipschitz D
+    estimates the Wasserstein-1 distance ``sup_{||D||_L<=1} E_P D - E_Q D``.
+    """
+    return _reduce(d_fake, reduction) - _reduce(d_real, reduction)
+
+
+def wasserstein_g_loss(d_fake: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+    """The WGAN generator loss: ``L_G = -E[D(G(z))]``."""
+    return -_reduce(d_fake, reduction)
+
+
+# --------------------------------------------------------------------------- LSGAN
+def least_squares_d_loss(
+    d_real: torch.Tensor,
+    d_fake: torch.Tensor,
+    real_target: float | torch.Tensor = 1.0,
+    fake_target: float | torch.Tensor = 0.0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """The LSGAN discriminator loss (Mao et al. 2017) with a=0, b=1:
+
+    ``L_D = 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]``.
+    """
+    real = 0.5 * (d_real - _target(d_real, real_target)) ** 2
+    fake = 0.5 * (d_fake - _target(d_fake, fake_target)) ** 2
+    return _reduce(real, reduction) + _reduce(fake, reduction)
+
+
+def least_squares_g_loss(d_fake: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+    """The LSGAN generator loss with c=1: ``L_G = 1/2 E[(D(G(z)) - c)^2]``."""
+    return _reduce(0.5 * (d_fake - 1.0) ** 2, reduction)
+
+
+# --------------------------------------------------------------------------- hinge
+def hinge_d_loss(
+    d_real: torch.Tensor, d_fake: torch.Tensor, reduction: Reduction = "mean"
+) -> torch.Tensor:
+    """The hinge discriminator loss (Lim & Ye 2017; Miyato et al. 2018):
+
+    ``L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]``.
+    """
+    return _reduce(F.relu(1.0 - d_real), reduction) + _reduce(F.relu(1.0 + d_fake), reduction)
+
+
+def hinge_g_loss(d_fake: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+    """The hinge generator loss: ``L_G = -E[D(G(z))]``."""
+    return -_reduce(d_fake, reduction)
+
+
+# --------------------------------------------------------------------------- penalties
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    target_norm: float = 1.0,
+) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al. 2017) on random interpolates:
+
+    ``E_{x_hat}[(||grad_{x_hat} D(x_hat)||_2 - 1)^2]``, with
+    ``x_hat = eps * x + (1 - eps) * G(z)`` and ``eps ~ U[0, 1]`` per sample.
+
+    Args:
+        critic: maps (N, ...) inputs to (N,) or (N, 1) scores.
+        real: (N, ...) real samples.
+        fake: (N, ...) generated samples, already detached from G.
+
+    Returns:
+        The scalar penalty (not yet multiplied by its weight λ).
+    """
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device)
+    interpolates = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
+    scores = critic(interpolates)
+    (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
+    norms = grads.flatten(1).norm(2, dim=1)
+    return ((norms - target_norm) ** 2).mean()
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """A discriminator loss and its generator loss.
+
+    ``uses_targets`` says whether the D loss takes real/fake targets, which is what
+    label smoothing and noisy labels act on.
+    """
+
+    d: Callable[..., torch.Tensor]
+    g: Callable[..., torch.Tensor]
+    uses_targets: bool
+
+
+ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
+    "minimax": AdversarialLoss(bce_d_loss, minimax_g_loss, uses_targets=True),
+    "non_saturating": AdversarialLoss(bce_d_loss, non_saturating_g_loss, uses_targets=True),
+    "wasserstein": AdversarialLoss(wasserstein_d_loss, wasserstein_g_loss, uses_targets=False),
+    "least_squares": AdversarialLoss(least_squares_d_loss, least_squares_g_loss, uses_targets=True),
+    "hinge": AdversarialLoss(hinge_d_loss, hinge_g_loss, uses_targets=False),
+}

@@ -1,0 +1,110 @@
+"""The contract between a model family and the trainer.
+
+The model owns its update rule; the trainer owns the clock. A family implements:
+
+- ``configure_optimizers()`` -> named optimizers (the trainer checkpoints them);
+- ``train_step(batch, step)`` -> a dict of floats to log. It does its own
+  ``zero_grad``, ``backward`` and optimizer steps, however many networks it has;
+- ``sample_latent(n)`` and ``generate(latent)``, which give the trainer's fixed-noise
+  previews and ``gankit sample``.
+
+The trainer never looks inside: InfoGAN's Q head, a VAE's encoder, CycleGAN's four
+networks or DANN's domain critic are all the family's business.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every model family.
+
+    Attributes:
+        generator_name: the attribute holding the network that makes samples; the
+            trainer keeps its exponential moving average when ``ema_decay`` is set.
+        model_name: the registered variant name (set by ``create_model``).
+        hparams: every constructor argument, so a checkpoint rebuilds the model alone.
+        optimizers: filled by :meth:`setup_optimizers`.
+    """
+
+    generator_name: str = "G"
+
+    def __init__(self, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.num_classes = num_classes
+        self.model_name = type(self).__name__.lower()
+        self.hparams: dict[str, Any] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.max_steps = 0
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def setup_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Create the optimizers once; ``train_step`` uses them by name."""
+        self.optimizers = self.configure_optimizers()
+        return self.optimizers
+
+    @property
+    def real_batches_per_step(self) -> int:
+        """How many real batches one ``train_step`` consumes (e.g. ``n_critic``).
+
+        The trainer concatenates that many batches, so ``batch["x"]`` has
+        ``batch_size * real_batches_per_step`` rows.
+        """
+        return 1
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        """One update of every network. ``step`` counts from 0 across resumes."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ sampling
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def generator(self) -> nn.Module:
+        return getattr(self, self.generator_name)
+
+    def sample_latent(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Inputs for ``n`` samples, e.g. ``{"z": (n, latent_dim)}``, on the CPU."""
+        raise NotImplementedError
+
+    def generate(
+        self, latent: dict[str, torch.Tensor], net: nn.Module | None = None
+    ) -> torch.Tensor:
+        """Samples from the given latent; ``net`` replaces the generator (e.g. its EMA)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def render(self, latent: dict[str, torch.Tensor], net: nn.Module | None = None) -> torch.Tensor:
+        """``generate`` in eval mode without gradients: previews and sampling.
+
+        Eval mode matters: batch norm must use its running statistics and must not
+        update them, or drawing a preview would change the model.
+        """
+        net = net if net is not None else self.generator
+        was_training = net.training
+        net.eval()
+        try:
+            return self.generate(latent, net=net)
+        finally:
+            net.train(was_training)
+
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, net: nn.Module | None = None
+    ) -> torch.Tensor:
+        """``n`` samples: (n, C, H, W) images in [-1, 1] or (n, D) points."""
+        return self.render(self.sample_latent(n, generator), net=net)
+
+    def extra_repr(self) -> str:
+        return f"model_name={self.model_name!r}, data_shape={self.data_shape}"

@@ -1,0 +1,364 @@
+r"""The GAN family: GAN, DCGAN, WGAN, WGAN-GP, LSGAN and hinge/SNGAN.
+
+One generator G and one discriminator (critic) D play a two-player game; the
+variants differ only in D's and G's losses, in how D is kept well-behaved, and in
+how often each network steps. All of that is decided in :meth:`GAN.train_step`.
+
+Objectives (D maximises / G minimises unless noted):
+
+- GAN (Goodfellow et al. 2014):
+  ``min_G max_D E_x[log D(x)] + E_z[log(1 - D(G(z)))]``.
+  ``minimax`` trains G on ``E[log(1 - D(G(z)))]``; ``non_saturating`` on
+  ``-E[log D(G(z))]``, which keeps G's gradient alive while D wins.
+- WGAN (Arjovsky et al. 2017):
+  ``min_G max_{||D||_L<=1} E_x[D(x)] - E_z[D(G(z))]``; the Lipschitz bound is
+  enforced by clipping D's weights to ``[-c, c]``, with ``n_critic`` D steps per
+  G step and RMSprop.
+- WGAN-GP (Gulrajani et al. 2017): the same objective, the bound enforced softly by
+  ``+ λ E[(||∇D(x̂)||_2 - 1)^2]`` on interpolates ``x̂``, and Adam with β=(0.5, 0.9).
+- LSGAN (Mao et al. 2017):
+  ``min_D 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]``, ``min_G 1/2 E[(D(G(z)) - 1)^2]``.
+- Hinge / SNGAN (Miyato et al. 2018):
+  ``min_D E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]``, ``min_G -E[D(G(z))]``,
+  with spectral normalisation on every layer of D.
+
+The loss functions themselves live in :mod:`gankit.losses`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.losses import ADVERSARIAL_LOSSES, gradient_penalty
+from gankit.models.base import GenerativeModel
+from gankit.nn import (
+    ConvDecoder,
+    ConvEncoder,
+    Norm,
+    apply_spectral_norm,
+    frozen,
+    init_dcgan_weights,
+    mlp,
+)
+from gankit.registry import register_model
+
+LossName = Literal["minimax", "non_saturating", "wasserstein", "least_squares", "hinge"]
+
+
+class GAN(GenerativeModel):
+    """A generator and a discriminator trained with a chosen adversarial loss.
+
+    Every DCGAN "trick" is an argument (Radford et al. 2016; Salimans et al. 2016;
+    Odena et al. 2016, "Deconvolution and checkerboard artifacts"):
+
+    Args:
+        data_shape: (C, H, W) for images, (D,) for points; set from the data.
+        num_classes: unused by this family (the data's labels are ignored).
+        arch: ``mlp`` (fully connected; toy data and flattened images), ``conv``
+            (DCGAN), or ``auto``: conv for images, mlp for points.
+        latent_dim: size of the noise vector z.
+        latent_dist: *Gaussian latent* trick: ``normal`` draws z ~ N(0, I), which
+            makes interpolation and truncation natural; ``uniform`` draws
+            z ~ U(-1, 1)^d as in the original GAN.
+        loss: the adversarial loss pair, see the module docstring.
+        hidden_dim: width of each hidden layer (mlp).
+        n_layers: number of hidden layers in G and D (mlp).
+        g_channels: width of G's last conv layer; earlier layers double it (conv).
+        d_channels: width of D's first conv layer; later layers double it (conv).
+        kernel_size: *kernel divisible by stride* trick: with stride 2, a kernel of 4
+            covers every output pixel equally often; 3 or 5 make the overlaps uneven,
+            which shows as checkerboard artifacts in transposed convolutions.
+        strided: *strided convolutions instead of pooling* trick: True lets the
+            networks learn their own up/down-sampling (DCGAN); False uses average
+            pooling in D and nearest-neighbour upsampling + conv in G.
+        g_norm: normalisation in G (``batch`` in DCGAN).
+        d_norm: normalisation in D. ``batch`` for DCGAN; a gradient penalty needs a
+            per-sample norm (``layer`` or ``none``), since batch norm couples samples.
+        leaky_slope: *LeakyReLU* trick: the negative slope of D's activations
+            (0.2 in DCGAN); 0 gives plain ReLU. G always uses ReLU.
+        d_dropout: *dropout in D* trick: dropout probability after each D layer,
+            a cheap way to keep D from memorising the training set.
+        tanh_output: *tanh output* trick: G ends in tanh, matching images scaled to
+            [-1, 1]. None means: tanh for images, linear for toy points (whose range
+            is not bounded by 1).
+        label_smoothing: *smoothed labels* trick (one-sided, Salimans et al. 2016):
+            D's target for real data is ``1 - label_smoothing`` instead of 1. Only
+            for losses with targets (minimax, non_saturating, least_squares).
+        label_noise: *noisy labels* trick: each of D's targets is flipped (real <->
+            fake) with this probability.
+        spectral_norm: wrap every layer of D in spectral normalisation (SNGAN).
+        n_critic: D updates per G update, each on a fresh real batch.
+        clip_value: WGAN's weight clipping: after each D step, clamp every D
+            parameter to ``[-clip_value, clip_value]``. None disables it.
+        gp_weight: λ of WGAN-GP's gradient penalty; 0 disables it.
+        optimizer: ``adam`` or ``rmsprop`` (WGAN: momentum-based optimizers were
+            unstable with weight clipping).
+        lr_g: G's learning rate. With ``lr_d`` it gives TTUR (Heusel et al. 2017):
+            two time-scales, usually a faster D.
+        lr_d: D's learning rate.
+        betas: Adam's (β1, β2); DCGAN uses β1=0.5 instead of 0.9 for stability.
+    """
+
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        num_classes: int | None = None,
+        *,
+        arch: Literal["auto", "mlp", "conv"] = "auto",
+        latent_dim: int = 64,
+        latent_dist: Literal["normal", "uniform"] = "normal",
+        loss: LossName = "non_saturating",
+        hidden_dim: int = 256,
+        n_layers: int = 3,
+        g_channels: int = 64,
+        d_channels: int = 64,
+        kernel_size: Literal[3, 4, 5] = 4,
+        strided: bool = True,
+        g_norm: Norm = "batch",
+        d_norm: Norm = "batch",
+        leaky_slope: float = 0.2,
+        d_dropout: float = 0.0,
+        tanh_output: bool | None = None,
+        label_smoothing: float = 0.0,
+        label_noise: float = 0.0,
+        spectral_norm: bool = False,
+        n_critic: int = 1,
+        clip_value: float | None = None,
+        gp_weight: float = 0.0,
+        optimizer: Literal["adam", "rmsprop"] = "adam",
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+    ) -> None:
+        super().__init__(data_shape, num_classes)
+        self._check(loss, label_smoothing, label_noise, n_critic, gp_weight, d_norm, d_dropout)
+        is_image = len(self.data_shape) == 3
+        if arch == "auto":
+            arch = "conv" if is_image else "mlp"
+        if arch == "conv" and not is_image:
+            raise GankitError(f"model: arch 'conv' needs (C, H, W) images, data is {data_shape}")
+        if tanh_output is None:
+            tanh_output = is_image
+        self.arch = arch
+        self.latent_dim = latent_dim
+        self.latent_dist = latent_dist
+        self.adversarial = ADVERSARIAL_LOSSES[loss]
+        self.label_smoothing = label_smoothing
+        self.label_noise = label_noise
+        self.n_critic = n_critic
+        self.clip_value = clip_value
+        self.gp_weight = gp_weight
+        self.optimizer_name = optimizer
+        self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
+
+        n_features = math.prod(self.data_shape)
+        if arch == "conv":
+            channels, resolution = self.data_shape[0], self.data_shape[-1]
+            self.G = ConvDecoder(
+                latent_dim,
+                channels,
+                resolution,
+                g_channels,
+                kernel_size=kernel_size,
+                strided=strided,
+                norm=g_norm,
+                output="tanh" if tanh_output else "none",
+            )
+            trunk = ConvEncoder(
+                channels,
+                resolution,
+                d_channels,
+                kernel_size=kernel_size,
+                strided=strided,
+                norm=d_norm,
+                leaky_slope=leaky_slope,
+                dropout=d_dropout,
+            )
+            self.D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
+            init_dcgan_weights(self)
+        else:
+            body = mlp(latent_dim, hidden_dim, n_layers, n_features, norm=g_norm)
+            out = [nn.Tanh()] if tanh_output else []
+            self.G = nn.Sequential(body, *out, nn.Unflatten(1, self.data_shape))
+            self.D = nn.Sequential(
+                nn.Flatten(),
+                mlp(
+                    n_features,
+                    hidden_dim,
+                    n_layers,
+                    1,
+                    leaky_slope=leaky_slope,
+                    norm=d_norm,
+                    dropout=d_dropout,
+                ),
+            )
+        if spectral_norm:
+            apply_spectral_norm(self.D)
+
+    @staticmethod
+    def _check(loss, label_smoothing, label_noise, n_critic, gp_weight, d_norm, d_dropout) -> None:
+        if not ADVERSARIAL_LOSSES[loss].uses_targets and (label_smoothing or label_noise):
+            raise GankitError(
+                f"model: label_smoothing/label_noise need a loss with targets (minimax, "
+                f"non_saturating, least_squares); loss '{loss}' has none"
+            )
+        if not 0.0 <= label_smoothing < 1.0 or not 0.0 <= label_noise < 0.5:
+            raise GankitError(
+                "model: label_smoothing must be in [0, 1) and label_noise in [0, 0.5)"
+            )
+        if n_critic < 1:
+            raise GankitError(f"model: n_critic must be >= 1, got {n_critic}")
+        if gp_weight < 0:
+            raise GankitError(f"model: gp_weight must be >= 0, got {gp_weight}")
+        if gp_weight > 0 and d_norm == "batch":
+            raise GankitError(
+                "model: gp_weight > 0 with d_norm 'batch' is invalid (the gradient penalty is "
+                "per sample, batch norm mixes samples); use d_norm 'layer' or 'none'"
+            )
+        if not 0.0 <= d_dropout < 1.0:
+            raise GankitError(f"model: d_dropout must be in [0, 1), got {d_dropout}")
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        if self.optimizer_name == "rmsprop":
+            return {
+                "G": torch.optim.RMSprop(self.G.parameters(), lr=self.lr_g),
+                "D": torch.optim.RMSprop(self.D.parameters(), lr=self.lr_d),
+            }
+        return {
+            "G": torch.optim.Adam(self.G.parameters(), lr=self.lr_g, betas=self.betas),
+            "D": torch.optim.Adam(self.D.parameters(), lr=self.lr_d, betas=self.betas),
+        }
+
+    @property
+    def real_batches_per_step(self) -> int:
+        return self.n_critic
+
+    def _d_targets(self, d_out: torch.Tensor, real: bool) -> torch.Tensor | float:
+        target = (1.0 - self.label_smoothing) if real else 0.0
+        if not self.label_noise:
+            return target
+        flip = torch.rand(d_out.shape, device=d_out.device) < self.label_noise
+        return torch.where(flip, 1.0 - target, torch.full_like(d_out, target))
+
+    def discriminator_step(self, real: torch.Tensor) -> dict[str, float]:
+        opt_d = self.optimizers["D"]
+        opt_d.zero_grad(set_to_none=True)
+        with torch.no_grad():  # the critic step must not update (or backprop into) G
+            fake = self.G(self.sample_z(real.shape[0]))
+        d_real, d_fake = self.D(real), self.D(fake)
+        if self.adversarial.uses_targets:
+            loss = self.adversarial.d(
+                d_real, d_fake, self._d_targets(d_real, True), self._d_targets(d_fake, False)
+            )
+        else:
+            loss = self.adversarial.d(d_real, d_fake)
+        stats = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+        if self.gp_weight > 0:
+            penalty = gradient_penalty(self.D, real, fake)
+            loss = loss + self.gp_weight * penalty
+            stats["gp"] = penalty.item()
+        loss.backward()
+        opt_d.step()
+        if self.clip_value is not None:
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-self.clip_value, self.clip_value)
+        stats["loss_d"] = loss.item()
+        return stats
+
+    def generator_step(self, batch_size: int) -> dict[str, float]:
+        opt_g = self.optimizers["G"]
+        opt_g.zero_grad(set_to_none=True)
+        with frozen(self.D):  # gradients pass through D to G; D's own are not needed
+            loss = self.adversarial.g(self.D(self.G(self.sample_z(batch_size))))
+        loss.backward()
+        opt_g.step()
+        return {"loss_g": loss.item()}
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        reals = batch["x"].chunk(self.n_critic)
+        for real in reals:  # n_critic D steps, each on its own real batch
+            stats = self.discriminator_step(real)
+        stats.update(self.generator_step(reals[0].shape[0]))
+        return stats
+
+    # ------------------------------------------------------------------ sampling
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, latent_dim) noise from the latent distribution, on the model's device."""
+        device = self.device if generator is None else "cpu"
+        if self.latent_dist == "uniform":
+            z = torch.rand(n, self.latent_dim, generator=generator, device=device) * 2 - 1
+        else:
+            z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return z.to(self.device)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None):
+        return {"z": self.sample_z(n, generator).cpu()}
+
+    def generate(self, latent, net=None) -> torch.Tensor:
+        net = net if net is not None else self.G
+        return net(latent["z"].to(self.device))
+
+
+# --------------------------------------------------------------------------- variants
+register_model(
+    "gan",
+    GAN,
+    "MLP GAN for toy data and flat images (loss: non_saturating or minimax)",
+    arch="mlp",
+    g_norm="none",
+    d_norm="none",
+    latent_dim=16,
+    lr_g=1e-4,
+    lr_d=1e-4,
+)
+register_model(
+    "dcgan",
+    GAN,
+    "DCGAN: conv G/D with batch norm, LeakyReLU, Adam β1=0.5 (Radford 2016)",
+    arch="conv",
+)
+register_model(
+    "wgan",
+    GAN,
+    "WGAN: critic with weight clipping, n_critic=5, RMSprop (Arjovsky 2017)",
+    loss="wasserstein",
+    clip_value=0.01,
+    n_critic=5,
+    optimizer="rmsprop",
+    lr_g=5e-5,
+    lr_d=5e-5,
+    d_norm="none",
+)
+register_model(
+    "wgan_gp",
+    GAN,
+    "WGAN-GP: gradient penalty λ=10, n_critic=5, Adam β=(0.5, 0.9)",
+    loss="wasserstein",
+    gp_weight=10.0,
+    n_critic=5,
+    lr_g=1e-4,
+    lr_d=1e-4,
+    betas=(0.5, 0.9),
+    d_norm="layer",
+)
+register_model(
+    "lsgan",
+    GAN,
+    "LSGAN: least-squares losses with a=0, b=c=1 (Mao 2017)",
+    loss="least_squares",
+)
+register_model(
+    "hinge",
+    GAN,
+    "SNGAN: hinge loss with spectral norm on every D layer (Miyato 2018)",
+    loss="hinge",
+    spectral_norm=True,
+    d_norm="none",
+)

@@ -1,0 +1,233 @@
+"""Shared network blocks: MLPs, DCGAN up/down stacks, norms, spectral norm, freezing.
+
+Model files import their building blocks from here so that every family builds its
+networks the same way, and a family file reads as its algorithm rather than its
+plumbing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Literal
+
+import torch
+from torch import nn
+
+Norm = Literal["batch", "instance", "layer", "none"]
+
+
+def norm_layer(kind: Norm, channels: int, conv: bool) -> nn.Module:
+    """A normalisation layer for ``channels`` features (conv maps when ``conv``)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels) if conv else nn.BatchNorm1d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True) if conv else nn.Identity()
+    if kind == "layer":
+        # GroupNorm with one group normalises over (C, H, W): layer norm for conv maps.
+        return nn.GroupNorm(1, channels) if conv else nn.LayerNorm(channels)
+    return nn.Identity()
+
+
+def activation(leaky_slope: float) -> nn.Module:
+    """LeakyReLU with ``leaky_slope``, or ReLU when the slope is 0."""
+    return nn.LeakyReLU(leaky_slope) if leaky_slope > 0 else nn.ReLU()
+
+
+def mlp(
+    in_features: int,
+    hidden: int,
+    n_layers: int,
+    out_features: int,
+    *,
+    leaky_slope: float = 0.0,
+    norm: Norm = "none",
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """``n_layers`` hidden layers of width ``hidden``: (N, in) -> (N, out)."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for _ in range(n_layers):
+        layers += [nn.Linear(width, hidden), norm_layer(norm, hidden, conv=False)]
+        layers.append(activation(leaky_slope))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = hidden
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+def base_size(resolution: int) -> int:
+    """The smallest feature map of a conv stack: 7 for 28 px (MNIST-like), else 4."""
+    return 7 if resolution % 7 == 0 else 4
+
+
+def n_resamplings(resolution: int) -> int:
+    """How many factor-2 up- or down-samplings connect ``base_size`` and ``resolution``."""
+    steps = math.log2(resolution / base_size(resolution))
+    if steps < 1 or steps != int(steps):
+        raise ValueError(f"resolution {resolution} is not base_size * 2^k with k >= 1")
+    return int(steps)
+
+
+def _same_padding(kernel_size: int) -> tuple[int, int]:
+    """(padding, output_padding) so that a stride-2 (transposed) conv exactly halves
+    (doubles) the size for kernel sizes 3, 4 and 5."""
+    return {3: (1, 1), 4: (1, 0), 5: (2, 1)}[kernel_size]
+
+
+def up_block(
+    in_ch: int, out_ch: int, kernel_size: int, strided: bool, bias: bool = True
+) -> nn.Module:
+    """Double the spatial size: a stride-2 transposed conv, or nearest upsampling + conv."""
+    if strided:
+        padding, output_padding = _same_padding(kernel_size)
+        return nn.ConvTranspose2d(
+            in_ch, out_ch, kernel_size, 2, padding, output_padding=output_padding, bias=bias
+        )
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(in_ch, out_ch, kernel_size, 1, padding="same", bias=bias),
+    )
+
+
+def down_block(
+    in_ch: int, out_ch: int, kernel_size: int, strided: bool, bias: bool = True
+) -> nn.Module:
+    """Halve the spatial size: a stride-2 conv, or a conv + 2x2 average pooling."""
+    if strided:
+        return nn.Conv2d(in_ch, out_ch, kernel_size, 2, _same_padding(kernel_size)[0], bias=bias)
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel_size, 1, padding="same", bias=bias), nn.AvgPool2d(2)
+    )
+
+
+class ConvDecoder(nn.Module):
+    """DCGAN generator body: (N, in_features) -> (N, C, R, R).
+
+    A linear layer projects the input to ``(width * 2^(k-1), b, b)`` with ``b`` the
+    base size (4, or 7 for 28 px); ``k`` up-blocks then double the size and halve
+    the width, the last one mapping to ``channels``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        channels: int,
+        resolution: int,
+        width: int = 64,
+        *,
+        kernel_size: int = 4,
+        strided: bool = True,
+        norm: Norm = "batch",
+        leaky_slope: float = 0.0,
+        output: Literal["tanh", "sigmoid", "none"] = "tanh",
+    ) -> None:
+        super().__init__()
+        n_up = n_resamplings(resolution)
+        size = base_size(resolution)
+        widths = [width * 2 ** (n_up - 1 - i) for i in range(n_up)] + [channels]
+        self.project = nn.Sequential(
+            nn.Linear(in_features, widths[0] * size * size),
+            nn.Unflatten(1, (widths[0], size, size)),
+            norm_layer(norm, widths[0], conv=True),
+            activation(leaky_slope),
+        )
+        blocks: list[nn.Module] = []
+        for i in range(n_up):
+            last = i == n_up - 1
+            blocks.append(up_block(widths[i], widths[i + 1], kernel_size, strided))
+            if not last:
+                blocks += [norm_layer(norm, widths[i + 1], conv=True), activation(leaky_slope)]
+        out = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[output]
+        self.blocks = nn.Sequential(*blocks, out)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.project(z))
+
+
+class ConvEncoder(nn.Module):
+    """DCGAN discriminator trunk: (N, C, R, R) -> (N, out_features) flat features.
+
+    ``k`` down-blocks halve the size and double the width down to the base size; the
+    first block has no normalisation (as in DCGAN). Heads (a logit, class logits,
+    InfoGAN's Q, a VAE's mean and log-variance) go on top of ``out_features``.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        resolution: int,
+        width: int = 64,
+        *,
+        kernel_size: int = 4,
+        strided: bool = True,
+        norm: Norm = "batch",
+        leaky_slope: float = 0.2,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        n_down = n_resamplings(resolution)
+        widths = [channels] + [width * 2**i for i in range(n_down)]
+        layers: list[nn.Module] = []
+        for i in range(n_down):
+            layers.append(down_block(widths[i], widths[i + 1], kernel_size, strided))
+            if i > 0:
+                layers.append(norm_layer(norm, widths[i + 1], conv=True))
+            layers.append(activation(leaky_slope))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+        layers.append(nn.Flatten())
+        self.layers = nn.Sequential(*layers)
+        self.out_features = widths[-1] * base_size(resolution) ** 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Wrap every Linear and Conv weight in ``module`` with spectral normalisation.
+
+    Spectral norm (Miyato et al. 2018) divides each weight by its largest singular
+    value, estimated by one power iteration per forward pass, which bounds each
+    layer's Lipschitz constant by 1.
+    """
+    for name, child in module.named_children():
+        if isinstance(child, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            setattr(module, name, nn.utils.parametrizations.spectral_norm(child))
+        else:
+            apply_spectral_norm(child)
+    return module
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Within the block, ``module`` computes no parameter gradients.
+
+    Used in the generator step: gradients flow *through* D to G, but D's own
+    parameters need none, which saves the work of computing them.
+    """
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """DCGAN's initialisation: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, NORM_TYPES) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)

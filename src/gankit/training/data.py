@@ -1,0 +1,91 @@
+"""Batches by step: a deterministic, stateless mapping from the global step to data.
+
+The order of the data is a function of (seed, epoch) only, so a resumed run draws
+exactly the batches the uninterrupted run would have drawn, with no sampler state to
+save. Small datasets are indexed in memory (no DataLoader overhead, which dominates
+for toy MLPs); larger ones stream through a DataLoader with the same index order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+
+from gankit.errors import GankitError
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+class IndexBatches(Sampler[list[int]]):
+    """Index batches from global batch number ``start`` on, epoch after epoch."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0) -> None:
+        self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
+        self.per_epoch = n // batch_size
+
+    def batch(self, number: int) -> torch.Tensor:
+        epoch, position = divmod(number, self.per_epoch)
+        perm = epoch_permutation(self.n, self.seed, epoch)
+        return perm[position * self.batch_size : (position + 1) * self.batch_size]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        number = self.start
+        while True:
+            yield self.batch(number).tolist()
+            number += 1
+
+
+class BatchStream:
+    """``stream.get(step)`` -> ``{"x": (k*B, ...), "y": (k*B,)}`` for ``k`` batches per step.
+
+    Steps must be requested in order (as the trainer does); the in-memory path would
+    allow any order, the streaming path follows a DataLoader.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        batches_per_step: int,
+        seed: int,
+        device: torch.device,
+        start_step: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        n = len(dataset)
+        if n < batch_size:
+            raise GankitError(
+                f"train.batch_size {batch_size} is larger than the dataset ({n} items); "
+                f"use a batch_size of at most {n}"
+            )
+        self.k = batches_per_step
+        self.device = device
+        self.indexer = IndexBatches(n, batch_size, seed, start=start_step * batches_per_step)
+        self.tensors: tuple[torch.Tensor, ...] | None = None
+        if isinstance(dataset, TensorDataset):
+            self.tensors = tuple(t.to(device) for t in dataset.tensors)
+        else:
+            loader = DataLoader(
+                dataset,
+                batch_sampler=self.indexer,
+                num_workers=num_workers,
+                pin_memory=device.type == "cuda",
+                persistent_workers=num_workers > 0,
+            )
+            self._iterator = iter(loader)
+
+    def get(self, step: int) -> dict[str, torch.Tensor]:
+        if self.tensors is not None:
+            index = torch.cat([self.indexer.batch(step * self.k + j) for j in range(self.k)])
+            index = index.to(self.device)
+            x, y = (t.index_select(0, index) for t in self.tensors)
+        else:
+            parts = [next(self._iterator) for _ in range(self.k)]
+            x = torch.cat([p[0] for p in parts]).to(self.device, non_blocking=True)
+            y = torch.cat([p[1] for p in parts]).to(self.device, non_blocking=True)
+        return {"x": x, "y": y}

@@ -1,0 +1,127 @@
+"""The run directory, and loading a finished (or running) run back.
+
+Layout of ``runs/<name>/``::
+
+    config.yaml        the resolved config (every setting explicit)
+    metrics.jsonl      one JSON line per log interval
+    checkpoints/       step_XXXXXXXX.pt, the newest K
+    samples/           step_XXXXXXXX.png, drawn from the fixed noise
+    fixed_noise.pt     the latent used for every preview, so grids compare across resumes
+    loss_curves.png    drawn when training stops
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.errors import GankitError
+from gankit.models.base import GenerativeModel
+from gankit.registry import create_model
+from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
+from gankit.training.ema import make_ema
+
+
+@dataclass
+class RunPaths:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def fixed_noise(self) -> Path:
+        return self.root / "fixed_noise.pt"
+
+    @property
+    def loss_curves(self) -> Path:
+        return self.root / "loss_curves.png"
+
+
+def find_run(run: str | Path, runs_dir: str | Path = "runs") -> Path:
+    """A run directory given as a path or as a name under ``runs_dir``."""
+    for candidate in (Path(run), Path(runs_dir) / str(run)):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    runs_root = Path(runs_dir)
+    known = (
+        sorted(p.name for p in runs_root.iterdir() if (p / "config.yaml").is_file())
+        if runs_root.is_dir()
+        else []
+    )
+    listing = ", ".join(known) if known else "none"
+    raise GankitError(f"run '{run}' not found (no config.yaml); runs in '{runs_root}': {listing}")
+
+
+def build_from_checkpoint(state: dict[str, Any]) -> tuple[GenerativeModel, torch.nn.Module | None]:
+    """Rebuild the model (and the EMA generator, if any) from a checkpoint alone."""
+    hparams = dict(state["hparams"])
+    model = create_model(state["model_name"], **hparams)
+    model.load_state_dict(state["model"])
+    ema_net = None
+    if state.get("ema") is not None:
+        ema = make_ema(model.generator, state["config"]["train"]["ema_decay"])
+        ema.load_state_dict(state["ema"])
+        ema_net = ema.module
+    return model, ema_net
+
+
+@dataclass
+class Run:
+    """A run directory with its newest checkpoint loaded.
+
+    Attributes:
+        path: the run directory.
+        config: the resolved config the run was trained with.
+        step: the step of the loaded checkpoint.
+        model: the model in eval mode, on the CPU.
+        sampler_net: the network samples come from: the EMA generator when the run
+            kept one, else the generator.
+    """
+
+    path: Path
+    config: dict[str, Any]
+    step: int
+    checkpoint: Path
+    model: GenerativeModel
+    sampler_net: torch.nn.Module
+
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.path)
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` samples drawn with ``seed``: (n, C, H, W) in [-1, 1] or (n, D)."""
+        if n < 1:
+            raise GankitError(f"--n must be >= 1, got {n}")
+        generator = torch.Generator().manual_seed(seed)
+        return self.model.sample(n, generator=generator, net=self.sampler_net)
+
+
+def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
+    """Load a run's newest checkpoint: ``load_run("runs/dcgan-digits").sample(16)``."""
+    path = find_run(run, runs_dir)
+    found = latest_checkpoint(RunPaths(path).checkpoints)
+    if found is None:
+        raise GankitError(f"run '{path}' has no checkpoint yet (nothing in {path}/checkpoints)")
+    step, ckpt_path = found
+    state = load_checkpoint(ckpt_path)
+    model, ema_net = build_from_checkpoint(state)
+    model.eval()
+    return Run(path, state["config"], step, ckpt_path, model, ema_net or model.generator)

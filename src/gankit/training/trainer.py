@@ -1,0 +1,481 @@
+"""The trainer owns the clock: iterate, call ``train_step``, log, preview, checkpoint.
+
+It knows nothing of any model family's update rule (see ``models/base.py``). What it
+guarantees:
+
+- counting by global step, with the data order a function of (seed, step);
+- the same seed gives the same weights on CPU, and N steps + resume + N steps gives
+  the same weights as 2N steps;
+- checkpoints are atomic, the newest K are kept, each embeds the resolved config;
+- Ctrl-C and SIGTERM stop between two steps and save a checkpoint;
+- a non-finite loss stops the run and leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.config import TrainConfig, dump_yaml, load_yaml, resolve_config
+from gankit.data import DataBundle, load_dataset
+from gankit.errors import DivergenceError, GankitError
+from gankit.explore.pictures import save_loss_curves, save_samples
+from gankit.models.base import GenerativeModel
+from gankit.registry import create_model
+from gankit.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from gankit.training.data import BatchStream
+from gankit.training.ema import make_ema, update_ema
+from gankit.training.run import RunPaths
+
+#: Stream offset of the fixed-noise generator, so it never coincides with the weights' seed.
+FIXED_NOISE_OFFSET = 7919
+
+
+@dataclass
+class TrainResult:
+    """What a training call produced.
+
+    Attributes:
+        run_dir: the run directory.
+        step: steps completed.
+        checkpoint: the newest checkpoint.
+        samples: the newest sample picture, if the model makes samples.
+        loss_curves: the loss-curve picture.
+        interrupted: the signal's name when Ctrl-C or SIGTERM stopped the run.
+        seconds: wall time of this call's training loop.
+        last_metrics: the final logged averages.
+    """
+
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+    samples: Path | None
+    loss_curves: Path | None
+    interrupted: str | None
+    seconds: float
+    last_metrics: dict[str, float]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GankitError("train.device 'cuda' was requested but CUDA is not available; use cpu")
+    if name == "mps" and not (torch.backends.mps.is_available()):
+        raise GankitError("train.device 'mps' was requested but MPS is not available; use cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def loader_options(name: str, data_dir: str | None) -> dict[str, Any]:
+    """Runtime-only data options: ``--data-dir`` reaches loaders that take one."""
+    import inspect
+
+    from gankit.data import dataset_loader
+
+    loader, _ = dataset_loader(name)
+    if data_dir is not None and "data_dir" in inspect.signature(loader).parameters:
+        return {"data_dir": data_dir}
+    return {}
+
+
+def build(
+    config: dict[str, Any], data_dir: str | None = None
+) -> tuple[GenerativeModel, DataBundle]:
+    """Load the data and build the model of a resolved config, seeded by the run seed."""
+    data_args = {k: v for k, v in config["data"].items() if k != "name"}
+    bundle = load_dataset(
+        config["data"]["name"], **data_args, **loader_options(config["data"]["name"], data_dir)
+    )
+    seed_everything(config["train"]["seed"])
+    model_args = {k: v for k, v in config["model"].items() if k != "name"}
+    model = create_model(
+        config["model"]["name"],
+        data_shape=bundle.shape,
+        num_classes=bundle.num_classes,
+        **model_args,
+    )
+    return model, bundle
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C / SIGTERM into a request to stop after the current step.
+
+    Stopping between steps means the checkpoint we save is consistent (an interrupt
+    inside ``optimizer.step`` would leave half-updated weights). A second Ctrl-C
+    interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Runs one model on one dataset for ``config["train"]["steps"]`` steps."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        run_dir: Path,
+        model: GenerativeModel,
+        bundle: DataBundle,
+        resume_state: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.train_cfg = TrainConfig(**config["train"])
+        self.paths = RunPaths(Path(run_dir))
+        self.bundle = bundle
+        self.device = resolve_device(self.train_cfg.device)
+        self.model = model.to(self.device)
+        self.model.max_steps = self.train_cfg.steps
+        self.model.setup_optimizers()
+        self.ema = (
+            make_ema(self.model.generator, self.train_cfg.ema_decay)
+            if self.train_cfg.ema_decay is not None
+            else None
+        )
+        self.start_step = 0
+        self.last_checkpoint: Path | None = None
+        if resume_state is not None:
+            self._restore(resume_state)
+        self.writer = self._tensorboard()
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self, step: int) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "config": self.config,
+            "model_name": self.model.model_name,
+            "hparams": self.model.hparams,
+            "step": step,
+            "model": self.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.model.optimizers.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": rng_state(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        for name, opt in self.model.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        set_rng_state(state["rng"])
+        self.start_step = state["step"]
+
+    def _tensorboard(self):
+        if not self.train_cfg.tensorboard:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise GankitError(
+                "train.tensorboard needs the tensorboard package: pip install 'gankit[tensorboard]'"
+            ) from None
+        return SummaryWriter(str(self.paths.root / "tensorboard"))
+
+    def checkpoint(self, step: int) -> Path:
+        self.last_checkpoint = save_checkpoint(
+            self.paths.checkpoints, step, self.state_dict(step), self.train_cfg.keep_checkpoints
+        )
+        return self.last_checkpoint
+
+    # ------------------------------------------------------------------ previews
+    def fixed_latent(self) -> dict[str, torch.Tensor]:
+        """The run's fixed noise: made once from the seed, saved, and reloaded on resume."""
+        path = self.paths.fixed_noise
+        if path.exists():
+            return torch.load(path, map_location="cpu", weights_only=True)
+        generator = torch.Generator().manual_seed(self.train_cfg.seed + FIXED_NOISE_OFFSET)
+        latent = self.model.sample_latent(self.train_cfg.n_fixed, generator)
+        torch.save(latent, path)
+        return latent
+
+    def preview(self, step: int, latent: dict[str, torch.Tensor]) -> Path:
+        net = self.ema.module if self.ema is not None else None
+        samples = self.model.render(latent, net=net).cpu()
+        real = None
+        if self.bundle.kind == "toy":
+            real = self.bundle.train.tensors[0][:2000]
+        path = self.paths.samples / f"step_{step:08d}.png"
+        title = f"{self.config['name']} step {step}"
+        return save_samples(path, samples, real=real, title=title)
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> TrainResult:
+        cfg = self.train_cfg
+        self.paths.samples.mkdir(parents=True, exist_ok=True)
+        self._truncate_metrics(self.start_step)
+        latent = self.fixed_latent()
+        stream = BatchStream(
+            self.bundle.train,
+            cfg.batch_size,
+            self.model.real_batches_per_step,
+            cfg.seed,
+            self.device,
+            start_step=self.start_step,
+            num_workers=cfg.num_workers,
+        )
+        sums: dict[str, float] = {}
+        count = 0
+        last_metrics: dict[str, float] = {}
+        sample_path = None
+        step = self.start_step
+        started = time.perf_counter()
+        bar = self._progress_bar()
+        self.model.train()
+        with _StopFlag() as stop, open(self.paths.metrics, "a") as metrics_file:
+            while step < cfg.steps and stop.signal_name is None:
+                stats = self.model.train_step(stream.get(step), step)
+                bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
+                if bad:
+                    raise self._diverged(step + 1, bad)
+                if self.ema is not None:
+                    update_ema(self.ema, self.model.generator)
+                step += 1
+                for key, value in stats.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                count += 1
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    last_metrics = {k: v / count for k, v in sums.items()}
+                    self._log(metrics_file, step, last_metrics, time.perf_counter() - started)
+                    sums, count = {}, 0
+                    if bar is not None:
+                        bar.set_postfix(
+                            {k: f"{v:.3g}" for k, v in last_metrics.items() if k.startswith("loss")}
+                        )
+                if bar is not None:
+                    bar.update(1)
+                if step % cfg.sample_every == 0 or step == cfg.steps:
+                    sample_path = self.preview(step, latent)
+                if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                    self.checkpoint(step)
+        if bar is not None:
+            bar.close()
+        seconds = time.perf_counter() - started
+        if stop.signal_name is not None:
+            if count:
+                last_metrics = {k: v / count for k, v in sums.items()}
+            self.checkpoint(step)
+            sample_path = self.preview(step, latent)
+        if self.writer is not None:
+            self.writer.close()
+        curves = save_loss_curves(self.paths.metrics, self.paths.loss_curves)
+        return TrainResult(
+            self.paths.root,
+            step,
+            self.last_checkpoint,
+            sample_path,
+            curves,
+            stop.signal_name,
+            seconds,
+            last_metrics,
+        )
+
+    def _progress_bar(self):
+        if not self.train_cfg.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=self.train_cfg.steps,
+            initial=self.start_step,
+            desc=self.config["name"],
+            unit="step",
+            dynamic_ncols=True,
+        )
+
+    def _log(self, handle, step: int, metrics: dict[str, float], elapsed: float) -> None:
+        handle.write(json.dumps({"step": step, "time": round(elapsed, 3), **metrics}) + "\n")
+        handle.flush()
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(key, value, step)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """On resume, drop lines logged after the checkpoint we resume from."""
+        path = self.paths.metrics
+        if not path.exists():
+            return
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        kept = [ln for ln in lines if json.loads(ln)["step"] <= step]
+        if len(kept) != len(lines):
+            path.write_text("".join(ln + "\n" for ln in kept))
+
+    def _diverged(self, step: int, bad: dict[str, float]) -> DivergenceError:
+        found = latest_checkpoint(self.paths.checkpoints)
+        where = (
+            f"the last good checkpoint is {found[1]} (step {found[0]})"
+            if found
+            else "no checkpoint was written before it"
+        )
+        values = ", ".join(f"{k} = {v}" for k, v in bad.items())
+        return DivergenceError(
+            f"training diverged at step {step} ({values}); {where}. "
+            "Try lower learning rates (model.lr_g, model.lr_d) or a different loss."
+        )
+
+
+# --------------------------------------------------------------------------- API
+def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse to touch an existing run unless ``overwrite`` was asked for."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise GankitError(
+                f"run directory '{run_dir}' already exists; pass --resume to continue it, "
+                "--overwrite to replace it, or --name to start another"
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _resume_config(run_dir: Path, overrides: list[str] | dict | None) -> dict[str, Any]:
+    from gankit.config import _split_overrides
+
+    saved = load_yaml(RunPaths(run_dir).config.read_text(), f"'{run_dir}/config.yaml'")
+    items = overrides.items() if isinstance(overrides, dict) else _split_overrides(overrides or [])
+    changes = {}
+    for key, value in items:
+        if not key.startswith("train."):
+            raise GankitError(
+                f"--resume keeps the run's model and data; only train.* settings may change, "
+                f"not '{key}'"
+            )
+        changes[key] = value
+    return resolve_config(saved, changes)
+
+
+def train(
+    config: str | Path | dict | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    runs_dir: str | Path = "runs",
+    resume: bool = False,
+    overwrite: bool = False,
+    data_dir: str | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train a model from a preset name, a YAML path or a dict, into ``runs_dir/<name>``.
+
+    Args:
+        config: a preset name (default ``dcgan-digits``), a YAML file or a config dict.
+        overrides: ``["train.steps=100", ...]`` or ``{"train.steps": 100}``.
+        name: the run's name (its directory); defaults to the config's ``name``.
+        runs_dir: where run directories live.
+        resume: continue the run ``name`` from its newest checkpoint; only ``train.*``
+            overrides are allowed (e.g. more steps).
+        overwrite: delete an existing run of the same name first.
+        data_dir: where to look first for downloadable datasets.
+        progress: force the progress bar on or off (default: the config's).
+
+    Returns:
+        A :class:`TrainResult` with the run directory and what was written.
+
+    Raises:
+        GankitError: bad config, unknown names, an existing run without
+            ``overwrite``/``resume``, or missing data.
+        DivergenceError: a loss became NaN or infinite.
+    """
+    if resume and overwrite:
+        raise GankitError("--resume and --overwrite contradict each other; pass one of them")
+    extra = dict(overrides) if isinstance(overrides, dict) else None
+    if progress is not None:
+        progress_override = [f"train.progress={'true' if progress else 'false'}"]
+        if extra is not None:
+            extra["train.progress"] = progress
+        else:
+            overrides = list(overrides or []) + progress_override
+    if extra is not None:
+        overrides = extra
+    resume_state = None
+    if resume:
+        source_name = name or (config if isinstance(config, str) else None)
+        if source_name is None:
+            raise GankitError("--resume needs the run's name: gankit train --resume --name NAME")
+        run_dir = Path(runs_dir) / source_name
+        if not RunPaths(run_dir).config.is_file():
+            raise GankitError(f"cannot resume: '{run_dir}' is not a run (no config.yaml)")
+        resolved = _resume_config(run_dir, overrides)
+        found = latest_checkpoint(RunPaths(run_dir).checkpoints)
+        if found is None:
+            raise GankitError(f"cannot resume: run '{run_dir}' has no checkpoint yet")
+        resume_state = load_checkpoint(found[1])
+        if found[0] >= resolved["train"]["steps"]:
+            raise GankitError(
+                f"run '{run_dir}' already has {found[0]} of {resolved['train']['steps']} steps; "
+                f"raise train.steps to continue (e.g. --set train.steps={2 * found[0]})"
+            )
+    else:
+        resolved = resolve_config(config, overrides)
+        if name is not None:
+            resolved = resolve_config({**resolved, "name": name})
+        run_dir = Path(runs_dir) / resolved["name"]
+
+    if resolved["train"]["threads"] is not None:
+        torch.set_num_threads(resolved["train"]["threads"])
+    resolve_device(resolved["train"]["device"])
+    model, bundle = build(resolved, data_dir)
+    if not resume:
+        prepare_run_dir(run_dir, overwrite)
+    RunPaths(run_dir).config.write_text(dump_yaml(resolved))
+    trainer = Trainer(resolved, run_dir, model, bundle, resume_state)
+    return trainer.fit()
+
+
+__all__ = ["TrainResult", "Trainer", "build", "train"]

@@ -1,0 +1,108 @@
+"""Adversarial losses against values computed by hand.
+
+With d_real = [0, 2] and d_fake = [0, -1] (softplus(x) = log(1 + e^x)):
+softplus(0) = ln 2 = 0.693147, softplus(-2) = 0.126928, softplus(-1) = 0.313262,
+softplus(1) = 1.313262, softplus(2) = 2.126928.
+"""
+
+import math
+
+import pytest
+import torch
+
+from gankit import losses
+from gankit.losses import ADVERSARIAL_LOSSES
+
+D_REAL = torch.tensor([0.0, 2.0])
+D_FAKE = torch.tensor([0.0, -1.0])
+LN2 = math.log(2.0)
+
+
+def test_bce_discriminator_loss():
+    # real: (ln2 + softplus(-2)) / 2; fake: (ln2 + softplus(-1)) / 2
+    expected = (LN2 + 0.126928) / 2 + (LN2 + 0.313262) / 2
+    assert losses.bce_d_loss(D_REAL, D_FAKE).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_bce_one_sided_label_smoothing():
+    # target 0.9 on logit 2: 0.9 * softplus(-2) + 0.1 * softplus(2)
+    value = losses.bce_d_loss(torch.tensor([2.0]), torch.tensor([-50.0]), real_target=0.9)
+    assert value.item() == pytest.approx(0.9 * 0.126928 + 0.1 * 2.126928, abs=1e-5)
+
+
+def test_minimax_generator_loss():
+    # E[log(1 - sigma(d))] = -(softplus(0) + softplus(-1)) / 2
+    value = losses.minimax_g_loss(D_FAKE).item()
+    assert value == pytest.approx(-(LN2 + 0.313262) / 2, abs=1e-5)
+
+
+def test_non_saturating_generator_loss():
+    # -E[log sigma(d)] = (softplus(0) + softplus(1)) / 2
+    value = losses.non_saturating_g_loss(D_FAKE).item()
+    assert value == pytest.approx((LN2 + 1.313262) / 2, abs=1e-5)
+
+
+def test_minimax_saturates_where_non_saturating_does_not():
+    # A confidently rejected fake (logit -10): minimax's gradient vanishes, NS's does not.
+    d = torch.tensor([-10.0], requires_grad=True)
+    (g_mm,) = torch.autograd.grad(losses.minimax_g_loss(d), d)
+    (g_ns,) = torch.autograd.grad(losses.non_saturating_g_loss(d), d)
+    assert abs(g_mm.item()) < 1e-4
+    assert abs(g_ns.item()) > 0.99
+
+
+def test_wasserstein_losses():
+    assert losses.wasserstein_d_loss(D_REAL, D_FAKE).item() == pytest.approx(-0.5 - 1.0)
+    assert losses.wasserstein_g_loss(D_FAKE).item() == pytest.approx(0.5)
+
+
+def test_least_squares_losses():
+    # D: 0.5 * mean((r - 1)^2) + 0.5 * mean(f^2) = 0.5 * 1 + 0.5 * 0.5
+    assert losses.least_squares_d_loss(D_REAL, D_FAKE).item() == pytest.approx(0.75)
+    # G: 0.5 * mean((f - 1)^2) = 0.5 * (1 + 4) / 2
+    assert losses.least_squares_g_loss(D_FAKE).item() == pytest.approx(1.25)
+
+
+def test_hinge_losses():
+    # D: mean(relu(1 - r)) + mean(relu(1 + f)) = 0.5 + 0.5
+    assert losses.hinge_d_loss(D_REAL, D_FAKE).item() == pytest.approx(1.0)
+    assert losses.hinge_g_loss(D_FAKE).item() == pytest.approx(0.5)
+
+
+def test_reductions():
+    per_sample = losses.hinge_d_loss(D_REAL, D_FAKE, reduction="none")
+    assert per_sample.tolist() == [2.0, 0.0]
+    assert losses.hinge_d_loss(D_REAL, D_FAKE, reduction="sum").item() == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="reduction"):
+        losses.hinge_d_loss(D_REAL, D_FAKE, reduction="max")
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # f(x) = 3 x1 + 4 x2 has gradient norm 5 everywhere: penalty (5 - 1)^2 = 16.
+    weight = torch.tensor([3.0, 4.0])
+    penalty = losses.gradient_penalty(lambda x: x @ weight, torch.randn(8, 2), torch.randn(8, 2))
+    assert penalty.item() == pytest.approx(16.0, rel=1e-5)
+
+
+def test_gradient_penalty_is_zero_for_a_unit_norm_critic_and_differentiable():
+    weight = torch.tensor([0.6, 0.8], requires_grad=True)
+    penalty = losses.gradient_penalty(lambda x: x @ weight, torch.randn(8, 2), torch.randn(8, 2))
+    assert penalty.item() == pytest.approx(0.0, abs=1e-10)
+    big = torch.tensor([6.0, 8.0], requires_grad=True)
+    penalty = losses.gradient_penalty(lambda x: x @ big, torch.randn(4, 2), torch.randn(4, 2))
+    (grad,) = torch.autograd.grad(penalty, big)  # create_graph: the penalty trains D
+    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w|| = 2 * 9 * [0.6, 0.8]
+    assert grad.tolist() == pytest.approx([10.8, 14.4], rel=1e-5)
+
+
+def test_every_named_loss_is_registered_with_both_halves():
+    assert set(ADVERSARIAL_LOSSES) == {
+        "minimax",
+        "non_saturating",
+        "wasserstein",
+        "least_squares",
+        "hinge",
+    }
+    for pair in ADVERSARIAL_LOSSES.values():
+        assert pair.d(D_REAL, D_FAKE).dim() == 0
+        assert pair.g(D_FAKE).dim() == 0

@@ -1,0 +1,181 @@
+"""Every registered model: shapes, a finite train step that changes every network,
+a save/load round trip, and the same output under the same seed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import tiny_kwargs
+from gankit.errors import GankitError
+from gankit.registry import create_model, list_models, register_model
+
+IMAGE = (1, 8, 8)
+
+
+def build(name: str, shape=IMAGE):
+    model = create_model(name, data_shape=shape, num_classes=10, **tiny_kwargs(name))
+    model.setup_optimizers()
+    return model
+
+
+def batch_for(model, shape=IMAGE, batch_size=8):
+    n = batch_size * model.real_batches_per_step
+    return {"x": torch.rand(n, *shape) * 2 - 1, "y": torch.randint(0, 10, (n,))}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_sample_shapes(name):
+    model = build(name)
+    assert model.sample(5).shape == (5, *IMAGE)
+    latent = model.sample_latent(3)
+    assert model.generate(latent).shape == (3, *IMAGE)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_train_step_is_finite_and_changes_every_network(name):
+    model = build(name)
+    before = {
+        opt_name: [p.detach().clone() for g in opt.param_groups for p in g["params"]]
+        for opt_name, opt in model.optimizers.items()
+    }
+    stats = model.train_step(batch_for(model), step=0)
+    assert stats and all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    for opt_name, opt in model.optimizers.items():
+        after = [p for g in opt.param_groups for p in g["params"]]
+        changed = any(not torch.equal(a, b) for a, b in zip(after, before[opt_name]))
+        assert changed, f"{name}: optimizer '{opt_name}' did not change its parameters"
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_save_load_round_trip(name, tmp_path):
+    model = build(name)
+    model.train_step(batch_for(model), step=0)
+    torch.save({"hparams": model.hparams, "state": model.state_dict()}, tmp_path / "m.pt")
+    saved = torch.load(tmp_path / "m.pt", weights_only=False)
+    clone = create_model(name, **saved["hparams"])
+    clone.load_state_dict(saved["state"])
+    latent = model.sample_latent(4, torch.Generator().manual_seed(1))
+    assert torch.equal(model.render(latent), clone.render(latent))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_same_seed_same_weights_and_samples(name):
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        model = build(name)
+        model.train_step(batch_for(model), step=0)
+        outputs.append((model.state_dict(), model.sample(4, torch.Generator().manual_seed(0))))
+    (state_a, sample_a), (state_b, sample_b) = outputs
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert torch.equal(sample_a, sample_b)
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n != "dcgan"])
+def test_points_models_work_on_2d_data(name):
+    model = build(name, shape=(2,))
+    model.train_step(batch_for(model, shape=(2,)), step=0)
+    assert model.sample(7).shape == (7, 2)
+
+
+@pytest.mark.parametrize("resolution", [8, 16, 28, 32, 64])
+def test_dcgan_sizes_by_resolution(resolution):
+    model = create_model(
+        "dcgan", data_shape=(3, resolution, resolution), g_channels=4, d_channels=4, latent_dim=4
+    )
+    images = model.sample(2)
+    assert images.shape == (2, 3, resolution, resolution)
+    assert images.abs().max() <= 1.0  # tanh output
+    assert model.D(images).shape == (2, 1)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 4, 5])
+@pytest.mark.parametrize("strided", [True, False])
+def test_dcgan_kernel_and_pooling_options_keep_shapes(kernel_size, strided):
+    model = create_model(
+        "dcgan",
+        data_shape=(1, 16, 16),
+        g_channels=4,
+        d_channels=4,
+        latent_dim=4,
+        kernel_size=kernel_size,
+        strided=strided,
+    )
+    assert model.sample(2).shape == (2, 1, 16, 16)
+    has_pool = any(isinstance(m, torch.nn.AvgPool2d) for m in model.D.modules())
+    assert has_pool == (not strided)
+
+
+def test_tricks_reach_the_networks():
+    model = create_model(
+        "dcgan",
+        data_shape=IMAGE,
+        d_dropout=0.3,
+        leaky_slope=0.1,
+        latent_dist="uniform",
+        **tiny_kwargs("dcgan"),
+    )
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in model.D.modules())
+    assert any(
+        isinstance(m, torch.nn.LeakyReLU) and m.negative_slope == 0.1 for m in model.D.modules()
+    )
+    z = model.sample_z(1000)
+    assert z.min() >= -1 and z.max() <= 1 and z.std() < 0.7  # U(-1, 1) has std 0.577
+
+
+def test_spectral_norm_bounds_every_critic_layer():
+    model = build("hinge")
+    model.train_step(batch_for(model), step=0)
+    for module in model.D.modules():
+        if hasattr(module, "parametrizations"):
+            weight = module.weight.flatten(1)
+            assert torch.linalg.matrix_norm(weight, ord=2) < 1.2
+
+
+def test_weight_clipping_clamps_the_critic():
+    model = build("wgan")
+    for p in model.D.parameters():
+        p.data.fill_(1.0)
+    model.train_step(batch_for(model), step=0)
+    assert max(p.abs().max().item() for p in model.D.parameters()) <= 0.01 + 1e-9
+
+
+def test_label_noise_flips_targets():
+    model = build("dcgan")
+    model.label_noise = 0.25
+    targets = model._d_targets(torch.zeros(20000), real=True)
+    assert targets.mean().item() == pytest.approx(0.75, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("wgan_gp", {"d_norm": "batch"}, "gp_weight > 0 with d_norm 'batch'"),
+        ("hinge", {"label_smoothing": 0.1}, "need a loss with targets"),
+        ("dcgan", {"n_critic": 0}, "n_critic must be >= 1"),
+        ("dcgan", {"nope": 1}, "unknown key 'nope'"),
+        ("dcgan", {"lr_g": "fast"}, "'lr_g' must be float"),
+        ("dcgan", {"loss": "kl"}, "'loss' must be 'minimax'"),
+    ],
+)
+def test_bad_model_arguments(name, kwargs, message):
+    with pytest.raises(GankitError, match=message):
+        create_model(name, data_shape=IMAGE, **kwargs)
+
+
+def test_conv_on_points_is_refused():
+    with pytest.raises(GankitError, match="needs \\(C, H, W\\) images"):
+        create_model("dcgan", data_shape=(2,))
+
+
+def test_registering_a_name_twice_is_an_error():
+    from gankit.models.gan import GAN
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("dcgan", GAN, "again")
+
+
+def test_unknown_model_lists_the_valid_ones():
+    with pytest.raises(GankitError, match="unknown model 'stylegan9'; valid: dcgan, gan"):
+        create_model("stylegan9", data_shape=IMAGE)

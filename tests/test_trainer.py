@@ -1,0 +1,145 @@
+"""The trainer: determinism, exact resume, checkpoints, divergence, run-directory safety."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import gankit
+from conftest import tiny_config
+from gankit.errors import DivergenceError, GankitError
+from gankit.models.gan import GAN
+from gankit.training.checkpoint import list_checkpoints, load_checkpoint
+
+
+def final_state(run_dir):
+    step, path = list_checkpoints(run_dir / "checkpoints")[-1]
+    return step, load_checkpoint(path)
+
+
+def assert_same_state(a, b):
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a["ema"] or {}:
+        assert torch.equal(a["ema"][key], b["ema"][key]), key
+
+
+def test_run_directory_layout(tmp_path):
+    result = gankit.train(tiny_config(), runs_dir=tmp_path)
+    run = tmp_path / "tiny-gan"
+    assert result.run_dir == run and result.step == 20
+    for name in ("config.yaml", "metrics.jsonl", "fixed_noise.pt", "loss_curves.png"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step_00000010.png",
+        "step_00000020.png",
+    ]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10, 15, 20]
+    assert {"loss_d", "loss_g", "d_real", "d_fake"} <= set(rows[0])
+    state = load_checkpoint(result.checkpoint)
+    assert state["config"]["model"]["name"] == "gan" and state["step"] == 20
+    assert not list(run.rglob("*.tmp")), "atomic writes leave no temporary files"
+
+
+def test_same_seed_gives_the_same_weights(tmp_path):
+    a = gankit.train(tiny_config(), name="a", runs_dir=tmp_path)
+    b = gankit.train(tiny_config(), name="b", runs_dir=tmp_path)
+    c = gankit.train(tiny_config(seed=1), name="c", runs_dir=tmp_path)
+    state_a, state_b, state_c = (load_checkpoint(r.checkpoint) for r in (a, b, c))
+    assert_same_state(state_a, state_b)
+    assert not torch.equal(state_a["model"]["G.0.0.weight"], state_c["model"]["G.0.0.weight"])
+
+
+@pytest.mark.parametrize(("model", "data"), [("dcgan", "digits"), ("wgan_gp", "ring")])
+def test_resume_is_bit_identical(tmp_path, model, data):
+    """2N steps in one go == N steps, then --resume for N more (BN, Adam, EMA, n_critic)."""
+    config = tiny_config(model, data, steps=12, ckpt_every=4, sample_every=6, ema_decay=0.9)
+    gankit.train(config, name="straight", runs_dir=tmp_path)
+    half = tiny_config(model, data, steps=6, ckpt_every=4, sample_every=6, ema_decay=0.9)
+    gankit.train(half, name="resumed", runs_dir=tmp_path)
+    torch.manual_seed(999)  # resume must restore the RNG itself
+    result = gankit.train(None, ["train.steps=12"], name="resumed", runs_dir=tmp_path, resume=True)
+    assert result.step == 12
+    _, straight = final_state(tmp_path / "straight")
+    _, resumed = final_state(tmp_path / "resumed")
+    assert_same_state(straight, resumed)
+    logged = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in logged] == [5, 6, 10, 12]
+
+
+def test_keeps_only_the_newest_checkpoints(tmp_path):
+    gankit.train(tiny_config(steps=30, ckpt_every=5, keep_checkpoints=2), runs_dir=tmp_path)
+    steps = [s for s, _ in list_checkpoints(tmp_path / "tiny-gan" / "checkpoints")]
+    assert steps == [25, 30]
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    gankit.train(tiny_config(), runs_dir=tmp_path)
+    before = (tmp_path / "tiny-gan" / "metrics.jsonl").read_text()
+    with pytest.raises(GankitError, match="already exists; pass --resume"):
+        gankit.train(tiny_config(), runs_dir=tmp_path)
+    assert (tmp_path / "tiny-gan" / "metrics.jsonl").read_text() == before
+    result = gankit.train(tiny_config(steps=10), runs_dir=tmp_path, overwrite=True)
+    assert result.step == 10
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    original = GAN.train_step
+
+    def explode_at_step_7(self, batch, step):
+        stats = original(self, batch, step)
+        if step == 6:
+            stats["loss_d"] = float("nan")
+        return stats
+
+    monkeypatch.setattr(GAN, "train_step", explode_at_step_7)
+    with pytest.raises(
+        DivergenceError, match=r"diverged at step 7 \(loss_d = nan\).*step_00000005"
+    ):
+        gankit.train(tiny_config(ckpt_every=5), runs_dir=tmp_path)
+    steps = [s for s, _ in list_checkpoints(tmp_path / "tiny-gan" / "checkpoints")]
+    assert steps == [5]
+    load_checkpoint(tmp_path / "tiny-gan" / "checkpoints" / "step_00000005.pt")
+
+
+def test_resume_refuses_model_changes_and_finished_runs(tmp_path):
+    gankit.train(tiny_config(), runs_dir=tmp_path)
+    with pytest.raises(GankitError, match="only train.\\* settings may change"):
+        gankit.train(None, ["model.lr_g=0.1"], name="tiny-gan", runs_dir=tmp_path, resume=True)
+    with pytest.raises(GankitError, match="already has 20 of 20 steps"):
+        gankit.train(None, name="tiny-gan", runs_dir=tmp_path, resume=True)
+    with pytest.raises(GankitError, match="is not a run"):
+        gankit.train(None, name="nothing", runs_dir=tmp_path, resume=True)
+
+
+def test_load_run_samples_from_the_ema_generator(tmp_path):
+    gankit.train(tiny_config(ema_decay=0.5), runs_dir=tmp_path)
+    run = gankit.load_run(tmp_path / "tiny-gan")
+    assert run.step == 20 and run.sampler_net is not run.model.generator
+    a, b = run.sample(16, seed=3), run.sample(16, seed=3)
+    assert a.shape == (16, 2) and torch.equal(a, b)
+    assert not torch.equal(a, run.model.sample(16, torch.Generator().manual_seed(3)))
+
+
+def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch):
+    """The stop flag (set by Ctrl-C / SIGTERM) ends the run after the current step."""
+    import signal
+
+    original = GAN.train_step
+
+    def interrupt_at_step_3(self, batch, step):
+        if step == 3:
+            signal.raise_signal(signal.SIGTERM)
+        return original(self, batch, step)
+
+    monkeypatch.setattr(GAN, "train_step", interrupt_at_step_3)
+    result = gankit.train(tiny_config(), runs_dir=tmp_path)
+    assert result.interrupted == "SIGTERM" and result.step == 4
+    assert [s for s, _ in list_checkpoints(tmp_path / "tiny-gan" / "checkpoints")] == [4]
+    monkeypatch.setattr(GAN, "train_step", original)
+    resumed = gankit.train(None, name="tiny-gan", runs_dir=tmp_path, resume=True)
+    assert resumed.step == 20 and resumed.interrupted is None
