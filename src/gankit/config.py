@@ -250,10 +250,27 @@ def read_config_source(source: str | Path | dict | None) -> dict[str, Any]:
     return raw
 
 
-def apply_overrides(config: dict[str, Any], overrides: list[str] | dict[str, Any]) -> None:
+Overrides = list[str] | dict[str, Any] | None
+
+
+def parse_overrides(overrides: Overrides) -> dict[str, Any]:
+    """``["train.steps=100"]`` (CLI strings, values parsed as YAML) or a dict -> a dict."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    out = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GankitError(f"--set expects key=value (e.g. train.steps=100), got '{item}'")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def apply_overrides(config: dict[str, Any], overrides: Overrides) -> None:
     """Apply ``section.key=value`` overrides in place (``train.steps=100``)."""
-    items = overrides.items() if isinstance(overrides, dict) else _split_overrides(overrides)
-    for dotted, value in items:
+    for dotted, value in parse_overrides(overrides).items():
         parts = dotted.split(".")
         if parts[0] not in SECTIONS:
             raise GankitError(
@@ -267,22 +284,12 @@ def apply_overrides(config: dict[str, Any], overrides: list[str] | dict[str, Any
         target[parts[-1]] = value
 
 
-def _split_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
-    out = []
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise GankitError(f"--set expects key=value (e.g. train.steps=100), got '{item}'")
-        out.append((key.strip(), parse_value(value)))
-    return out
-
-
 SECTIONS = ("name", "model", "data", "train")
 
 
 def resolve_config(
     source: str | Path | dict | None = None,
-    overrides: list[str] | dict[str, Any] | None = None,
+    overrides: Overrides = None,
 ) -> dict[str, Any]:
     """Read, override and validate a run config; returns the fully resolved dict.
 
@@ -293,7 +300,7 @@ def resolve_config(
     from gankit.registry import model_defaults
 
     config = read_config_source(source)
-    apply_overrides(config, overrides or [])
+    apply_overrides(config, overrides)
     unknown = set(config) - set(SECTIONS)
     if unknown:
         raise GankitError(

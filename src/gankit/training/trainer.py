@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.config import TrainConfig, dump_yaml, load_yaml, resolve_config
+from gankit.config import (
+    Overrides,
+    TrainConfig,
+    dump_yaml,
+    load_yaml,
+    parse_overrides,
+    resolve_config,
+)
 from gankit.data import DataBundle, load_dataset
 from gankit.errors import DivergenceError, GankitError
 from gankit.explore.pictures import save_loss_curves, save_samples
@@ -384,25 +391,20 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _resume_config(run_dir: Path, overrides: list[str] | dict | None) -> dict[str, Any]:
-    from gankit.config import _split_overrides
-
+def _resume_config(run_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     saved = load_yaml(RunPaths(run_dir).config.read_text(), f"'{run_dir}/config.yaml'")
-    items = overrides.items() if isinstance(overrides, dict) else _split_overrides(overrides or [])
-    changes = {}
-    for key, value in items:
+    for key in overrides:
         if not key.startswith("train."):
             raise GankitError(
                 f"--resume keeps the run's model and data; only train.* settings may change, "
                 f"not '{key}'"
             )
-        changes[key] = value
-    return resolve_config(saved, changes)
+    return resolve_config(saved, overrides)
 
 
 def train(
     config: str | Path | dict | None = None,
-    overrides: list[str] | dict[str, Any] | None = None,
+    overrides: Overrides = None,
     *,
     name: str | None = None,
     runs_dir: str | Path = "runs",
@@ -434,15 +436,9 @@ def train(
     """
     if resume and overwrite:
         raise GankitError("--resume and --overwrite contradict each other; pass one of them")
-    extra = dict(overrides) if isinstance(overrides, dict) else None
+    overrides = parse_overrides(overrides)
     if progress is not None:
-        progress_override = [f"train.progress={'true' if progress else 'false'}"]
-        if extra is not None:
-            extra["train.progress"] = progress
-        else:
-            overrides = list(overrides or []) + progress_override
-    if extra is not None:
-        overrides = extra
+        overrides["train.progress"] = progress
     resume_state = None
     if resume:
         source_name = name or (config if isinstance(config, str) else None)
