@@ -143,3 +143,19 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(GAN, "train_step", original)
     resumed = gankit.train(None, name="tiny-gan", runs_dir=tmp_path, resume=True)
     assert resumed.step == 20 and resumed.interrupted is None
+
+
+def test_tensorboard_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    with pytest.raises(GankitError, match=r"pip install 'gankit\[tensorboard\]'"):
+        gankit.train(tiny_config(tensorboard=True), runs_dir=tmp_path)
+    assert not (tmp_path / "tiny-gan").exists()  # nothing written before the error

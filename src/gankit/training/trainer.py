@@ -200,7 +200,9 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         if resume_state is not None:
             self._restore(resume_state)
-        self.writer = self._tensorboard()
+        # Checked here, before the run directory exists; the writer opens in fit().
+        self._summary_writer_cls = self._tensorboard() if self.train_cfg.tensorboard else None
+        self.writer = None
 
     # ------------------------------------------------------------------ state
     def state_dict(self, step: int) -> dict[str, Any]:
@@ -225,16 +227,15 @@ class Trainer:
         set_rng_state(state["rng"])
         self.start_step = state["step"]
 
-    def _tensorboard(self):
-        if not self.train_cfg.tensorboard:
-            return None
+    @staticmethod
+    def _tensorboard() -> type:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise GankitError(
                 "train.tensorboard needs the tensorboard package: pip install 'gankit[tensorboard]'"
             ) from None
-        return SummaryWriter(str(self.paths.root / "tensorboard"))
+        return SummaryWriter
 
     def checkpoint(self, step: int) -> Path:
         self.last_checkpoint = save_checkpoint(
@@ -267,6 +268,8 @@ class Trainer:
     def fit(self) -> TrainResult:
         cfg = self.train_cfg
         self.paths.samples.mkdir(parents=True, exist_ok=True)
+        if self._summary_writer_cls is not None:
+            self.writer = self._summary_writer_cls(str(self.paths.root / "tensorboard"))
         self._truncate_metrics(self.start_step)
         latent = self.fixed_latent()
         stream = BatchStream(
@@ -337,9 +340,14 @@ class Trainer:
     def _progress_bar(self):
         if not self.train_cfg.progress:
             return None
+        import sys
+
         from tqdm.auto import tqdm
 
+        # In a log file (CI, nohup) every redraw is a new chunk of text: redraw rarely.
+        interactive = sys.stderr.isatty()
         return tqdm(
+            mininterval=0.2 if interactive else 30.0,
             total=self.train_cfg.steps,
             initial=self.start_step,
             desc=self.config["name"],
@@ -467,10 +475,11 @@ def train(
         torch.set_num_threads(resolved["train"]["threads"])
     resolve_device(resolved["train"]["device"])
     model, bundle = build(resolved, data_dir)
+    trainer = Trainer(resolved, run_dir, model, bundle, resume_state)
+    # Everything that can fail on user input has run: only now touch the disk.
     if not resume:
         prepare_run_dir(run_dir, overwrite)
     RunPaths(run_dir).config.write_text(dump_yaml(resolved))
-    trainer = Trainer(resolved, run_dir, model, bundle, resume_state)
     return trainer.fit()
 
 
