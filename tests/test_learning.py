@@ -6,6 +6,10 @@ centres (std 0.01, a sample counts when within 3 std of its nearest centre).
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 import gankit
 from gankit.data import load_dataset
 from gankit.metrics import mode_coverage
@@ -44,3 +48,16 @@ def test_mode_coverage_counts_by_the_nearest_centre_rule():
     # (0, 0.029) is 2.9 std from mode 0; nothing lands near mode 2.
     assert cover.modes_captured == 2 and cover.counts.tolist() == [2, 1, 0]
     assert cover.high_quality == 0.75
+    # histogram (2/3, 1/3, 0) against uniform over 3 modes
+    expected = 2 / 3 * math.log(3 * 2 / 3) + 1 / 3 * math.log(3 * 1 / 3)
+    assert cover.reverse_kl == pytest.approx(expected)
+
+
+def test_reverse_kl_bounds():
+    import torch
+
+    from gankit.metrics.toy import reverse_kl_to_uniform
+
+    assert reverse_kl_to_uniform(torch.tensor([5, 5, 5, 5])) == 0.0
+    assert reverse_kl_to_uniform(torch.tensor([9, 0, 0, 0])) == pytest.approx(math.log(4))
+    assert reverse_kl_to_uniform(torch.tensor([0, 0])) == float("inf")

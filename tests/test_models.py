@@ -179,3 +179,24 @@ def test_registering_a_name_twice_is_an_error():
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(GankitError, match="unknown model 'stylegan9'; valid: dcgan, gan"):
         create_model("stylegan9", data_shape=IMAGE)
+
+
+@pytest.mark.parametrize(("name", "shape"), [("gan", (2,)), ("dcgan", IMAGE), ("wgan_gp", IMAGE)])
+def test_pacgan_packing_scores_groups(name, shape):
+    model = create_model(name, data_shape=shape, pack=4, **tiny_kwargs(name))
+    model.setup_optimizers()
+    assert model.critic(torch.randn(8, *shape)).shape == (2, 1)
+    stats = model.train_step(batch_for(model, shape=shape, batch_size=8), step=0)
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    with pytest.raises(GankitError, match="multiple of model.pack 4"):
+        model.check_batch_size(10)
+
+
+def test_linear_learning_rate_decay():
+    from gankit.models.base import linear_decay
+
+    assert [linear_decay(s, 100, 0.5) for s in (0, 50, 75, 100)] == [1.0, 1.0, 0.5, 0.0]
+    model = build("gan", shape=(2,))
+    model.lr_schedule, model.max_steps = "linear", 10
+    model.train_step(batch_for(model, shape=(2,)), step=9)
+    assert model.optimizers["G"].param_groups[0]["lr"] == pytest.approx(model.lr_g * 0.2)

@@ -214,6 +214,108 @@ def info(
     typer.echo("  " + dump_yaml(config).strip().replace("\n", "\n  "))
 
 
+@app.command("eval")
+@handle_errors
+def eval_(
+    run: Annotated[str, typer.Argument(help="A run directory, or a run name under --runs-dir.")],
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: modes,w1 (toy) or fd,kid,is,pr,dc (images)."),
+    ] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Samples to score.")] = None,
+    features: Annotated[str, typer.Option(help="evaluator or inception.")] = "evaluator",
+    split: Annotated[str, typer.Option(help="Reference split: test or train.")] = "test",
+    seed: Annotated[int, typer.Option(help="Seed of the samples and subsets.")] = 0,
+    inception_weights: Annotated[
+        str | None, typer.Option(help="Local InceptionV3 (FID) weights file.")
+    ] = None,
+    train_evaluator: Annotated[
+        bool, typer.Option(help="Train the dataset's evaluator classifier if it is missing.")
+    ] = False,
+    data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Score a run's newest checkpoint next to the real-vs-real floor; writes eval.json."""
+    from gankit.metrics.evaluate import evaluate_run
+
+    report = evaluate_run(
+        run,
+        metrics,
+        n,
+        features,
+        split,
+        seed,
+        inception_weights,
+        runs_dir,
+        data_dir,
+        train_evaluator,
+    )
+    typer.echo(
+        f"run {report.run} at step {report.step}: {report.n} samples vs the {split} split"
+        + (f", {report.features} features" if report.features else "")
+    )
+    if "evaluator_test_accuracy" in report.extra:
+        typer.echo(f"evaluator test accuracy: {report.extra['evaluator_test_accuracy']:.4f}")
+    typer.echo(report.table())
+    typer.echo(f"evaluated in {report.seconds:.1f} s; written to {Path(report.run) / 'eval.json'}")
+
+
+evaluator_app = typer.Typer(help="Evaluator classifiers: the feature extractors of image metrics.")
+app.add_typer(evaluator_app, name="evaluator")
+
+
+@evaluator_app.command("train")
+@handle_errors
+def evaluator_train(
+    dataset: Annotated[str, typer.Argument(help="digits, fashion-mnist, mnist or cifar10.")],
+    resolution: Annotated[
+        int | None, typer.Option(help="Image size the evaluator reads (default: native).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the classifier.")] = 0,
+    data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
+) -> None:
+    """Train (once) and cache the evaluator classifier of a dataset."""
+    from gankit.metrics.features import evaluator_path, train_evaluator
+
+    evaluator = train_evaluator(dataset, seed=seed, resolution=resolution, data_dir=data_dir)
+    path = evaluator_path(dataset, seed=seed, resolution=resolution)
+    typer.echo(
+        f"{dataset} evaluator: test accuracy {evaluator.test_accuracy:.4f}; cached at {path}"
+    )
+
+
+bench_app = typer.Typer(help="Benchmarks against published numbers (not tests).")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("toy")
+@handle_errors
+def bench_toy(
+    seeds: Annotated[int, typer.Option(help="Seeds per preset.")] = 5,
+    presets_: Annotated[
+        str | None, typer.Option("--presets", help="Comma-separated ring/grid presets.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a setting for every run.")
+    ] = None,
+) -> None:
+    """Train the ring/grid presets for S seeds; PacGAN's Table 1 protocol (2500 samples)."""
+    from gankit.bench import run_toy, toy_table
+
+    names = [p.strip() for p in presets_.split(",")] if presets_ else None
+
+    def show(row) -> None:
+        typer.echo(
+            f"{row.preset} seed {row.seed}: {row.modes}/{row.n_modes} modes, "
+            f"{100 * row.high_quality:.1f} % high quality, {row.seconds:.0f} s",
+            err=True,
+        )
+
+    results = run_toy(names, seeds, set_ or [], on_result=show)
+    typer.echo(toy_table(results))
+    typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
+
+
 def main() -> None:
     app(prog_name="gankit")
 

@@ -55,6 +55,12 @@ class TrainConfig:
         num_workers: DataLoader workers for streamed (on-disk) data sources.
         tensorboard: also write TensorBoard events (needs ``pip install tensorboard``).
         progress: show a progress bar.
+        eval_every: steps between evaluations (``eval_*`` lines in ``metrics.jsonl``);
+            None disables them. Image metrics use gankit's evaluator classifier for the
+            dataset, trained once and cached if it is missing.
+        eval_metrics: comma-separated metric names, e.g. ``"modes,w1"`` or ``"fd,kid"``;
+            None uses the defaults for the data (see ``gankit eval --help``).
+        eval_n: samples per evaluation; None uses 2500 for toy data, 2000 for images.
     """
 
     steps: int = 2000
@@ -71,6 +77,9 @@ class TrainConfig:
     num_workers: int = 0
     tensorboard: bool = False
     progress: bool = True
+    eval_every: int | None = None
+    eval_metrics: str | None = None
+    eval_n: int | None = None
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "log_every", "sample_every", "ckpt_every", "n_fixed"):
@@ -82,6 +91,8 @@ class TrainConfig:
             raise GankitError(f"train.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
         if self.threads is not None and self.threads < 1:
             raise GankitError(f"train.threads must be >= 1 or null, got {self.threads}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise GankitError(f"train.eval_every must be >= 1 or null, got {self.eval_every}")
         if self.num_workers < 0:
             raise GankitError(f"train.num_workers must be >= 0, got {self.num_workers}")
 

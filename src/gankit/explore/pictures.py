@@ -97,10 +97,18 @@ def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:
     if not rows:
         return None
     plt = _pyplot()
-    keys = sorted({k for row in rows for k in row} - {"step", "time"})
+    keys = sorted({k for row in rows for k in row} - {"step", "time", "eval_seconds"})
     loss_keys = [k for k in keys if k.startswith("loss")]
-    other_keys = [k for k in keys if not k.startswith("loss")]
-    panels = [p for p in (loss_keys, other_keys) if p]
+    eval_keys = [k for k in keys if k.startswith("eval_")]
+    other_keys = [k for k in keys if k not in loss_keys and k not in eval_keys]
+    titles = {
+        "loss": "losses",
+        "other": "discriminator outputs and penalties",
+        "eval": "evaluation",
+    }
+    named = [("loss", loss_keys), ("other", other_keys), ("eval", eval_keys)]
+    named = [(title, keys) for title, keys in named if keys]
+    panels = [keys for _, keys in named]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), dpi=100)
     axes = np.atleast_1d(axes)
     for ax, panel in zip(axes, panels):
@@ -110,9 +118,8 @@ def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0].set_title("losses", fontsize=9)
-    if len(panels) > 1:
-        axes[1].set_title("discriminator outputs and penalties", fontsize=9)
+    for ax, (title, _) in zip(axes, named):
+        ax.set_title(titles[title], fontsize=9)
     fig.tight_layout()
     fig.savefig(out_path)
     plt.close(fig)

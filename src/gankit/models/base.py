@@ -20,6 +20,23 @@ import torch
 from torch import nn
 
 
+def linear_decay(step: int, max_steps: int, start_fraction: float) -> float:
+    """Learning-rate factor: 1 until ``start_fraction * max_steps``, then linearly to 0.
+
+    The schedule of CycleGAN (constant, then linear decay to zero), also useful for
+    sharpening toy GANs at the end of training.
+    """
+    start = start_fraction * max_steps
+    if max_steps <= 0 or step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1.0, max_steps - start))
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 class GenerativeModel(nn.Module):
     """Base class of every model family.
 
@@ -40,6 +57,7 @@ class GenerativeModel(nn.Module):
         self.model_name = type(self).__name__.lower()
         self.hparams: dict[str, Any] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        #: The run's total steps, set by the trainer; learning-rate schedules use it.
         self.max_steps = 0
 
     # ------------------------------------------------------------------ training
@@ -59,6 +77,9 @@ class GenerativeModel(nn.Module):
         ``batch_size * real_batches_per_step`` rows.
         """
         return 1
+
+    def check_batch_size(self, batch_size: int) -> None:
+        """Raise :class:`~gankit.errors.GankitError` if the model cannot use this batch size."""
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         """One update of every network. ``step`` counts from 0 across resumes."""

@@ -35,7 +35,7 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.losses import ADVERSARIAL_LOSSES, gradient_penalty
-from gankit.models.base import GenerativeModel
+from gankit.models.base import GenerativeModel, linear_decay, set_learning_rate
 from gankit.nn import (
     ConvDecoder,
     ConvEncoder,
@@ -102,6 +102,13 @@ class GAN(GenerativeModel):
             two time-scales, usually a faster D.
         lr_d: D's learning rate.
         betas: Adam's (β1, β2); DCGAN uses β1=0.5 instead of 0.9 for stability.
+        pack: PacGAN's packing (Lin et al. 2018): D judges groups of ``pack`` samples,
+            all real or all fake, concatenated; 1 is an ordinary D. Penalises mode
+            collapse; the batch size must be a multiple of it.
+        lr_schedule: ``constant``, or ``linear``: constant until ``decay_start`` of the
+            run's steps, then linearly to zero for both networks. Annealing lets G
+            settle onto the modes instead of jittering around them.
+        decay_start: the fraction of the run after which the linear decay starts.
     """
 
     def __init__(
@@ -134,6 +141,9 @@ class GAN(GenerativeModel):
         lr_g: float = 2e-4,
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
+        pack: int = 1,
+        lr_schedule: Literal["constant", "linear"] = "constant",
+        decay_start: float = 0.5,
     ) -> None:
         super().__init__(data_shape, num_classes)
         self._check(loss, label_smoothing, label_noise, n_critic, gp_weight, d_norm, d_dropout)
@@ -155,6 +165,12 @@ class GAN(GenerativeModel):
         self.gp_weight = gp_weight
         self.optimizer_name = optimizer
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
+        self.lr_schedule, self.decay_start = lr_schedule, decay_start
+        if pack < 1:
+            raise GankitError(f"model: pack must be >= 1, got {pack}")
+        self.pack = pack
+        if not 0.0 <= decay_start <= 1.0:
+            raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
 
         n_features = math.prod(self.data_shape)
         if arch == "conv":
@@ -170,7 +186,7 @@ class GAN(GenerativeModel):
                 output="tanh" if tanh_output else "none",
             )
             trunk = ConvEncoder(
-                channels,
+                channels * pack,  # PacGAN: packed samples are stacked along channels
                 resolution,
                 d_channels,
                 kernel_size=kernel_size,
@@ -188,7 +204,7 @@ class GAN(GenerativeModel):
             self.D = nn.Sequential(
                 nn.Flatten(),
                 mlp(
-                    n_features,
+                    n_features * pack,
                     hidden_dim,
                     n_layers,
                     1,
@@ -246,12 +262,29 @@ class GAN(GenerativeModel):
         flip = torch.rand(d_out.shape, device=d_out.device) < self.label_noise
         return torch.where(flip, 1.0 - target, torch.full_like(d_out, target))
 
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """D's output on (N, ...) samples: (N / pack, 1), one score per packed group.
+
+        PacGAN: ``pack`` consecutive samples are concatenated (along features, or along
+        channels for images) and judged together, so D sees whether a *set* of samples
+        is diverse: a collapsed G makes packs of near-copies that real data never shows.
+        """
+        if self.pack > 1:
+            x = x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])
+        return self.D(x)
+
+    def check_batch_size(self, batch_size: int) -> None:
+        if batch_size % self.pack:
+            raise GankitError(
+                f"train.batch_size {batch_size} must be a multiple of model.pack {self.pack}"
+            )
+
     def discriminator_step(self, real: torch.Tensor) -> dict[str, float]:
         opt_d = self.optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
         with torch.no_grad():  # the critic step must not update (or backprop into) G
             fake = self.G(self.sample_z(real.shape[0]))
-        d_real, d_fake = self.D(real), self.D(fake)
+        d_real, d_fake = self.critic(real), self.critic(fake)
         if self.adversarial.uses_targets:
             loss = self.adversarial.d(
                 d_real, d_fake, self._d_targets(d_real, True), self._d_targets(d_fake, False)
@@ -260,7 +293,7 @@ class GAN(GenerativeModel):
             loss = self.adversarial.d(d_real, d_fake)
         stats = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if self.gp_weight > 0:
-            penalty = gradient_penalty(self.D, real, fake)
+            penalty = gradient_penalty(self.critic, real, fake)
             loss = loss + self.gp_weight * penalty
             stats["gp"] = penalty.item()
         loss.backward()
@@ -276,12 +309,16 @@ class GAN(GenerativeModel):
         opt_g = self.optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D):  # gradients pass through D to G; D's own are not needed
-            loss = self.adversarial.g(self.D(self.G(self.sample_z(batch_size))))
+            loss = self.adversarial.g(self.critic(self.G(self.sample_z(batch_size))))
         loss.backward()
         opt_g.step()
         return {"loss_g": loss.item()}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        if self.lr_schedule == "linear":
+            factor = linear_decay(step, self.max_steps, self.decay_start)
+            set_learning_rate(self.optimizers["G"], self.lr_g * factor)
+            set_learning_rate(self.optimizers["D"], self.lr_d * factor)
         reals = batch["x"].chunk(self.n_critic)
         for real in reals:  # n_critic D steps, each on its own real batch
             stats = self.discriminator_step(real)

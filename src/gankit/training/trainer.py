@@ -190,6 +190,7 @@ class Trainer:
         self.device = resolve_device(self.train_cfg.device)
         self.model = model.to(self.device)
         self.model.max_steps = self.train_cfg.steps
+        self.model.check_batch_size(self.train_cfg.batch_size)
         self.model.setup_optimizers()
         self.ema = (
             make_ema(self.model.generator, self.train_cfg.ema_decay)
@@ -200,6 +201,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         if resume_state is not None:
             self._restore(resume_state)
+        self.scorer = self._scorer()
         # Checked here, before the run directory exists; the writer opens in fit().
         self._summary_writer_cls = self._tensorboard() if self.train_cfg.tensorboard else None
         self.writer = None
@@ -226,6 +228,34 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
         self.start_step = state["step"]
+
+    def _scorer(self):
+        """The evaluator for ``eval_every``, built (and its classifier trained) up front.
+
+        Under ``fork_rng``: building or training an evaluator must not consume the run's
+        random numbers, or a run with evaluation would train differently from one without.
+        """
+        cfg = self.train_cfg
+        if cfg.eval_every is None:
+            return None
+        from gankit.metrics.evaluate import Scorer
+
+        with torch.random.fork_rng(devices=[]):
+            return Scorer(
+                self.bundle, cfg.eval_metrics, cfg.eval_n, seed=cfg.seed, train_evaluator=True
+            )
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Score samples from fixed noise (the EMA generator when kept) at ``step``."""
+        started = time.perf_counter()
+        net = self.ema.module if self.ema is not None else None
+        generator = torch.Generator().manual_seed(self.train_cfg.seed + FIXED_NOISE_OFFSET + 1)
+        with torch.random.fork_rng(devices=[]):
+            samples = self.model.sample(self.scorer.n, generator=generator, net=net)
+            scores = self.scorer.score(samples)
+        out = {f"eval_{k}": v for k, v in scores.items()}
+        out["eval_seconds"] = round(time.perf_counter() - started, 3)
+        return out
 
     @staticmethod
     def _tensorboard() -> type:
@@ -313,6 +343,10 @@ class Trainer:
                     bar.update(1)
                 if step % cfg.sample_every == 0 or step == cfg.steps:
                     sample_path = self.preview(step, latent)
+                if self.scorer is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+                    self._log(
+                        metrics_file, step, self.evaluate(step), time.perf_counter() - started
+                    )
                 if step % cfg.ckpt_every == 0 or step == cfg.steps:
                     self.checkpoint(step)
         if bar is not None:

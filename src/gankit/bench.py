@@ -1,0 +1,145 @@
+"""Benchmarks behind ``gankit bench``: gankit's presets against published numbers.
+
+These are measurements, not tests: each prints a markdown table and the command that
+made it, for ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gankit.errors import GankitError, choices
+
+#: PacGAN (Lin et al., NeurIPS 2018), Table 1: mean ± standard error over 10 trials,
+#: 2500 samples, ~400k steps. (modes, high-quality %) for ring (of 8) and grid (of 25).
+PACGAN_TABLE1 = {
+    "GAN": ((6.3, 0.5), (98.2, 0.2), (17.3, 0.8), (94.8, 0.7)),
+    "ALI": ((6.6, 0.3), (97.6, 0.4), (24.1, 0.4), (95.7, 0.6)),
+    "PacGAN2": ((7.9, 0.1), (95.6, 2.0), (23.8, 0.7), (91.3, 0.8)),
+    "PacGAN3": ((7.8, 0.1), (97.7, 0.3), (24.6, 0.4), (94.2, 0.4)),
+    "PacGAN4": ((7.8, 0.1), (95.9, 1.4), (24.8, 0.2), (93.6, 0.6)),
+}
+
+TOY_MIXTURES = ("ring", "grid")
+N_SAMPLES = 2500
+
+
+@dataclass
+class ToyResult:
+    preset: str
+    mixture: str
+    seed: int
+    modes: int
+    n_modes: int
+    high_quality: float
+    reverse_kl: float
+    seconds: float
+    steps: int
+
+
+def toy_presets() -> dict[str, str]:
+    """Presets trained on ring or grid -> their mixture."""
+    from gankit.config import list_presets, load_preset
+
+    out = {}
+    for name in list_presets():
+        data = load_preset(name).get("data", {}).get("name")
+        if data in TOY_MIXTURES:
+            out[name] = data
+    return out
+
+
+def run_toy(
+    presets: list[str] | None = None,
+    seeds: int = 5,
+    overrides: list[str] | None = None,
+    runs_dir: str | Path | None = None,
+    on_result: Callable[[ToyResult], None] | None = None,
+) -> list[ToyResult]:
+    """Train each toy preset for ``seeds`` seeds and score 2500 samples per run."""
+    import gankit
+    from gankit.data import load_dataset
+    from gankit.metrics.toy import mode_coverage
+
+    available = toy_presets()
+    presets = presets or sorted(available)
+    for name in presets:
+        if name not in available:
+            raise GankitError(f"'{name}' is not a ring/grid preset; valid: {choices(available)}")
+    if seeds < 1:
+        raise GankitError(f"--seeds must be >= 1, got {seeds}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
+        root = Path(runs_dir) if runs_dir is not None else Path(tmp)
+        for name in presets:
+            bundle = load_dataset(available[name])
+            for seed in range(seeds):
+                started = time.perf_counter()
+                result = gankit.train(
+                    name,
+                    [f"train.seed={seed}", *(overrides or [])],
+                    name=f"{name}-seed{seed}",
+                    runs_dir=root,
+                    progress=False,
+                )
+                seconds = time.perf_counter() - started
+                run = gankit.load_run(result.run_dir)
+                cover = mode_coverage(
+                    run.sample(N_SAMPLES, seed=seed), bundle.modes, bundle.mode_std
+                )
+                row = ToyResult(
+                    name,
+                    available[name],
+                    seed,
+                    cover.modes_captured,
+                    cover.n_modes,
+                    cover.high_quality,
+                    cover.reverse_kl,
+                    seconds,
+                    result.step,
+                )
+                results.append(row)
+                if on_result is not None:
+                    on_result(row)
+    return results
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return mean, se
+
+
+def toy_table(results: list[ToyResult]) -> str:
+    """Markdown: PacGAN's rows, then one row per gankit preset (mean ± standard error)."""
+    header = (
+        "| method | ring modes (of 8) | ring high-quality | grid modes (of 25) "
+        "| grid high-quality | steps | time per run |\n|---|---|---|---|---|---|---|"
+    )
+    lines = [header]
+    for method, (rm, rq, gm, gq) in PACGAN_TABLE1.items():
+        lines.append(
+            f"| {method} (PacGAN, published) | {rm[0]} ± {rm[1]} | {rq[0]} ± {rq[1]} % "
+            f"| {gm[0]} ± {gm[1]} | {gq[0]} ± {gq[1]} % | ~400k | — |"
+        )
+    by_preset: dict[str, list[ToyResult]] = {}
+    for row in results:
+        by_preset.setdefault(row.preset, []).append(row)
+    for preset, rows in by_preset.items():
+        modes = _mean_se([r.modes for r in rows])
+        quality = _mean_se([100 * r.high_quality for r in rows])
+        seconds = statistics.fmean(r.seconds for r in rows)
+        cells = [f"{modes[0]:.1f} ± {modes[1]:.1f}", f"{quality[0]:.1f} ± {quality[1]:.1f} %"]
+        empty = ["—", "—"]
+        ring, grid = (cells, empty) if rows[0].mixture == "ring" else (empty, cells)
+        lines.append(
+            f"| gankit `{preset}` ({len(rows)} seeds) | {' | '.join(ring)} | {' | '.join(grid)} "
+            f"| {rows[0].steps} | {seconds:.0f} s |"
+        )
+    return "\n".join(lines)

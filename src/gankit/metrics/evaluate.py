@@ -1,0 +1,273 @@
+"""Scoring a generator against real data, always next to the real-vs-real floor.
+
+``evaluate_run`` (behind ``gankit eval``) and the trainer's ``eval_every`` both call
+:class:`Scorer`: it holds the reference split (and, for images, its features) so that
+repeated evaluations during training only pay for the generated side.
+
+Metric names:
+
+- toy data: ``modes`` (modes captured, high-quality share and reverse KL, PacGAN's
+  protocol) and ``w1`` (exact Wasserstein-1 between sample sets, POT);
+- images: ``fd`` (Fréchet distance), ``kid``, ``is``, ``pr`` (precision/recall) and
+  ``dc`` (density/coverage), in the features of gankit's evaluator classifier or of
+  InceptionV3.
+
+The *floor* scores real training images against the same reference split with the same
+``n``: no generator can be expected to do better, so a score is read against it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.data import DataBundle
+from gankit.errors import GankitError, choices
+
+TOY_METRICS = ("modes", "w1")
+IMAGE_METRICS = ("fd", "kid", "is", "pr", "dc")
+DEFAULT_METRICS = {"toy": ("modes", "w1"), "image": ("fd", "kid", "is", "pr", "dc")}
+DEFAULT_N = {"toy": 2500, "image": 2000}
+FEATURE_KINDS = ("evaluator", "inception")
+
+
+def parse_metrics(names: str | list[str] | tuple[str, ...] | None, kind: str) -> tuple[str, ...]:
+    """``"fd,kid"`` or a list -> validated names for data of ``kind`` ("toy" or "image")."""
+    if names is None:
+        return DEFAULT_METRICS[kind]
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    valid = TOY_METRICS if kind == "toy" else IMAGE_METRICS
+    for name in names:
+        if name not in TOY_METRICS + IMAGE_METRICS:
+            raise GankitError(
+                f"unknown metric '{name}'; valid: {choices(TOY_METRICS + IMAGE_METRICS)}"
+            )
+        if name not in valid:
+            raise GankitError(
+                f"metric '{name}' does not apply to {kind} data; valid here: {choices(valid)}"
+            )
+    if not names:
+        raise GankitError(f"--metrics is empty; valid: {choices(valid)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _split(bundle: DataBundle, split: str):
+    if split == "train":
+        return bundle.train
+    if split == "test":
+        if bundle.test is None:
+            raise GankitError(f"dataset '{bundle.name}' has no test split; use --split train")
+        return bundle.test
+    raise GankitError(f"--split must be train or test, got '{split}'")
+
+
+def _take(dataset, n: int, seed: int) -> torch.Tensor:
+    """``n`` items of a split, a seeded random subset when it has more."""
+    total = len(dataset)
+    index = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: min(n, total)]
+    if hasattr(dataset, "tensors"):
+        return dataset.tensors[0][index]
+    return torch.stack([dataset[int(i)][0] for i in index])
+
+
+class Scorer:
+    """Scores sample sets against one reference split of one dataset.
+
+    Args:
+        bundle: the data the model was trained on.
+        metrics: metric names (see module docstring); None uses the defaults.
+        n: how many samples to score (and reference items to use).
+        split: the reference split, ``test`` (default) or ``train``.
+        features: ``evaluator`` or ``inception``, for image metrics.
+        inception_weights: a local InceptionV3 (FID) weights file.
+        data_dir: passed on to an evaluator that needs to be trained.
+        seed: picks the reference subset.
+    """
+
+    def __init__(
+        self,
+        bundle: DataBundle,
+        metrics: str | list[str] | tuple[str, ...] | None = None,
+        n: int | None = None,
+        split: str = "test",
+        features: str = "evaluator",
+        inception_weights: str | None = None,
+        data_dir: str | None = None,
+        seed: int = 0,
+        train_evaluator: bool = False,
+    ) -> None:
+        self.bundle = bundle
+        self.kind = bundle.kind
+        self.metrics = parse_metrics(metrics, self.kind)
+        self.n = n or DEFAULT_N[self.kind]
+        if self.n < 2:
+            raise GankitError(f"--n must be at least 2, got {self.n}")
+        self.split = split
+        self.seed = seed
+        self.reference = _take(_split(bundle, split), self.n, seed)
+        self.features_kind = None
+        self.extractor = None
+        if self.kind == "image":
+            if features not in FEATURE_KINDS:
+                raise GankitError(f"--features must be one of {choices(FEATURE_KINDS)}")
+            self.features_kind = features
+            self.extractor = self._extractor(features, inception_weights, data_dir, train_evaluator)
+            self.reference_features = self._embed(self.reference)
+
+    # ------------------------------------------------------------------ features
+    def _extractor(self, features, inception_weights, data_dir, train_evaluator):
+        from gankit.metrics import features as feature_module
+
+        if features == "inception":
+            return feature_module.inception_features(inception_weights)
+        return feature_module.load_evaluator(
+            self.bundle.name,
+            resolution=self.bundle.shape[-1],
+            train_if_missing=train_evaluator,
+            data_dir=data_dir,
+        )
+
+    def _embed(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            out = {"features": self.extractor.features(images)}
+            if "is" in self.metrics:
+                out["probs"] = self.extractor.probs(images)
+        return out
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, samples: torch.Tensor) -> dict[str, float]:
+        """Score (n, ...) samples against the reference; returns flat named numbers."""
+        samples = samples.detach().float().cpu()
+        if samples.shape[1:] != self.reference.shape[1:]:
+            raise GankitError(
+                f"samples of shape {tuple(samples.shape[1:])} cannot be scored against data of "
+                f"shape {tuple(self.reference.shape[1:])}"
+            )
+        if self.kind == "toy":
+            return self._score_toy(samples)
+        return self._score_images(self._embed(samples))
+
+    def floor(self) -> dict[str, float]:
+        """The same metrics for real data from the other split (training data when the
+        reference is the test split), so the floor includes the train/test gap."""
+        other = "train" if self.split == "test" or self.bundle.test is None else "test"
+        return self.score(_take(_split(self.bundle, other), self.n, self.seed + 1))
+
+    def _score_toy(self, samples: torch.Tensor) -> dict[str, float]:
+        from gankit.metrics.divergences import wasserstein
+        from gankit.metrics.toy import mode_coverage
+
+        out: dict[str, float] = {}
+        if "modes" in self.metrics:
+            if self.bundle.modes is None:
+                raise GankitError(
+                    f"metric 'modes' needs a mixture with known modes (ring, grid); "
+                    f"'{self.bundle.name}' has none: use w1"
+                )
+            out.update(mode_coverage(samples, self.bundle.modes, self.bundle.mode_std).as_dict())
+        if "w1" in self.metrics:
+            out["w1"] = wasserstein(samples, self.reference)
+        return out
+
+    def _score_images(self, gen: dict[str, torch.Tensor]) -> dict[str, float]:
+        from gankit.metrics import frechet
+
+        real = self.reference_features["features"]
+        fake = gen["features"]
+        out: dict[str, float] = {}
+        if "fd" in self.metrics:
+            out["fd"] = frechet.frechet_distance(fake, real)
+        if "kid" in self.metrics:
+            mean, std = frechet.kernel_inception_distance(fake, real, seed=self.seed)
+            out["kid"], out["kid_std"] = mean, std
+        if "is" in self.metrics:
+            mean, std = frechet.inception_score(gen["probs"])
+            out["is"], out["is_std"] = mean, std
+        if "pr" in self.metrics:
+            out["precision"], out["recall"] = frechet.precision_recall(real, fake)
+        if "dc" in self.metrics:
+            out["density"], out["coverage"] = frechet.density_coverage(real, fake)
+        return out
+
+
+@dataclass
+class EvalReport:
+    """What ``gankit eval`` prints and writes to ``eval.json``."""
+
+    run: str
+    step: int
+    n: int
+    split: str
+    features: str | None
+    scores: dict[str, float]
+    floor: dict[str, float]
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> str:
+        lines = [
+            f"{'metric':<14}{'generated':>12}{'real floor':>12}",
+            "-" * 38,
+        ]
+        for key, value in self.scores.items():
+            floor = self.floor.get(key)
+            floor_text = f"{floor:>12.4g}" if floor is not None else f"{'':>12}"
+            lines.append(f"{key:<14}{value:>12.4g}{floor_text}")
+        return "\n".join(lines)
+
+    def write(self, path: Path) -> Path:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+
+def evaluate_run(
+    run: str | Path,
+    metrics: str | list[str] | None = None,
+    n: int | None = None,
+    features: str = "evaluator",
+    split: str = "test",
+    seed: int = 0,
+    inception_weights: str | None = None,
+    runs_dir: str | Path = "runs",
+    data_dir: str | None = None,
+    train_evaluator: bool = False,
+    write: bool = True,
+) -> EvalReport:
+    """Score a run's newest checkpoint; writes ``eval.json`` into the run directory."""
+    from gankit.data import load_dataset
+    from gankit.training.run import load_run
+    from gankit.training.trainer import loader_options
+
+    started = time.perf_counter()
+    loaded = load_run(run, runs_dir)
+    data_cfg = {k: v for k, v in loaded.config["data"].items() if k != "name"}
+    name = loaded.config["data"]["name"]
+    bundle = load_dataset(name, **data_cfg, **loader_options(name, data_dir))
+    scorer = Scorer(
+        bundle, metrics, n, split, features, inception_weights, data_dir, seed, train_evaluator
+    )
+    samples = loaded.sample(scorer.n, seed=seed)
+    scores = scorer.score(samples)
+    floor = scorer.floor()
+    report = EvalReport(
+        run=str(loaded.path),
+        step=loaded.step,
+        n=scorer.n,
+        split=split,
+        features=scorer.features_kind,
+        scores=scores,
+        floor=floor,
+        seconds=round(time.perf_counter() - started, 3),
+        extra={"metrics": list(scorer.metrics), "checkpoint": str(loaded.checkpoint)},
+    )
+    if scorer.extractor is not None and hasattr(scorer.extractor, "test_accuracy"):
+        report.extra["evaluator_test_accuracy"] = scorer.extractor.test_accuracy
+    if write:
+        report.write(loaded.path / "eval.json")
+    return report
