@@ -138,6 +138,7 @@ def gradient_penalty(
     real: torch.Tensor,
     fake: torch.Tensor,
     target_norm: float = 1.0,
+    one_sided: bool = False,
 ) -> torch.Tensor:
     """WGAN-GP's penalty (Gulrajani et al. 2017) on random interpolates:
 
@@ -148,6 +149,10 @@ def gradient_penalty(
         critic: maps (N, ...) inputs to (N,) or (N, 1) scores.
         real: (N, ...) real samples.
         fake: (N, ...) generated samples, already detached from G.
+        target_norm: the gradient norm the penalty pulls towards (1 for 1-Lipschitz).
+        one_sided: penalise only norms above the target, ``E[max(0, ||∇D|| − 1)^2]``
+            (Petzka et al. 2018). The two-sided penalty puts a barrier at a zero
+            gradient, which a critic starting with the wrong slope may never cross.
 
     Returns:
         The scalar penalty (not yet multiplied by its weight λ).
@@ -156,8 +161,10 @@ def gradient_penalty(
     interpolates = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
     scores = critic(interpolates)
     (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
-    norms = grads.flatten(1).norm(2, dim=1)
-    return ((norms - target_norm) ** 2).mean()
+    excess = grads.flatten(1).norm(2, dim=1) - target_norm
+    if one_sided:
+        excess = excess.clamp(min=0.0)
+    return (excess**2).mean()
 
 
 @dataclass(frozen=True)
