@@ -46,6 +46,24 @@ def tiny_config(model: str = "gan", data: str = "ring", steps: int = 20, **train
     }
 
 
+@pytest.fixture(scope="session")
+def evaluator_cache_dir(tmp_path_factory):
+    """A cache holding the digits evaluator, trained once for the whole test session."""
+    from gankit.metrics.features import load_evaluator
+
+    cache = tmp_path_factory.mktemp("gankit-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANKIT_CACHE", str(cache))
+        load_evaluator("digits", train_if_missing=True, progress=False)
+    return cache
+
+
+@pytest.fixture
+def evaluator_cache(evaluator_cache_dir, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(evaluator_cache_dir))
+    return evaluator_cache_dir
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)

@@ -91,6 +91,9 @@ def run_toy(
                     progress=False,
                 )
                 seconds = time.perf_counter() - started
+                if result.interrupted:
+                    # Ctrl-C / SIGTERM stopped the run: stop the benchmark, not just this run.
+                    raise KeyboardInterrupt(result.interrupted)
                 run = gankit.load_run(result.run_dir)
                 cover = mode_coverage(
                     run.sample(N_SAMPLES, seed=seed), bundle.modes, bundle.mode_std

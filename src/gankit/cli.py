@@ -47,6 +47,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(err), EXIT_USER_ERROR)
         except DivergenceError as err:
             _fail(str(err), EXIT_DIVERGED)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
 
     return wrapper
 

@@ -279,11 +279,15 @@ class GAN(GenerativeModel):
                 f"train.batch_size {batch_size} must be a multiple of model.pack {self.pack}"
             )
 
-    def discriminator_step(self, real: torch.Tensor) -> dict[str, float]:
+    def discriminator_step(
+        self, real: torch.Tensor, fake: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """One update of D on ``real`` and ``fake`` (drawn here when not given)."""
         opt_d = self.optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
-        with torch.no_grad():  # the critic step must not update (or backprop into) G
-            fake = self.G(self.sample_z(real.shape[0]))
+        if fake is None:
+            with torch.no_grad():  # the critic step must not update (or backprop into) G
+                fake = self.G(self.sample_z(real.shape[0]))
         d_real, d_fake = self.critic(real), self.critic(fake)
         if self.adversarial.uses_targets:
             loss = self.adversarial.d(
@@ -305,11 +309,12 @@ class GAN(GenerativeModel):
         stats["loss_d"] = loss.item()
         return stats
 
-    def generator_step(self, batch_size: int) -> dict[str, float]:
+    def generator_step(self, fake: torch.Tensor) -> dict[str, float]:
+        """One update of G through D on ``fake = G(z)`` (with its graph to G)."""
         opt_g = self.optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D):  # gradients pass through D to G; D's own are not needed
-            loss = self.adversarial.g(self.critic(self.G(self.sample_z(batch_size))))
+            loss = self.adversarial.g(self.critic(fake))
         loss.backward()
         opt_g.step()
         return {"loss_g": loss.item()}
@@ -320,9 +325,17 @@ class GAN(GenerativeModel):
             set_learning_rate(self.optimizers["G"], self.lr_g * factor)
             set_learning_rate(self.optimizers["D"], self.lr_d * factor)
         reals = batch["x"].chunk(self.n_critic)
-        for real in reals:  # n_critic D steps, each on its own real batch
+        batch_size = reals[0].shape[0]
+        if self.n_critic == 1:
+            # One G forward serves both steps (as in the PyTorch DCGAN example): D sees the
+            # fakes detached, then G's step backpropagates through the same graph.
+            fake = self.G(self.sample_z(batch_size))
+            stats = self.discriminator_step(reals[0], fake.detach())
+            stats.update(self.generator_step(fake))
+            return stats
+        for real in reals:  # n_critic D steps, each on its own real batch and fresh fakes
             stats = self.discriminator_step(real)
-        stats.update(self.generator_step(reals[0].shape[0]))
+        stats.update(self.generator_step(self.G(self.sample_z(batch_size))))
         return stats
 
     # ------------------------------------------------------------------ sampling

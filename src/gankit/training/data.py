@@ -27,10 +27,13 @@ class IndexBatches(Sampler[list[int]]):
     def __init__(self, n: int, batch_size: int, seed: int, start: int = 0) -> None:
         self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
         self.per_epoch = n // batch_size
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
     def batch(self, number: int) -> torch.Tensor:
         epoch, position = divmod(number, self.per_epoch)
-        perm = epoch_permutation(self.n, self.seed, epoch)
+        if epoch != self._epoch:  # one permutation per epoch, not per batch
+            self._epoch, self._perm = epoch, epoch_permutation(self.n, self.seed, epoch)
+        perm = self._perm
         return perm[position * self.batch_size : (position + 1) * self.batch_size]
 
     def __iter__(self) -> Iterator[list[int]]:
