@@ -1,39 +1,71 @@
 """Image metrics on feature sets: FD, KID, IS, precision/recall, density/coverage.
 
 Every function takes features already extracted (see :mod:`gankit.metrics.features`),
-so one extraction serves all five metrics. Computation is in float64.
+so one pass of the feature network serves all five metrics. Features are (N, F)
+tensors; the arithmetic is in float64 on the CPU.
+
+- FD (Heusel et al. 2017): ``||μ_r − μ_g||² + Tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2})``.
+- KID (Bińkowski et al. 2018): unbiased MMD² with ``k(x, y) = (xᵀy / F + 1)³``.
+- IS (Salimans et al. 2016): ``exp(E_x KL(p(y|x) ‖ p(y)))``.
+- Precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020),
+  on k-nearest-neighbour balls.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numpy as np
 import torch
 
 from gankit.errors import GankitError
 
+#: Distance blocks are at most this many entries (128 MB in float64).
+BLOCK_ENTRIES = 2**24
 
-def _features(a: torch.Tensor, b: torch.Tensor, name: str, at_least: int = 2):
-    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
-        raise GankitError(
-            f"{name} needs two feature sets (N, F) of the same F; "
-            f"got {tuple(a.shape)} and {tuple(b.shape)}"
-        )
-    if min(len(a), len(b)) < at_least:
-        raise GankitError(
-            f"{name} needs at least {at_least} samples per set; got {len(a)} and {len(b)}"
-        )
-    return a.detach().double().cpu(), b.detach().double().cpu()
+
+def _as_features(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(x).detach().to("cpu", torch.float64)
+
+
+def _feature_pair(
+    a: torch.Tensor | np.ndarray,
+    b: torch.Tensor | np.ndarray,
+    metric: str,
+    min_a: int = 2,
+    min_b: int = 2,
+    why: str = "",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate two feature sets (N, F) and (M, F); return them as float64 CPU tensors."""
+    a, b = _as_features(a), _as_features(b)
+    shapes = f"got {tuple(a.shape)} and {tuple(b.shape)}"
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or a.shape[1] == 0:
+        raise GankitError(f"{metric} needs two feature sets (N, F) of the same F > 0; {shapes}")
+    if len(a) < min_a or len(b) < min_b:
+        need = f"at least {min_a}" if min_a == min_b else f"at least {min_a} and {min_b}"
+        raise GankitError(f"{metric} needs {need} samples{why}; {shapes}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise GankitError(f"{metric}: the features hold NaN or infinite values; {shapes}")
+    return a, b
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """``||μ_a − μ_b||² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})`` between Gaussian fits.
+    """Fréchet distance between Gaussians fitted to two feature sets.
 
-    The formula is torchmetrics' own (``_compute_fid``, through the eigenvalues of
-    ``Σ_a Σ_b``); we call it on our means and covariances because its
-    ``FrechetInceptionDistance`` module would extract features again for every metric.
+    ``FD = ||μ_a − μ_b||² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})``, with unbiased (N − 1)
+    covariances, as in the FID of Heusel et al. (2017). Symmetric in ``a`` and ``b``.
+
+    Args:
+        a: (N, F) features, N >= 2.
+        b: (M, F) features, M >= 2.
     """
+    # torchmetrics' _compute_fid is the formula on precomputed moments (its
+    # FrechetInceptionDistance module would run its own network on images instead).
+    # It takes Tr((Σ_a Σ_b)^{1/2}) as the sum of the square roots of the eigenvalues of
+    # Σ_a Σ_b, which agrees with scipy.linalg.sqrtm without its iterations.
     from torchmetrics.image.fid import _compute_fid
 
-    a, b = _features(a, b, "frechet_distance")
+    a, b = _feature_pair(a, b, "frechet_distance", why=" per set for a covariance")
     return float(_compute_fid(a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T)))
 
 
@@ -45,11 +77,33 @@ def kernel_inception_distance(
     degree: int = 3,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """KID (Bińkowski et al. 2018): the unbiased MMD² with ``k(x, y) = (xᵀy / F + 1)³``,
-    mean and std over random subsets (torchmetrics' ``poly_mmd`` on each subset)."""
+    """KID: the unbiased MMD² between two feature sets, mean and std over random subsets.
+
+    ``MMD² = E k(x, x') + E k(y, y') − 2 E k(x, y)`` with the polynomial kernel
+    ``k(x, y) = (xᵀy / F + 1)^degree`` (Bińkowski et al. 2018). Unbiased, so it can be
+    slightly negative when the two sets come from one distribution.
+
+    Args:
+        a: (N, F) features.
+        b: (M, F) features.
+        subsets: how many random subset pairs to average over.
+        subset_size: samples per subset, clipped to ``min(N, M)``.
+        degree: the polynomial kernel's degree.
+        seed: seeds the choice of subsets.
+
+    Returns:
+        (mean, std) over the subsets.
+    """
+    # torchmetrics' poly_mmd is the unbiased estimate on one pair of equal-size subsets;
+    # its KernelInceptionDistance module would run its own network on images instead.
     from torchmetrics.image.kid import poly_mmd
 
-    a, b = _features(a, b, "kernel_inception_distance")
+    a, b = _feature_pair(a, b, "kernel_inception_distance")
+    if subsets < 1 or subset_size < 2 or degree < 1:
+        raise GankitError(
+            "kernel_inception_distance needs subsets >= 1, subset_size >= 2 and degree >= 1; "
+            f"got {subsets}, {subset_size} and {degree}"
+        )
     size = min(subset_size, len(a), len(b))
     generator = torch.Generator().manual_seed(seed)
     values = []
@@ -62,59 +116,123 @@ def kernel_inception_distance(
 
 
 def inception_score(probs: torch.Tensor, splits: int = 10) -> tuple[float, float]:
-    """``exp(E_x KL(p(y|x) ‖ p(y)))``, mean and std over ``splits`` (Salimans et al. 2016).
+    """``IS = exp(E_x KL(p(y|x) ‖ p(y)))``, mean and std over ``splits`` parts.
 
-    Written here: torchmetrics' ``InceptionScore`` takes images and runs its own network,
-    while we score the softmax of whichever classifier extracted the features.
+    ``p(y)`` is the mean of ``p(y|x)`` within each part (Salimans et al. 2016). It
+    ranges from 1 (every sample gets the same prediction) to K (confident predictions,
+    spread evenly over the K classes).
+
+    Args:
+        probs: (N, K) class probabilities of the generated samples, N >= splits.
+        splits: parts to average over (10 in the paper).
     """
-    if probs.dim() != 2 or len(probs) < splits:
+    # By hand: torchmetrics' InceptionScore runs its own network on images, while we
+    # score the softmax of whichever classifier extracted the features.
+    probs = _as_features(probs)
+    if probs.dim() != 2 or splits < 1 or len(probs) < splits or probs.shape[1] == 0:
         raise GankitError(
-            f"inception_score needs (N, K) probabilities with N >= splits ({splits}); "
+            f"inception_score needs (N, K) probabilities with N >= splits ({splits}) >= 1; "
             f"got {tuple(probs.shape)}"
         )
-    probs = probs.detach().double().cpu().clamp_min(1e-12)
+    row_sums = probs.sum(dim=1)
+    if not (torch.isfinite(probs).all() and (probs >= 0).all()) or not torch.allclose(
+        row_sums, torch.ones_like(row_sums), atol=1e-4
+    ):
+        raise GankitError(
+            f"inception_score needs probabilities (non-negative rows summing to 1), e.g. a "
+            f"softmax; got {tuple(probs.shape)} with row sums in "
+            f"[{row_sums.min():.4g}, {row_sums.max():.4g}]"
+        )
     scores = []
-    for part in probs.chunk(splits):
-        marginal = part.mean(0, keepdim=True)
-        kl = (part * (part.log() - marginal.log())).sum(1).mean()
+    # tensor_split, not chunk: chunk returns fewer parts when N is not a multiple.
+    for part in probs.tensor_split(splits):
+        marginal = part.mean(dim=0, keepdim=True)
+        # xlogy: 0 · log 0 = 0 for classes that a sample (or the whole part) never gets.
+        kl = (torch.xlogy(part, part) - torch.xlogy(part, marginal)).sum(dim=1).mean()
         scores.append(kl.exp())
     stacked = torch.stack(scores)
     return float(stacked.mean()), float(stacked.std(unbiased=False))
 
 
-def _kth_neighbour_radii(points: torch.Tensor, k: int) -> torch.Tensor:
-    """Distance from each point to its k-th nearest other point."""
-    distances = torch.cdist(points, points)
-    # k + 1: the smallest "neighbour" of a point is itself, at distance 0.
-    return distances.kthvalue(k + 1, dim=1).values
+# ----------------------------------------------------------------- k-NN manifolds
+# Not in torchmetrics; written here with torch.cdist over row blocks so that memory
+# stays bounded (BLOCK_ENTRIES) for tens of thousands of samples.
+
+
+def _row_blocks(queries: torch.Tensor, points: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Distances from ``queries`` to ``points``, a block of rows at a time."""
+    rows = max(1, BLOCK_ENTRIES // max(1, len(points)))
+    for block in queries.split(rows):
+        yield torch.cdist(block, points)
+
+
+def _knn_radii(points: torch.Tensor, k: int) -> torch.Tensor:
+    """(N,) distance from each point to its k-th nearest other point."""
+    # k + 1: the nearest "neighbour" of a point is itself, at distance 0.
+    return torch.cat([d.kthvalue(k + 1, dim=1).values for d in _row_blocks(points, points)])
+
+
+def _share_inside(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> float:
+    """The share of ``queries`` inside at least one ball (centre, radius)."""
+    inside = [(d <= radii).any(dim=1) for d in _row_blocks(queries, centres)]
+    return float(torch.cat(inside).double().mean())
+
+
+def _check_k(k: int, metric: str) -> None:
+    if not isinstance(k, int) or k < 1:
+        raise GankitError(f"{metric} needs an integer k >= 1, got {k!r}")
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019).
 
-    Each set's manifold is the union of balls around its points with radius the
-    distance to the k-th nearest neighbour. Precision: the share of generated samples
-    inside the real manifold; recall: the share of real samples inside the generated
-    one. Not in torchmetrics, hence written here.
+    Each set's manifold is the union of balls around its points, each with radius the
+    distance to the point's k-th nearest neighbour in the same set.
+
+    - precision: the share of generated samples inside the real manifold (quality);
+    - recall: the share of real samples inside the generated manifold (diversity).
+
+    Args:
+        real: (N, F) features of real data, N > k.
+        fake: (M, F) features of generated data, M > k.
+        k: the neighbour that sets the radii (3 in the paper).
     """
-    real, fake = _features(real, fake, "precision_recall", at_least=k + 1)
-    real_radii, fake_radii = _kth_neighbour_radii(real, k), _kth_neighbour_radii(fake, k)
-    cross = torch.cdist(fake, real)  # (n_fake, n_real)
-    precision = (cross <= real_radii[None, :]).any(dim=1).double().mean()
-    recall = torch.le(cross.T, fake_radii[None, :]).any(dim=1).double().mean()
-    return float(precision), float(recall)
+    _check_k(k, "precision_recall")
+    real, fake = _feature_pair(
+        real, fake, "precision_recall", k + 1, k + 1, f" per set for k={k} neighbours"
+    )
+    precision = _share_inside(fake, real, _knn_radii(real, k))
+    recall = _share_inside(real, fake, _knn_radii(fake, k))
+    return precision, recall
 
 
 def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
-    """Density and coverage (Naeem et al. 2020), with real k-NN balls only.
+    """Density and coverage (Naeem et al. 2020), on k-NN balls around real samples only.
 
-    Density: the mean number of real balls containing each generated sample, divided by
-    k (about 1 when the distributions match; real outliers barely move it). Coverage:
-    the share of real balls that hold at least one generated sample. Not in torchmetrics.
+    With ``B_i`` the ball around real sample ``x_i`` of radius its k-th neighbour
+    distance, N real and M generated samples ``y_j``:
+
+    - density ``= 1/(k M) Σ_j Σ_i 1[y_j ∈ B_i]``: about 1 when the distributions match,
+      and unlike precision barely moved by real outliers (their balls are large but few);
+    - coverage ``= 1/N Σ_i 1[∃ j: y_j ∈ B_i]``: the share of real balls that hold a
+      generated sample.
+
+    Args:
+        real: (N, F) features of real data, N > k.
+        fake: (M, F) features of generated data, M >= 1.
+        k: the neighbour that sets the radii (5 in the paper).
     """
-    real, fake = _features(real, fake, "density_coverage", at_least=k + 1)
-    radii = _kth_neighbour_radii(real, k)
-    inside = torch.cdist(fake, real) <= radii[None, :]  # (n_fake, n_real)
-    density = inside.double().sum(dim=1).mean() / k
-    coverage = inside.any(dim=0).double().mean()
+    _check_k(k, "density_coverage")
+    real, fake = _feature_pair(
+        real, fake, "density_coverage", k + 1, 1, f" for k={k} neighbours of real samples"
+    )
+    radii = _knn_radii(real, k)
+    memberships = 0  # Σ_j Σ_i 1[y_j ∈ B_i]
+    covered = torch.zeros(len(real), dtype=torch.bool)
+    for distances in _row_blocks(fake, real):  # (a block of generated rows, N)
+        inside = distances <= radii
+        memberships += int(inside.sum())
+        covered |= inside.any(dim=0)
+    density = memberships / (k * len(fake))
+    coverage = covered.double().mean()
     return float(density), float(coverage)
