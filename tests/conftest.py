@@ -16,6 +16,10 @@ TINY = {
     "n_layers": 2,
     "g_channels": 8,
     "d_channels": 8,
+    "channels": 8,
+    "noise_dim": 4,
+    "embed_dim": 4,
+    "q_hidden": 8,
 }
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from gankit.bench import PACGAN_TABLE1, ToyResult, run_toy, toy_presets, toy_table
+from gankit.bench import (
+    PACGAN_TABLE1,
+    ToyResult,
+    image_presets,
+    image_table,
+    run_images,
+    run_toy,
+    toy_presets,
+    toy_table,
+)
 from gankit.errors import GankitError
 
 
@@ -38,3 +47,24 @@ def test_bench_rejects_other_presets_and_zero_seeds():
         run_toy(["dcgan-digits"], seeds=1)
     with pytest.raises(GankitError, match="--seeds must be >= 1"):
         run_toy(["gan-ring"], seeds=0)
+
+
+def test_image_presets_cover_digits_and_fashion():
+    presets = image_presets()
+    assert presets["dcgan-digits"] == "digits" and presets["dcgan-fashion"] == "fashion-mnist"
+    assert "gan-ring" not in presets
+    with pytest.raises(GankitError, match="'gan-ring' is not an image preset"):
+        run_images(["gan-ring"])
+
+
+def test_bench_images_trains_scores_and_tabulates(evaluator_cache, tmp_path):
+    tiny = ["data.resolution=8", "model.g_channels=8", "model.d_channels=8", "train.batch_size=16"]
+    results = run_images(["dcgan-digits"], steps=5, n=100, overrides=tiny, runs_dir=tmp_path)
+    (row,) = results
+    assert (row.preset, row.dataset, row.resolution, row.steps) == ("dcgan-digits", "digits", 8, 5)
+    # five steps of an untrained G are far from real digits; the floor is close
+    assert row.scores["fd"] > 3 * row.floor["fd"]
+    assert 0.5 < row.evaluator_accuracy <= 1.0
+    table = image_table(results)
+    assert "| `dcgan-digits` | digits 8px | 5 |" in table
+    assert "| real train vs test (floor, evaluator test accuracy" in table

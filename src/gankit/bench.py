@@ -45,16 +45,21 @@ class ToyResult:
     steps: int
 
 
-def toy_presets() -> dict[str, str]:
-    """Presets trained on ring or grid -> their mixture."""
+def presets_on(datasets: tuple[str, ...]) -> dict[str, str]:
+    """Presets whose data is one of ``datasets`` -> that dataset."""
     from gankit.config import list_presets, load_preset
 
     out = {}
     for name in list_presets():
         data = load_preset(name).get("data", {}).get("name")
-        if data in TOY_MIXTURES:
+        if data in datasets:
             out[name] = data
     return out
+
+
+def toy_presets() -> dict[str, str]:
+    """Presets trained on ring or grid -> their mixture."""
+    return presets_on(TOY_MIXTURES)
 
 
 def run_toy(
@@ -146,5 +151,125 @@ def toy_table(results: list[ToyResult]) -> str:
         lines.append(
             f"| gankit `{preset}` ({len(rows)} seeds) | {' | '.join(ring)} | {' | '.join(grid)} "
             f"| {rows[0].steps} | {seconds:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- image presets
+IMAGE_DATASETS = ("digits", "fashion-mnist")
+#: Metrics of ``gankit bench images``, in the dataset's evaluator features.
+IMAGE_METRICS = "fd,kid,is"
+
+
+@dataclass
+class ImageResult:
+    preset: str
+    dataset: str
+    resolution: int
+    steps: int
+    seconds: float
+    scores: dict[str, float]
+    floor: dict[str, float]
+    evaluator_accuracy: float | None
+    eval_seconds: float
+
+
+def image_presets() -> dict[str, str]:
+    """Presets trained on digits or fashion-mnist -> their dataset."""
+    return presets_on(IMAGE_DATASETS)
+
+
+def run_images(
+    presets: list[str] | None = None,
+    steps: int = 2000,
+    n: int = 2000,
+    seed: int = 0,
+    overrides: list[str] | None = None,
+    runs_dir: str | Path | None = None,
+    data_dir: str | None = None,
+    on_result: Callable[[ImageResult], None] | None = None,
+) -> list[ImageResult]:
+    """Train each image preset for the same budget of ``steps`` and score it.
+
+    FD, KID and IS are measured in the features of the dataset's evaluator classifier
+    (trained and cached on first use) on ``n`` samples against the test split, next to
+    the real-vs-real floor of the same evaluator.
+    """
+    import gankit
+    from gankit.metrics.evaluate import evaluate_run
+
+    available = image_presets()
+    presets = presets or list(available)
+    for name in presets:
+        if name not in available:
+            raise GankitError(f"'{name}' is not an image preset; valid: {choices(available)}")
+    if steps < 1:
+        raise GankitError(f"--steps must be >= 1, got {steps}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
+        root = Path(runs_dir) if runs_dir is not None else Path(tmp)
+        for name in presets:
+            started = time.perf_counter()
+            result = gankit.train(
+                name,
+                [f"train.steps={steps}", f"train.seed={seed}", *(overrides or [])],
+                name=f"{name}-{steps}steps-seed{seed}",
+                runs_dir=root,
+                progress=False,
+                data_dir=data_dir,
+            )
+            seconds = time.perf_counter() - started
+            if result.interrupted:
+                raise KeyboardInterrupt(result.interrupted)
+            report = evaluate_run(
+                result.run_dir,
+                metrics=IMAGE_METRICS,
+                n=n,
+                seed=seed,
+                runs_dir=root,
+                data_dir=data_dir,
+                train_evaluator=True,
+            )
+            row = ImageResult(
+                name,
+                available[name],
+                report.extra["resolution"],
+                result.step,
+                seconds,
+                report.scores,
+                report.floor,
+                report.extra.get("evaluator_test_accuracy"),
+                report.seconds,
+            )
+            results.append(row)
+            if on_result is not None:
+                on_result(row)
+    return results
+
+
+def image_table(results: list[ImageResult]) -> str:
+    """Markdown: one row per preset, and a real-vs-real floor row per evaluator."""
+    lines = [
+        "| preset | data | steps | train time | FD ↓ | KID ↓ | IS ↑ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    floors: dict[tuple[str, int], ImageResult] = {}
+    for row in results:
+        kid = f"{row.scores['kid']:.4f} ± {row.scores['kid_std']:.4f}"
+        lines.append(
+            f"| `{row.preset}` | {row.dataset} {row.resolution}px | {row.steps} "
+            f"| {row.seconds:.0f} s | {row.scores['fd']:.3f} | {kid} | {row.scores['is']:.2f} |"
+        )
+        floors.setdefault((row.dataset, row.resolution), row)
+    for (dataset, resolution), row in floors.items():
+        accuracy = (
+            f", evaluator test accuracy {100 * row.evaluator_accuracy:.1f} %"
+            if row.evaluator_accuracy is not None
+            else ""
+        )
+        kid = f"{row.floor['kid']:.4f} ± {row.floor['kid_std']:.4f}"
+        lines.append(
+            f"| real train vs test (floor{accuracy}) | {dataset} {resolution}px | — | — "
+            f"| {row.floor['fd']:.3f} | {kid} | {row.floor['is']:.2f} |"
         )
     return "\n".join(lines)

@@ -253,7 +253,8 @@ def eval_(
         train_evaluator,
     )
     typer.echo(
-        f"run {report.run} at step {report.step}: {report.n} samples vs the {split} split"
+        f"run {report.run} at step {report.step}: {report.n} samples vs "
+        f"{report.n_reference} of the {split} split (floor: {report.n_floor} real)"
         + (f", {report.features} features" if report.features else "")
     )
     if "evaluator_test_accuracy" in report.extra:
@@ -315,6 +316,38 @@ def bench_toy(
 
     results = run_toy(names, seeds, set_ or [], on_result=show)
     typer.echo(toy_table(results))
+    typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
+
+
+@bench_app.command("images")
+@handle_errors
+def bench_images(
+    steps: Annotated[int, typer.Option(help="The same training budget for every preset.")] = 2000,
+    n: Annotated[int, typer.Option(help="Samples scored per preset.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Training and evaluation seed.")] = 0,
+    presets_: Annotated[
+        str | None,
+        typer.Option("--presets", help="Comma-separated digits/fashion-mnist presets."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a setting for every run.")
+    ] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Where dataset files are.")] = None,
+) -> None:
+    """Train the digits and fashion-mnist presets for one budget; FD, KID, IS with floors."""
+    from gankit.bench import image_table, run_images
+
+    names = [p.strip() for p in presets_.split(",")] if presets_ else None
+
+    def show(row) -> None:
+        typer.echo(
+            f"{row.preset}: FD {row.scores['fd']:.3f} (floor {row.floor['fd']:.3f}), "
+            f"IS {row.scores['is']:.2f}, trained {row.steps} steps in {row.seconds:.0f} s",
+            err=True,
+        )
+
+    results = run_images(names, steps, n, seed, set_ or [], data_dir=data_dir, on_result=show)
+    typer.echo(image_table(results))
     typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
 
 

@@ -231,3 +231,122 @@ def init_dcgan_weights(module: nn.Module) -> None:
         elif isinstance(m, NORM_TYPES) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+# ----------------------------------------------------------------- generic G and D bodies
+# The conditional, InfoGAN and VAE families build "a generator for this data" and "a
+# feature trunk for this data" the same way: conv stacks for images, MLPs for points.
+
+Arch = Literal["auto", "mlp", "conv"]
+
+
+def resolve_arch(arch: Arch, data_shape: tuple[int, ...]) -> Literal["mlp", "conv"]:
+    """``auto`` -> conv for (C, H, W) images, mlp for points; conv on points is an error."""
+    from gankit.errors import GankitError
+
+    is_image = len(data_shape) == 3
+    if arch == "auto":
+        return "conv" if is_image else "mlp"
+    if arch == "conv" and not is_image:
+        raise GankitError(f"model: arch 'conv' needs (C, H, W) images, data is {tuple(data_shape)}")
+    return arch
+
+
+def generator_net(
+    in_features: int,
+    data_shape: tuple[int, ...],
+    *,
+    arch: Literal["mlp", "conv"],
+    width: int = 64,
+    hidden_dim: int = 256,
+    n_layers: int = 3,
+    kernel_size: int = 4,
+    strided: bool = True,
+    norm: Norm = "batch",
+    output: Literal["tanh", "sigmoid", "none"] = "tanh",
+) -> nn.Module:
+    """(N, in_features) -> (N, *data_shape): a DCGAN decoder, or an MLP for points."""
+    if arch == "conv":
+        channels, resolution = data_shape[0], data_shape[-1]
+        return ConvDecoder(
+            in_features,
+            channels,
+            resolution,
+            width,
+            kernel_size=kernel_size,
+            strided=strided,
+            norm=norm,
+            output=output,
+        )
+    out = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[output]
+    body = mlp(in_features, hidden_dim, n_layers, math.prod(data_shape), norm=norm)
+    return nn.Sequential(body, out, nn.Unflatten(1, tuple(data_shape)))
+
+
+class MLPTrunk(nn.Module):
+    """(N, ...) -> (N, hidden) features: ``n_layers`` hidden layers on the flattened input."""
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int,
+        n_layers: int,
+        *,
+        leaky_slope: float = 0.2,
+        norm: Norm = "none",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for _ in range(n_layers):
+            layers += [nn.Linear(width, hidden), norm_layer(norm, hidden, conv=False)]
+            layers.append(activation(leaky_slope))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = hidden
+        self.layers = nn.Sequential(*layers)
+        self.out_features = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def feature_trunk(
+    data_shape: tuple[int, ...],
+    *,
+    arch: Literal["mlp", "conv"],
+    extra_channels: int = 0,
+    width: int = 64,
+    hidden_dim: int = 256,
+    n_layers: int = 3,
+    kernel_size: int = 4,
+    strided: bool = True,
+    norm: Norm = "batch",
+    leaky_slope: float = 0.2,
+    dropout: float = 0.0,
+) -> ConvEncoder | MLPTrunk:
+    """A discriminator or encoder trunk with ``.out_features``; heads go on top.
+
+    ``extra_channels`` widens the input: label maps concatenated to images (channels),
+    or one-hot labels concatenated to points (features).
+    """
+    if arch == "conv":
+        return ConvEncoder(
+            data_shape[0] + extra_channels,
+            data_shape[-1],
+            width,
+            kernel_size=kernel_size,
+            strided=strided,
+            norm=norm,
+            leaky_slope=leaky_slope,
+            dropout=dropout,
+        )
+    return MLPTrunk(
+        math.prod(data_shape) + extra_channels,
+        hidden_dim,
+        n_layers,
+        leaky_slope=leaky_slope,
+        norm=norm,
+        dropout=dropout,
+    )

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 DATA_ARGS = ("data_shape", "num_classes")
 
 #: Modules whose import registers model families (one file per family).
-FAMILY_MODULES = ("gankit.models.gan",)
+FAMILY_MODULES = (
+    "gankit.models.gan",
+    "gankit.models.conditional",
+    "gankit.models.infogan",
+    "gankit.models.vae",
+)
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,16 @@ DATASETS: dict[str, str] = {
     "fashion-mnist": "gankit.data.idx:fashion_mnist",
     "mnist": "gankit.data.idx:mnist",
     "cifar10": "gankit.data.cifar:cifar10",
+    "digits-m": "gankit.data.domains:digits_m",
+    "fashion-m": "gankit.data.domains:fashion_m",
+    "segshift": "gankit.data.domains:segshift",
 }
 
 #: Sources whose name is ``prefix:ARGUMENT``; the argument is passed as ``path``.
 PREFIXED: dict[str, str] = {
     "folder": "gankit.data.folders:folder",
+    "unpaired": "gankit.data.domains:unpaired",
+    "segfolder": "gankit.data.domains:segfolder",
 }
 
 TOY_DATASETS = ("ring", "grid", "spiral", "swissroll", "moons")

@@ -35,10 +35,17 @@ class DataBundle:
         modes: (K, D) true mode centres for toy mixtures, else None.
         mode_std: the standard deviation of each toy mode, else None.
         info: a line of provenance (where the files were found, how many were skipped).
+        domain_b: for two-domain sources (unpaired translation, domain adaptation), the
+            second domain as a bundle of its own; this bundle is then domain A (the
+            source). Models that read it get ``x_b``/``y_b`` in their batches.
+        extra: source-specific metadata.
+
+    ``kind="segmentation"`` bundles hold (C, H, W) images with (H, W) int64 label maps
+    as ``y`` (``NO_LABEL`` marks pixels to ignore); ``num_classes`` counts the classes.
     """
 
     name: str
-    kind: Literal["toy", "image"]
+    kind: Literal["toy", "image", "segmentation"]
     train: Dataset
     test: Dataset | None
     shape: tuple[int, ...]
@@ -47,6 +54,7 @@ class DataBundle:
     modes: torch.Tensor | None = None
     mode_std: float | None = None
     info: str = ""
+    domain_b: DataBundle | None = None
     extra: dict = field(default_factory=dict)
 
     @property

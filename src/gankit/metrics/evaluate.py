@@ -157,7 +157,9 @@ class Scorer:
         """The same metrics for real data from the other split (training data when the
         reference is the test split), so the floor includes the train/test gap."""
         other = "train" if self.split == "test" or self.bundle.test is None else "test"
-        return self.score(_take(_split(self.bundle, other), self.n, self.seed + 1))
+        real = _take(_split(self.bundle, other), self.n, self.seed + 1)
+        self.n_floor = len(real)
+        return self.score(real)
 
     def _score_toy(self, samples: torch.Tensor) -> dict[str, float]:
         from gankit.metrics.divergences import wasserstein
@@ -203,6 +205,8 @@ class EvalReport:
     run: str
     step: int
     n: int
+    n_reference: int
+    n_floor: int
     split: str
     features: str | None
     scores: dict[str, float]
@@ -259,12 +263,18 @@ def evaluate_run(
         run=str(loaded.path),
         step=loaded.step,
         n=scorer.n,
+        n_reference=len(scorer.reference),
+        n_floor=scorer.n_floor,
         split=split,
         features=scorer.features_kind,
         scores=scores,
         floor=floor,
         seconds=round(time.perf_counter() - started, 3),
-        extra={"metrics": list(scorer.metrics), "checkpoint": str(loaded.checkpoint)},
+        extra={
+            "metrics": list(scorer.metrics),
+            "checkpoint": str(loaded.checkpoint),
+            "resolution": bundle.shape[-1] if bundle.kind == "image" else None,
+        },
     )
     if scorer.extractor is not None and hasattr(scorer.extractor, "test_accuracy"):
         report.extra["evaluator_test_accuracy"] = scorer.extractor.test_accuracy

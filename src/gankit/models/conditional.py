@@ -1,0 +1,256 @@
+r"""Class-conditional GANs: cGAN (concatenation or projection) and ACGAN.
+
+Both generators take a class label y with the noise, ``x̃ = G(z, y)``, through a learned
+label embedding concatenated to z. The discriminators differ in how they use y.
+
+- cGAN (Mirza & Osindero 2014): D judges (x, y) pairs,
+  ``min_G max_D E_{x,y}[log D(x, y)] + E_{z,y}[log(1 - D(G(z, y), y))]``.
+  ``d_conditioning="concat"`` feeds y to D as one-hot input channels (one constant map
+  per class for images); ``"projection"`` (Miyato & Koyama 2018) adds the inner product
+  of a class embedding with D's features to its output,
+  ``D(x, y) = ψ(φ(x)) + e_yᵀ φ(x)``, which is the form the optimal D takes for
+  log-linear class posteriors.
+- ACGAN (Odena et al. 2017): D is unconditional but has an auxiliary classifier head
+  ``C(c | x)``. With ``L_S`` the usual source (real/fake) loss and
+  ``L_C = E[-log C(c = y | x)] + E[-log C(c = y | G(z, y))]``:
+  D minimises ``L_S + λ_aux L_C``; G minimises its own adversarial loss
+  ``+ λ_aux E[-log C(c = y | G(z, y))]``, i.e. G is trained to make D recognise the
+  class it was asked for.
+
+Any adversarial loss pair of :mod:`gankit.losses` fits in ``L_S``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.losses import ADVERSARIAL_LOSSES
+from gankit.models.base import GenerativeModel
+from gankit.models.gan import LossName
+from gankit.nn import (
+    Arch,
+    Norm,
+    apply_spectral_norm,
+    feature_trunk,
+    frozen,
+    generator_net,
+    init_dcgan_weights,
+    resolve_arch,
+)
+from gankit.registry import register_model
+
+
+class ConditionalGAN(GenerativeModel):
+    """G(z, y) and a discriminator that uses the label y by concatenation, projection,
+    or an auxiliary classifier (ACGAN).
+
+    Args:
+        data_shape: (C, H, W) images or (D,) points; set from the data.
+        num_classes: the number of labels K; set from the data, which must be labelled.
+        arch: ``conv``, ``mlp`` or ``auto`` (conv for images).
+        latent_dim: size of the noise z.
+        embed_dim: size of G's label embedding, concatenated to z.
+        loss: the adversarial loss pair (see :mod:`gankit.models.gan`).
+        d_conditioning: how D sees y: ``projection``, ``concat`` (one-hot input
+            channels or features), or ``none`` (ACGAN: D sees y only through its
+            auxiliary classifier's loss).
+        aux_weight: λ_aux of the auxiliary classifier loss; > 0 adds ACGAN's class head.
+        hidden_dim, n_layers: MLP width and depth (points).
+        g_channels, d_channels, kernel_size, g_norm, d_norm, leaky_slope: as in DCGAN.
+        spectral_norm: spectral normalisation on every layer of D.
+        lr_g, lr_d, betas: Adam's settings for G and D.
+    """
+
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        num_classes: int | None = None,
+        *,
+        arch: Arch = "auto",
+        latent_dim: int = 64,
+        embed_dim: int = 16,
+        loss: LossName = "non_saturating",
+        d_conditioning: Literal["projection", "concat", "none"] = "projection",
+        aux_weight: float = 0.0,
+        hidden_dim: int = 256,
+        n_layers: int = 3,
+        g_channels: int = 64,
+        d_channels: int = 64,
+        kernel_size: Literal[3, 4, 5] = 4,
+        g_norm: Norm = "batch",
+        d_norm: Norm = "batch",
+        leaky_slope: float = 0.2,
+        spectral_norm: bool = False,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+    ) -> None:
+        super().__init__(data_shape, num_classes)
+        if not num_classes or num_classes < 2:
+            raise GankitError(
+                "model: a conditional model needs labelled data with at least 2 classes; "
+                f"the data has num_classes={num_classes} (choose a labelled dataset such as "
+                "digits, fashion-mnist, ring or grid)"
+            )
+        if d_conditioning == "none" and aux_weight <= 0:
+            raise GankitError(
+                "model: d_conditioning 'none' needs aux_weight > 0 (ACGAN), or D never sees "
+                "the label; use d_conditioning 'projection' or 'concat' for a cGAN"
+            )
+        if aux_weight < 0:
+            raise GankitError(f"model: aux_weight must be >= 0, got {aux_weight}")
+        self.arch = resolve_arch(arch, self.data_shape)
+        self.latent_dim = latent_dim
+        self.adversarial = ADVERSARIAL_LOSSES[loss]
+        self.d_conditioning = d_conditioning
+        self.aux_weight = aux_weight
+        self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
+        is_image = self.arch == "conv"
+
+        # G is the pair (label embedding, body), one module: what EMA averages.
+        body = generator_net(
+            latent_dim + embed_dim,
+            self.data_shape,
+            arch=self.arch,
+            width=g_channels,
+            hidden_dim=hidden_dim,
+            n_layers=n_layers,
+            kernel_size=kernel_size,
+            norm=g_norm,
+            output="tanh" if is_image else "none",
+        )
+        self.G = _LabelledGenerator(nn.Embedding(num_classes, embed_dim), body)
+
+        trunk = feature_trunk(
+            self.data_shape,
+            arch=self.arch,
+            extra_channels=num_classes if d_conditioning == "concat" else 0,
+            width=d_channels,
+            hidden_dim=hidden_dim,
+            n_layers=n_layers,
+            kernel_size=kernel_size,
+            norm=d_norm,
+            leaky_slope=leaky_slope,
+        )
+        features = trunk.out_features
+        self.D = nn.ModuleDict({"trunk": trunk, "source": nn.Linear(features, 1)})
+        if d_conditioning == "projection":
+            self.D["projection"] = nn.Embedding(num_classes, features)
+        if aux_weight > 0:
+            self.D["classes"] = nn.Linear(features, num_classes)
+        if is_image:
+            init_dcgan_weights(self)
+        if spectral_norm:
+            apply_spectral_norm(self.D)
+
+    # ------------------------------------------------------------------ networks
+    def discriminate(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(N, ...) samples and (N,) labels -> ((N, 1) source logits, (N, K) class logits
+        or None without an auxiliary head)."""
+        if self.d_conditioning == "concat":
+            one_hot = F.one_hot(y, self.num_classes).to(x.dtype)
+            if x.dim() == 4:  # one constant map per class, stacked along channels
+                one_hot = one_hot[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, one_hot], dim=1)
+        features = self.D["trunk"](x)
+        source = self.D["source"](features)
+        if "projection" in self.D:
+            source = source + (self.D["projection"](y) * features).sum(dim=1, keepdim=True)
+        classes = self.D["classes"](features) if "classes" in self.D else None
+        return source, classes
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "G": torch.optim.Adam(self.G.parameters(), lr=self.lr_g, betas=self.betas),
+            "D": torch.optim.Adam(self.D.parameters(), lr=self.lr_d, betas=self.betas),
+        }
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        real, y_real = batch["x"], batch["y"]
+        if (y_real < 0).any():
+            raise GankitError("model: a conditional model met unlabelled items in the batch")
+        n = real.shape[0]
+        y_fake = torch.randint(self.num_classes, (n,), device=real.device)
+        fake = self.G(self.sample_z(n), y_fake)
+
+        # D step: fakes detached, so this step neither updates nor backprops into G.
+        opt_d = self.optimizers["D"]
+        opt_d.zero_grad(set_to_none=True)
+        d_real, c_real = self.discriminate(real, y_real)
+        d_fake, c_fake = self.discriminate(fake.detach(), y_fake)
+        loss_d = self.adversarial.d(d_real, d_fake)
+        stats = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+        if c_real is not None:
+            aux_d = F.cross_entropy(c_real, y_real) + F.cross_entropy(c_fake, y_fake)
+            loss_d = loss_d + self.aux_weight * aux_d
+            stats["aux_d"] = aux_d.item()
+            stats["acc_real"] = (c_real.argmax(1) == y_real).float().mean().item()
+        loss_d.backward()
+        opt_d.step()
+        stats["loss_d"] = loss_d.item()
+
+        # G step: through D (frozen: its parameter gradients are not needed).
+        opt_g = self.optimizers["G"]
+        opt_g.zero_grad(set_to_none=True)
+        with frozen(self.D):
+            d_fake, c_fake = self.discriminate(fake, y_fake)
+            loss_g = self.adversarial.g(d_fake)
+            if c_fake is not None:
+                aux_g = F.cross_entropy(c_fake, y_fake)
+                loss_g = loss_g + self.aux_weight * aux_g
+                stats["aux_g"] = aux_g.item()
+        loss_g.backward()
+        opt_g.step()
+        stats["loss_g"] = loss_g.item()
+        return stats
+
+    # ------------------------------------------------------------------ sampling
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if generator is None:
+            return torch.randn(n, self.latent_dim, device=self.device)
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None):
+        """Noise, and labels cycling 0, 1, ..., K-1, 0, ...: balanced classes, and a
+        preview grid with one class per column when its width is a multiple of K."""
+        labels = torch.arange(n) % self.num_classes
+        return {"z": self.sample_z(n, generator).cpu(), "y": labels}
+
+    def generate(self, latent, net=None) -> torch.Tensor:
+        net = net if net is not None else self.G
+        return net(latent["z"].to(self.device), latent["y"].to(self.device))
+
+
+class _LabelledGenerator(nn.Module):
+    """G(z, y) = body([z, embed(y)])."""
+
+    def __init__(self, embedding: nn.Embedding, body: nn.Module) -> None:
+        super().__init__()
+        self.embedding, self.body = embedding, body
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.cat([z, self.embedding(y)], dim=1))
+
+
+# --------------------------------------------------------------------------- variants
+register_model(
+    "cgan",
+    ConditionalGAN,
+    "conditional GAN: G(z, y), D(x, y) with a projection (or concat) of the label",
+    d_conditioning="projection",
+)
+register_model(
+    "acgan",
+    ConditionalGAN,
+    "ACGAN: G(z, y); D with an auxiliary classifier that G must convince (Odena 2017)",
+    d_conditioning="none",
+    aux_weight=1.0,
+)

@@ -1,0 +1,290 @@
+r"""InfoGAN (Chen et al. 2016): a GAN whose latent codes come to mean something.
+
+G takes noise z and a structured code c: a categorical code ``c_cat`` with K values and
+continuous codes ``c_con ~ U(-1, 1)``. A head Q on D's trunk predicts c back from
+G(z, c). Maximising the mutual information I(c; G(z, c)) forces G to use c in a way
+that can be read off its samples: on digits, ``c_cat`` tends to pick the digit and
+``c_con`` the slant or the stroke width, without any labels.
+
+Objective, with V(D, G) the GAN game:
+
+``min_{G,Q} max_D V(D, G) − λ L_I(G, Q)``, where
+``L_I = E_{c, x~G(z,c)}[log Q(c | x)] + H(c) ≤ I(c; G(z, c))``
+
+is the variational lower bound of the mutual information. In practice both G and Q
+minimise the info loss
+
+``λ_cat · CE(Q_cat(x), c_cat) + λ_con · ℓ(Q_con(x), c_con)``
+
+with ℓ the squared error (a Gaussian of fixed variance) or the Gaussian negative
+log-likelihood with a predicted log-variance. Q shares every layer of D but its head,
+so the information term costs one small extra layer.
+
+Semi-supervised option: on a fraction of the steps, Q's categorical head is also trained
+to predict the real labels of real images, which ties ``c_cat = k`` to class k.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.losses import ADVERSARIAL_LOSSES
+from gankit.models.base import GenerativeModel
+from gankit.models.gan import LossName
+from gankit.nn import (
+    Arch,
+    Norm,
+    activation,
+    feature_trunk,
+    frozen,
+    generator_net,
+    init_dcgan_weights,
+    norm_layer,
+    resolve_arch,
+)
+from gankit.registry import register_model
+
+
+class InfoGAN(GenerativeModel):
+    """G(z, c_cat, c_con), D with a Q head that predicts the codes.
+
+    Args:
+        data_shape: (C, H, W) images or (D,) points; set from the data.
+        num_classes: the data's label count; only used by ``supervised_fraction``.
+        arch: ``conv``, ``mlp`` or ``auto`` (conv for images).
+        noise_dim: size of the incompressible noise z (62 in the paper's MNIST model).
+        n_categories: K, the values of the categorical code (10 for digits).
+        n_continuous: how many continuous codes ``c_con ~ U(-1, 1)``.
+        lambda_cat: λ_cat, weight of the categorical info loss (1 in the paper).
+        lambda_con: λ_con, weight of the continuous info loss.
+        con_loss: ``mse`` (Q predicts the mean) or ``gaussian`` (Q predicts mean and
+            log-variance; the loss is the Gaussian negative log-likelihood).
+        supervised_fraction: the share of steps on which Q_cat is also trained on the
+            real batch's labels (0: unsupervised).
+        loss: the adversarial loss pair.
+        hidden_dim, n_layers: MLP width and depth (points).
+        g_channels, d_channels, kernel_size, g_norm, d_norm, leaky_slope: as in DCGAN.
+        q_hidden: width of Q's hidden layer.
+        lr_g, lr_d, betas: Adam's settings; the paper trains G (1e-3) faster than D (2e-4).
+    """
+
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        num_classes: int | None = None,
+        *,
+        arch: Arch = "auto",
+        noise_dim: int = 62,
+        n_categories: int = 10,
+        n_continuous: int = 2,
+        lambda_cat: float = 1.0,
+        lambda_con: float = 0.5,
+        con_loss: Literal["mse", "gaussian"] = "mse",
+        supervised_fraction: float = 0.0,
+        loss: LossName = "non_saturating",
+        hidden_dim: int = 256,
+        n_layers: int = 3,
+        g_channels: int = 64,
+        d_channels: int = 64,
+        kernel_size: Literal[3, 4, 5] = 4,
+        g_norm: Norm = "batch",
+        d_norm: Norm = "batch",
+        leaky_slope: float = 0.2,
+        q_hidden: int = 128,
+        lr_g: float = 1e-3,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+    ) -> None:
+        super().__init__(data_shape, num_classes)
+        if n_categories < 2 or n_continuous < 0 or noise_dim < 0:
+            raise GankitError(
+                "model: InfoGAN needs n_categories >= 2, n_continuous >= 0 and noise_dim >= 0; "
+                f"got {n_categories}, {n_continuous} and {noise_dim}"
+            )
+        if lambda_cat < 0 or lambda_con < 0:
+            raise GankitError("model: lambda_cat and lambda_con must be >= 0")
+        if not 0.0 <= supervised_fraction <= 1.0:
+            raise GankitError(
+                f"model: supervised_fraction must be in [0, 1], got {supervised_fraction}"
+            )
+        if supervised_fraction > 0 and num_classes != n_categories:
+            raise GankitError(
+                f"model: supervised_fraction > 0 ties c_cat to the labels, so n_categories "
+                f"({n_categories}) must equal the data's num_classes ({num_classes})"
+            )
+        self.arch = resolve_arch(arch, self.data_shape)
+        self.noise_dim, self.n_categories, self.n_continuous = noise_dim, n_categories, n_continuous
+        self.lambda_cat, self.lambda_con, self.con_loss = lambda_cat, lambda_con, con_loss
+        self.supervised_fraction = supervised_fraction
+        self.adversarial = ADVERSARIAL_LOSSES[loss]
+        self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
+        is_image = self.arch == "conv"
+
+        self.G = generator_net(
+            noise_dim + n_categories + n_continuous,
+            self.data_shape,
+            arch=self.arch,
+            width=g_channels,
+            hidden_dim=hidden_dim,
+            n_layers=n_layers,
+            kernel_size=kernel_size,
+            norm=g_norm,
+            output="tanh" if is_image else "none",
+        )
+        trunk = feature_trunk(
+            self.data_shape,
+            arch=self.arch,
+            width=d_channels,
+            hidden_dim=hidden_dim,
+            n_layers=n_layers,
+            kernel_size=kernel_size,
+            norm=d_norm,
+            leaky_slope=leaky_slope,
+        )
+        q_outputs = n_categories + n_continuous * (2 if con_loss == "gaussian" else 1)
+        self.D = nn.ModuleDict(
+            {
+                "trunk": trunk,
+                "source": nn.Linear(trunk.out_features, 1),
+                # Q: one hidden layer of its own on D's features (as in the paper).
+                "q": nn.Sequential(
+                    nn.Linear(trunk.out_features, q_hidden),
+                    norm_layer(d_norm, q_hidden, conv=False),
+                    activation(leaky_slope),
+                    nn.Linear(q_hidden, q_outputs),
+                ),
+            }
+        )
+        if is_image:
+            init_dcgan_weights(self)
+
+    # ------------------------------------------------------------------ networks
+    def discriminate(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(N, ...) -> ((N, 1) source logits, Q's predictions: ``cat`` (N, K) logits,
+        ``con`` (N, n_continuous) means, and ``con_logvar`` for the Gaussian loss)."""
+        features = self.D["trunk"](x)
+        q = self.D["q"](features)
+        k, m = self.n_categories, self.n_continuous
+        out = {"cat": q[:, :k], "con": q[:, k : k + m]}
+        if self.con_loss == "gaussian":
+            out["con_logvar"] = q[:, k + m :].clamp(-8.0, 8.0)
+        return self.D["source"](features), out
+
+    @torch.no_grad()
+    def predict_codes(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Q's reading of (N, ...) samples, in eval mode: ``cat`` logits and ``con`` means."""
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            return self.discriminate(x.to(self.device))[1]
+        finally:
+            self.D.train(was_training)
+
+    def info_loss(
+        self, q: dict[str, torch.Tensor], c_cat: torch.Tensor, c_con: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """``λ_cat CE(Q_cat, c_cat) + λ_con ℓ(Q_con, c_con)``, and its parts."""
+        ce = F.cross_entropy(q["cat"], c_cat)
+        loss = self.lambda_cat * ce
+        stats = {"info_cat": ce.item(), "mi_cat": math.log(self.n_categories) - ce.item()}
+        if self.n_continuous:
+            if self.con_loss == "gaussian":
+                # -log N(c; μ, σ²) up to a constant, per code, averaged
+                con = F.gaussian_nll_loss(q["con"], c_con, q["con_logvar"].exp())
+            else:
+                con = F.mse_loss(q["con"], c_con)
+            loss = loss + self.lambda_con * con
+            stats["info_con"] = con.item()
+        return loss, stats
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "G": torch.optim.Adam(self.G.parameters(), lr=self.lr_g, betas=self.betas),
+            # D's optimizer holds the trunk, the source head and Q: D and Q both
+            # minimise the info loss, D's trunk being shared.
+            "D": torch.optim.Adam(self.D.parameters(), lr=self.lr_d, betas=self.betas),
+        }
+
+    def _supervised_step(self, step: int) -> bool:
+        f = self.supervised_fraction
+        return f > 0 and math.floor((step + 1) * f) > math.floor(step * f)
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        real = batch["x"]
+        n = real.shape[0]
+        codes = self.sample_codes(n)
+        fake = self.G(self.latent_input(codes))
+
+        # D and Q step on detached fakes: G is neither updated nor backpropagated into.
+        opt_d = self.optimizers["D"]
+        opt_d.zero_grad(set_to_none=True)
+        d_real, q_real = self.discriminate(real)
+        d_fake, q_fake = self.discriminate(fake.detach())
+        info, stats = self.info_loss(q_fake, codes["c_cat"], codes["c_con"])
+        loss_d = self.adversarial.d(d_real, d_fake) + info
+        if self._supervised_step(step):
+            labelled = batch["y"] >= 0
+            if labelled.any():
+                supervised = F.cross_entropy(q_real["cat"][labelled], batch["y"][labelled])
+                loss_d = loss_d + self.lambda_cat * supervised
+                stats["supervised_ce"] = supervised.item()
+        loss_d.backward()
+        opt_d.step()
+        stats.update(d_real=d_real.mean().item(), d_fake=d_fake.mean().item())
+        stats["loss_d"] = loss_d.item()
+
+        # G step: fool D and make the codes readable by Q (D and Q frozen).
+        opt_g = self.optimizers["G"]
+        opt_g.zero_grad(set_to_none=True)
+        with frozen(self.D):
+            d_fake, q_fake = self.discriminate(fake)
+            info_g, _ = self.info_loss(q_fake, codes["c_cat"], codes["c_con"])
+            loss_g = self.adversarial.g(d_fake) + info_g
+        loss_g.backward()
+        opt_g.step()
+        stats["loss_g"] = loss_g.item()
+        return stats
+
+    # ------------------------------------------------------------------ sampling
+    def sample_codes(
+        self, n: int, generator: torch.Generator | None = None, cycle: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """``z`` (n, noise_dim) ~ N(0, I), ``c_cat`` (n,) uniform (or cycling 0..K-1),
+        ``c_con`` (n, n_continuous) ~ U(-1, 1); on the model's device."""
+        device = "cpu" if generator is not None else self.device
+        z = torch.randn(n, self.noise_dim, generator=generator, device=device)
+        if cycle:
+            c_cat = torch.arange(n, device=device) % self.n_categories
+        else:
+            c_cat = torch.randint(self.n_categories, (n,), generator=generator, device=device)
+        c_con = torch.rand(n, self.n_continuous, generator=generator, device=device) * 2 - 1
+        return {k: v.to(self.device) for k, v in {"z": z, "c_cat": c_cat, "c_con": c_con}.items()}
+
+    def latent_input(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The generator's input ``[z, one_hot(c_cat), c_con]``: (n, noise + K + n_con)."""
+        one_hot = F.one_hot(codes["c_cat"], self.n_categories).to(codes["z"].dtype)
+        return torch.cat([codes["z"], one_hot, codes["c_con"].to(codes["z"].dtype)], dim=1)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None):
+        """Codes with ``c_cat`` cycling 0..K-1, so previews show one value per column."""
+        return {k: v.cpu() for k, v in self.sample_codes(n, generator, cycle=True).items()}
+
+    def generate(self, latent, net=None) -> torch.Tensor:
+        net = net if net is not None else self.G
+        codes = {k: v.to(self.device) for k, v in latent.items()}
+        return net(self.latent_input(codes))
+
+
+# --------------------------------------------------------------------------- variants
+register_model(
+    "infogan",
+    InfoGAN,
+    "InfoGAN: codes c_cat, c_con that a Q head on D must read back (Chen 2016)",
+)
