@@ -159,3 +159,27 @@ def test_tensorboard_without_the_package_is_a_clear_error(tmp_path, monkeypatch)
     with pytest.raises(GankitError, match=r"pip install 'gankit\[tensorboard\]'"):
         gankit.train(tiny_config(tensorboard=True), runs_dir=tmp_path)
     assert not (tmp_path / "tiny-gan").exists()  # nothing written before the error
+
+
+def test_ema_batch_norm_statistics_are_re_estimated_for_the_averaged_weights():
+    from gankit.registry import create_model
+    from gankit.training.ema import make_ema, recompute_batch_norm, update_ema
+
+    model = create_model("dcgan", data_shape=(1, 8, 8), g_channels=8, d_channels=8, latent_dim=4)
+    ema = make_ema(model.G, decay=0.5)
+    with torch.no_grad():
+        for p in model.G.parameters():
+            p.add_(torch.randn_like(p))
+    update_ema(ema, model.G)
+    assert recompute_batch_norm(ema.module, model, n_batches=4, batch_size=32, seed=3)
+    # the first batch norm's running mean is the exact mean of its inputs over the
+    # same 4 x 32 latents
+    generator = torch.Generator().manual_seed(3)
+    latents = torch.cat([model.sample_latent(32, generator)["z"] for _ in range(4)])
+    projection = ema.module.project
+    with torch.no_grad():
+        inputs = projection[1](projection[0](latents))
+    assert torch.allclose(projection[2].running_mean, inputs.mean(dim=(0, 2, 3)), atol=1e-5)
+    # models without batch norm are left alone
+    gan = create_model("gan", data_shape=(2,), hidden_dim=8)
+    assert not recompute_batch_norm(gan.G, gan)

@@ -42,7 +42,7 @@ from gankit.models.base import GenerativeModel
 from gankit.registry import create_model
 from gankit.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from gankit.training.data import BatchStream
-from gankit.training.ema import make_ema, update_ema
+from gankit.training.ema import make_ema, recompute_batch_norm, update_ema
 from gankit.training.run import RunPaths
 
 #: Stream offset of the fixed-noise generator, so it never coincides with the weights' seed.
@@ -192,6 +192,7 @@ class Trainer:
         self.model.max_steps = self.train_cfg.steps
         self.model.check_batch_size(self.train_cfg.batch_size)
         self.model.setup_optimizers()
+        self._ema_stats_step: int | None = None
         self.ema = (
             make_ema(self.model.generator, self.train_cfg.ema_decay)
             if self.train_cfg.ema_decay is not None
@@ -207,7 +208,18 @@ class Trainer:
         self.writer = None
 
     # ------------------------------------------------------------------ state
+    def sampler_net(self, step: int) -> torch.nn.Module | None:
+        """The EMA generator with batch-norm statistics fresh for ``step``, or None
+        without EMA (the model's own generator is then used)."""
+        if self.ema is None:
+            return None
+        if self._ema_stats_step != step:
+            recompute_batch_norm(self.ema.module, self.model, seed=self.train_cfg.seed)
+            self._ema_stats_step = step
+        return self.ema.module
+
     def state_dict(self, step: int) -> dict[str, Any]:
+        self.sampler_net(step)  # the saved EMA carries statistics that match its weights
         return {
             "format": 1,
             "config": self.config,
@@ -248,7 +260,7 @@ class Trainer:
     def evaluate(self, step: int) -> dict[str, float]:
         """Score samples from fixed noise (the EMA generator when kept) at ``step``."""
         started = time.perf_counter()
-        net = self.ema.module if self.ema is not None else None
+        net = self.sampler_net(step)
         generator = torch.Generator().manual_seed(self.train_cfg.seed + FIXED_NOISE_OFFSET + 1)
         with torch.random.fork_rng(devices=[]):
             samples = self.model.sample(self.scorer.n, generator=generator, net=net)
@@ -285,7 +297,7 @@ class Trainer:
         return latent
 
     def preview(self, step: int, latent: dict[str, torch.Tensor]) -> Path:
-        net = self.ema.module if self.ema is not None else None
+        net = self.sampler_net(step)
         samples = self.model.render(latent, net=net).cpu()
         real = None
         if self.bundle.kind == "toy":
