@@ -122,6 +122,10 @@ def sample(
         Path | None, typer.Option(help="Output file: .png (picture), .npy or .pt (tensor).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Conditional models: one class label, or one per sample (3,3,7,...)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
@@ -141,7 +145,7 @@ def sample(
         )
     if out.exists() and not overwrite:
         raise GankitError(f"--out '{out}' already exists; pass --overwrite or choose another path")
-    samples = loaded.sample(n, seed=seed)
+    samples = loaded.sample(n, seed=seed, labels=_int_list(labels, "--labels"))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, samples.numpy())
@@ -349,6 +353,70 @@ def bench_images(
     results = run_images(names, steps, n, seed, set_ or [], data_dir=data_dir, on_result=show)
     typer.echo(image_table(results))
     typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
+
+
+def _int_list(text: str | None, option: str) -> list[int] | None:
+    from gankit.errors import GankitError
+
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise GankitError(
+            f"{option} must be comma-separated integers such as 3,3,7; got '{text}'"
+        ) from None
+
+
+@app.command()
+@handle_errors
+def explore(
+    run: Annotated[str, typer.Argument(help="A run directory, or a run name under --runs-dir.")],
+    what: Annotated[
+        str, typer.Option(help="grid, interp, classes, traverse, manifold or toy.")
+    ] = "grid",
+    n: Annotated[int, typer.Option("--n", help="grid: samples; manifold: inputs.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the latents.")] = 0,
+    truncation: Annotated[
+        float | None, typer.Option(help="grid: redraw Gaussian latents beyond this |z|.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="interp: lerp or slerp.")] = "slerp",
+    pairs: Annotated[int, typer.Option(help="interp: how many random pairs.")] = 6,
+    steps: Annotated[
+        int, typer.Option(help="interp/traverse: columns; classes: samples per class.")
+    ] = 10,
+    seeds: Annotated[
+        str | None, typer.Option(help="interp: two latent seeds to walk between, e.g. 3,8.")
+    ] = None,
+    view: Annotated[str, typer.Option(help="manifold: plane, recon or auto.")] = "auto",
+    animate: Annotated[bool, typer.Option(help="toy: a GIF over the run's snapshots.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Directory (default RUN/explore).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing pictures.")] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Pictures of what a run learned: sample grids, walks, classes, codes, manifolds."""
+    from gankit.errors import GankitError
+    from gankit.explore.explore import ExploreOptions
+    from gankit.explore.explore import explore as explore_run
+    from gankit.training.run import load_run
+
+    pair = _int_list(seeds, "--seeds")
+    if pair is not None and len(pair) != 2:
+        raise GankitError(f"--seeds takes two seeds such as 3,8; got '{seeds}'")
+    options = ExploreOptions(
+        n=n,
+        seed=seed,
+        truncation=truncation,
+        method=method,
+        pairs=pairs,
+        steps=steps,
+        seeds=tuple(pair) if pair else None,
+        view=view,
+        animate=animate,
+    )
+    loaded = load_run(run, runs_dir)
+    for path in explore_run(loaded, what, options, out, overwrite):
+        typer.echo(f"{what}: {path}")
 
 
 def main() -> None:

@@ -127,5 +127,26 @@ class GenerativeModel(nn.Module):
         """``n`` samples: (n, C, H, W) images in [-1, 1] or (n, D) points."""
         return self.render(self.sample_latent(n, generator), net=net)
 
+    # ------------------------------------------------------------------ optional hooks
+    def with_labels(
+        self, latent: dict[str, torch.Tensor], labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """``latent`` asking for the given (n,) class labels; conditional families only."""
+        from gankit.errors import GankitError
+
+        raise GankitError(
+            f"model '{self.model_name}' is unconditional and takes no labels; "
+            "train a conditional model (cgan, acgan) to choose classes"
+        )
+
+    def critic_scores(self, x: torch.Tensor) -> torch.Tensor | None:
+        """D's raw output for (N, ...) samples as (N,), for pictures of what D learned;
+        None when the family has no discriminator (or one that needs more than x)."""
+        return None
+
+    def data_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
+        """Family-specific numbers on held-out data (a VAE's ELBO, say); empty by default."""
+        return {}
+
     def extra_repr(self) -> str:
         return f"model_name={self.model_name!r}, data_shape={self.data_shape}"

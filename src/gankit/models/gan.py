@@ -338,6 +338,13 @@ class GAN(GenerativeModel):
         stats.update(self.generator_step(self.G(self.sample_z(batch_size))))
         return stats
 
+    def critic_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """D's output on (N, ...) points: (N,). With packing, each point is judged as a
+        pack of ``pack`` copies of itself."""
+        if self.pack > 1:
+            x = x.repeat_interleave(self.pack, dim=0)
+        return self.critic(x).squeeze(1)
+
     # ------------------------------------------------------------------ sampling
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, latent_dim) noise from the latent distribution, on the model's device."""

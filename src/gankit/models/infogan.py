@@ -176,6 +176,9 @@ class InfoGAN(GenerativeModel):
             out["con_logvar"] = q[:, k + m :].clamp(-8.0, 8.0)
         return self.D["source"](features), out
 
+    def critic_scores(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminate(x)[0].squeeze(1)
+
     @torch.no_grad()
     def predict_codes(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Q's reading of (N, ...) samples, in eval mode: ``cat`` logits and ``con`` means."""

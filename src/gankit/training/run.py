@@ -46,6 +46,15 @@ class RunPaths:
         return self.root / "samples"
 
     @property
+    def snapshots(self) -> Path:
+        """Toy runs: small frames of G against D for ``explore --what toy --animate``."""
+        return self.root / "snapshots"
+
+    @property
+    def explore(self) -> Path:
+        return self.root / "explore"
+
+    @property
     def fixed_noise(self) -> Path:
         return self.root / "fixed_noise.pt"
 
@@ -106,12 +115,18 @@ class Run:
     def paths(self) -> RunPaths:
         return RunPaths(self.path)
 
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` samples drawn with ``seed``: (n, C, H, W) in [-1, 1] or (n, D)."""
+    def sample(self, n: int, seed: int = 0, labels: list[int] | None = None) -> torch.Tensor:
+        """``n`` samples drawn with ``seed``: (n, C, H, W) in [-1, 1] or (n, D).
+
+        ``labels``: for conditional models, one class for all samples or one per sample.
+        """
         if n < 1:
             raise GankitError(f"--n must be >= 1, got {n}")
         generator = torch.Generator().manual_seed(seed)
-        return self.model.sample(n, generator=generator, net=self.sampler_net)
+        latent = self.model.sample_latent(n, generator)
+        if labels is not None:
+            latent = self.model.with_labels(latent, torch.tensor(labels))
+        return self.model.render(latent, net=self.sampler_net)
 
 
 def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:

@@ -40,7 +40,12 @@ from gankit.errors import DivergenceError, GankitError
 from gankit.explore.pictures import save_loss_curves, save_samples
 from gankit.models.base import GenerativeModel
 from gankit.registry import create_model
-from gankit.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from gankit.training.checkpoint import (
+    atomic_save,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from gankit.training.data import BatchStream
 from gankit.training.ema import make_ema, recompute_batch_norm, update_ema
 from gankit.training.run import RunPaths
@@ -193,6 +198,7 @@ class Trainer:
         self.model.check_batch_size(self.train_cfg.batch_size)
         self.model.setup_optimizers()
         self._ema_stats_step: int | None = None
+        self._toy_bounds: tuple[float, float, float, float] | None = None
         self.ema = (
             make_ema(self.model.generator, self.train_cfg.ema_decay)
             if self.train_cfg.ema_decay is not None
@@ -302,9 +308,20 @@ class Trainer:
         real = None
         if self.bundle.kind == "toy":
             real = self.bundle.train.tensors[0][:2000]
+            self._toy_snapshot(step, net, real)
         path = self.paths.samples / f"step_{step:08d}.png"
         title = f"{self.config['name']} step {step}"
         return save_samples(path, samples, real=real, title=title)
+
+    def _toy_snapshot(self, step: int, net, real: torch.Tensor) -> None:
+        """A ~20 kB frame of G against D, for ``gankit explore --what toy --animate``."""
+        from gankit.explore.toy import plane_bounds, snapshot
+
+        if self._toy_bounds is None:
+            self._toy_bounds = plane_bounds(self.bundle.train.tensors[0][:20000])
+        frame = snapshot(self.model, net, real, step, self._toy_bounds, seed=self.train_cfg.seed)
+        self.paths.snapshots.mkdir(exist_ok=True)
+        atomic_save(frame, self.paths.snapshots / f"step_{step:08d}.pt")
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> TrainResult:

@@ -1,0 +1,213 @@
+"""Walks through latent space: grids, truncation, interpolation, classes, InfoGAN code
+traversals and the VAE manifold. Each function takes a loaded run and returns pictures
+(Pillow images, or lists of frames for a GIF); :mod:`gankit.explore` writes them.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from gankit.errors import GankitError
+from gankit.explore.pictures import image_grid
+
+
+def _scale(images: torch.Tensor) -> int:
+    return max(1, 96 // images.shape[-1])
+
+
+def _images_only(run, what: str) -> None:
+    if len(run.model.data_shape) != 3:
+        raise GankitError(
+            f"--what {what} draws images; run '{run.path.name}' models 2-D points: "
+            "use --what toy (or grid, which draws a scatter)"
+        )
+
+
+def truncate(z: torch.Tensor, threshold: float, generator: torch.Generator) -> torch.Tensor:
+    """The truncation trick (Brock et al. 2019): redraw every entry of a N(0, I) latent
+    whose magnitude exceeds ``threshold``, trading variety for typical samples."""
+    if threshold <= 0:
+        raise GankitError(f"--truncation must be > 0, got {threshold}")
+    z = z.clone()
+    outside = z.abs() > threshold
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
+        outside = z.abs() > threshold
+    return z
+
+
+def _gaussian_latent(model) -> bool:
+    return getattr(model, "latent_dist", "normal") == "normal"
+
+
+def grid(run, n: int = 64, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
+    """``n`` samples; with ``truncation``, from a truncated Gaussian latent."""
+    model, generator = run.model, torch.Generator().manual_seed(seed)
+    latent = model.sample_latent(n, generator)
+    if truncation is not None:
+        if "z" not in latent or not _gaussian_latent(model):
+            raise GankitError(
+                f"--truncation needs a Gaussian latent z; model '{model.model_name}' draws "
+                f"{getattr(model, 'latent_dist', 'no z')}"
+            )
+        latent["z"] = truncate(latent["z"], truncation, generator)
+    return model.render(latent, net=run.sampler_net)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Straight line: ``(1 − t) a + t b``; t (T,) -> (T, *a.shape)."""
+    t = t.reshape(-1, *([1] * a.dim()))
+    return (1 - t) * a + t * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Great circle (White 2016): ``sin((1−t)Ω)/sin Ω · a + sin(tΩ)/sin Ω · b``, with Ω the
+    angle between a and b. Keeps the norm typical of a high-dimensional Gaussian, where
+    the straight line passes through the improbable region near the origin."""
+    cos = torch.dot(a.flatten(), b.flatten()) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
+    if omega.abs() < 1e-4:
+        return lerp(a, b, t)
+    t = t.reshape(-1, *([1] * a.dim()))
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def interpolate(
+    run,
+    pairs: int = 6,
+    steps: int = 10,
+    method: str = "slerp",
+    seeds: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """(pairs, steps, ...) samples walking from one latent to another.
+
+    The endpoints are random (seeded by the pair's index), or the first latents drawn
+    with the two ``seeds``. Continuous inputs are interpolated; discrete ones (labels,
+    InfoGAN's c_cat) stay those of the start.
+    """
+    if method not in ("lerp", "slerp"):
+        raise GankitError(f"--method must be lerp or slerp, got '{method}'")
+    if steps < 2 or pairs < 1:
+        raise GankitError(f"--steps must be >= 2 and --pairs >= 1, got {steps} and {pairs}")
+    model = run.model
+    walk = slerp if method == "slerp" else lerp
+    t = torch.linspace(0, 1, steps)
+    rows = []
+    for pair in range(pairs if seeds is None else 1):
+        seed_a, seed_b = seeds if seeds is not None else (2 * pair, 2 * pair + 1)
+        start = model.sample_latent(1, torch.Generator().manual_seed(seed_a))
+        end = model.sample_latent(1, torch.Generator().manual_seed(seed_b))
+        latent = {}
+        for key, a in start.items():
+            if a.is_floating_point():
+                latent[key] = walk(a[0], end[key][0], t)
+            else:
+                latent[key] = a.expand(steps, *a.shape[1:]).clone()
+        rows.append(model.render(latent, net=run.sampler_net))
+    return torch.stack(rows)
+
+
+def interpolation_pictures(samples: torch.Tensor) -> tuple[Image.Image, list[Image.Image]]:
+    """A strip (one row per pair) and GIF frames (all pairs side by side, there and back)."""
+    pairs, steps = samples.shape[:2]
+    scale = _scale(samples[0])
+    strip = image_grid(samples.flatten(0, 1), nrow=steps, scale=scale)
+    order = list(range(steps)) + list(range(steps - 2, 0, -1))
+    frames = [image_grid(samples[:, i], nrow=pairs, scale=scale * 2) for i in order]
+    return strip, frames
+
+
+def classes(run, per_class: int = 10, seed: int = 0) -> torch.Tensor:
+    """(K, per_class, ...): one row per class; column j shares its noise across rows, so
+    a column shows one style in every class."""
+    model = run.model
+    probe = model.sample_latent(1)
+    if "y" not in probe:
+        raise GankitError(
+            f"--what classes needs a conditional model (cgan, acgan); run '{run.path.name}' "
+            f"is a '{model.model_name}'" + (": use --what traverse" if "c_cat" in probe else "")
+        )
+    k = model.num_classes
+    latent = model.sample_latent(per_class, torch.Generator().manual_seed(seed))
+    rows = []
+    for label in range(k):
+        rows.append(
+            model.render(model.with_labels(latent, torch.tensor([label])), net=run.sampler_net)
+        )
+    return torch.stack(rows)
+
+
+def traverse(run, steps: int = 9, seed: int = 0, span: float = 2.0) -> list[torch.Tensor]:
+    """InfoGAN: per continuous code j, a (K, steps, ...) block: row = categorical value,
+    column = c_con[j] swept over [−span, span], the other codes at 0 and z fixed.
+
+    Without continuous codes: one block, row = categorical value, columns = noise draws.
+    """
+    model = run.model
+    if not hasattr(model, "n_categories"):
+        hint = ": use --what classes" if "y" in model.sample_latent(1) else ""
+        raise GankitError(
+            f"--what traverse needs an InfoGAN run; '{run.path.name}' is a "
+            f"'{model.model_name}'{hint}"
+        )
+    k, m = model.n_categories, model.n_continuous
+    generator = torch.Generator().manual_seed(seed)
+    blocks = []
+    if m == 0:
+        z = torch.randn(steps, model.noise_dim, generator=generator)
+        for_code = [None]
+    else:
+        z = torch.randn(1, model.noise_dim, generator=generator).expand(steps, -1)
+        for_code = list(range(m))
+    sweep = torch.linspace(-span, span, steps)
+    for code in for_code:
+        rows = []
+        for value in range(k):
+            c_con = torch.zeros(steps, m)
+            if code is not None:
+                c_con[:, code] = sweep
+            latent = {"z": z, "c_cat": torch.full((steps,), value), "c_con": c_con}
+            rows.append(model.render(latent, net=run.sampler_net))
+        blocks.append(torch.stack(rows))
+    return blocks
+
+
+def _is_vae(model) -> bool:
+    return hasattr(model, "reconstruct") and hasattr(model, "encode")
+
+
+def manifold_plane(run, n: int = 15) -> torch.Tensor:
+    """VAE with a 2-D latent: (n, n, ...) decoded at the Gaussian quantiles of a grid over
+    (0.05, 0.95)², as in Kingma & Welling's figure 4."""
+    model = run.model
+    if not _is_vae(model):
+        raise GankitError(
+            f"--what manifold needs a VAE run; '{run.path.name}' is a '{model.model_name}'"
+        )
+    if model.latent_dim != 2:
+        raise GankitError(
+            f"the manifold plane needs latent_dim 2, this VAE has {model.latent_dim}; use "
+            "--view recon for reconstructions, or train with --set model.latent_dim=2"
+        )
+    quantiles = torch.linspace(0.05, 0.95, n)
+    values = torch.distributions.Normal(0.0, 1.0).icdf(quantiles)
+    ys, xs = torch.meshgrid(values.flip(0), values, indexing="ij")
+    z = torch.stack([xs.flatten(), ys.flatten()], dim=1)
+    decoded = model.render({"z": z}, net=run.sampler_net)
+    return decoded.reshape(n, n, *decoded.shape[1:])
+
+
+def reconstructions(run, images: torch.Tensor) -> torch.Tensor:
+    """(2, N, ...): held-out inputs above their reconstructions from the posterior mean."""
+    model = run.model
+    if not _is_vae(model):
+        raise GankitError(
+            f"--what manifold needs a VAE run; '{run.path.name}' is a '{model.model_name}'"
+        )
+    return torch.stack([images, model.reconstruct(images).cpu()])
+
+
+def block_picture(block: torch.Tensor) -> Image.Image:
+    """(rows, cols, C, H, W) -> one grid picture, rows kept."""
+    return image_grid(block.flatten(0, 1), nrow=block.shape[1], scale=_scale(block[0]))

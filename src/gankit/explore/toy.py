@@ -1,0 +1,176 @@
+"""Generator against discriminator, in 2-D: where D thinks the data is, and where G is pushed.
+
+A picture has three layers:
+
+- real points (blue) and generated points (red);
+- D's output over the plane as a filled contour: the probability "real", σ(D(x)), for
+  the cross-entropy losses, else D's raw score (a Wasserstein critic, an LSGAN target
+  regression, a hinge margin);
+- the generator's gradient field as arrows: ``−∇_x L_G(D(x))``, the direction in which
+  G's loss would move a generated sample sitting at x. G can only move its samples
+  along these arrows, which is why a D that is flat where G's samples are gives G
+  nothing to learn from.
+
+The trainer stores a small snapshot of these layers at every preview of a toy run
+(``snapshots/step_*.pt``, about 20 kB each), so ``gankit explore RUN --what toy
+--animate`` can replay a run without keeping full checkpoints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gankit.losses import bce_d_loss
+
+#: Contour resolution and arrow grid of the snapshots.
+FIELD_RESOLUTION = 64
+ARROW_RESOLUTION = 17
+SNAPSHOT_POINTS = 1000
+
+
+def plane_bounds(real: torch.Tensor, margin: float = 0.25) -> tuple[float, float, float, float]:
+    """A square (x0, x1, y0, y1) around (N, 2) points, with a margin."""
+    low, high = real.min(dim=0).values, real.max(dim=0).values
+    centre, half = (low + high) / 2, (high - low).max() / 2 * (1 + margin) + 1e-3
+    return (
+        float(centre[0] - half),
+        float(centre[0] + half),
+        float(centre[1] - half),
+        float(centre[1] + half),
+    )
+
+
+def _plane(bounds: tuple[float, float, float, float], resolution: int) -> torch.Tensor:
+    xs = torch.linspace(bounds[0], bounds[1], resolution)
+    ys = torch.linspace(bounds[2], bounds[3], resolution)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x.flatten(), grid_y.flatten()], dim=1)
+
+
+def critic_field(model, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool] | None:
+    """D's value at (N, 2) points and G's push there: ((N,), (N, 2), is_probability).
+
+    None for families without a discriminator over points (a VAE; a conditional D,
+    whose output also depends on the label).
+    """
+    adversarial = getattr(model, "adversarial", None)
+    if adversarial is None:
+        return None
+    net = model.D
+    was_training = net.training
+    net.eval()  # no dropout, running statistics: the field D has, not one noisy batch
+    try:
+        with torch.enable_grad():
+            x = points.to(model.device).detach().requires_grad_(True)
+            scores = model.critic_scores(x)
+            if scores is None:
+                return None
+            # sum: each point's push is its own gradient, whatever the batch size
+            (grad,) = torch.autograd.grad(adversarial.g(scores, reduction="sum"), x)
+    finally:
+        net.train(was_training)
+    is_probability = adversarial.d is bce_d_loss
+    values = scores.detach().sigmoid() if is_probability else scores.detach()
+    return values.cpu(), -grad.cpu(), is_probability
+
+
+def snapshot(
+    model, net, real: torch.Tensor, step: int, bounds=None, seed: int = 0
+) -> dict[str, object]:
+    """Everything one frame needs: generated points, D's contour and G's arrows."""
+    bounds = bounds or plane_bounds(real)
+    generator = torch.Generator().manual_seed(seed)
+    fake = model.sample(SNAPSHOT_POINTS, generator=generator, net=net).cpu()
+    frame: dict[str, object] = {"step": step, "bounds": bounds, "fake": fake.half()}
+    field = critic_field(model, _plane(bounds, FIELD_RESOLUTION))
+    if field is not None:
+        values, _, is_probability = field
+        _, push, _ = critic_field(model, _plane(bounds, ARROW_RESOLUTION))
+        frame.update(
+            values=values.reshape(FIELD_RESOLUTION, FIELD_RESOLUTION).half(),
+            push=push.reshape(ARROW_RESOLUTION, ARROW_RESOLUTION, 2).half(),
+            is_probability=is_probability,
+        )
+    return frame
+
+
+def draw(frame: dict, real: torch.Tensor, title: str = "", ax=None):
+    """Draw one snapshot on a matplotlib axis (a new figure when ``ax`` is None)."""
+    from gankit.explore.pictures import _pyplot
+
+    plt = _pyplot()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=100)
+    x0, x1, y0, y1 = frame["bounds"]
+    if "values" in frame:
+        values = frame["values"].float().numpy()
+        levels = 21
+        filled = ax.contourf(
+            torch.linspace(x0, x1, values.shape[1]).numpy(),
+            torch.linspace(y0, y1, values.shape[0]).numpy(),
+            values,
+            levels=levels,
+            cmap="Greens",
+            alpha=0.7,
+            vmin=0.0 if frame["is_probability"] else None,
+            vmax=1.0 if frame["is_probability"] else None,
+        )
+        label = "D(x) = P(real)" if frame["is_probability"] else "critic D(x)"
+        (fig or ax.figure).colorbar(filled, ax=ax, label=label, shrink=0.8)
+        push = frame["push"].float()
+        length = push.norm(dim=-1).clamp_min(1e-12)
+        unit = push / length.max()  # arrows scaled jointly: their lengths compare
+        side = push.shape[0]
+        ax.quiver(
+            torch.linspace(x0, x1, side).numpy(),
+            torch.linspace(y0, y1, side).numpy(),
+            unit[..., 0].numpy(),
+            unit[..., 1].numpy(),
+            color="#444444",
+            alpha=0.8,
+            width=0.004,
+        )
+    ax.scatter(real[:, 0], real[:, 1], s=3, c="#1f77b4", alpha=0.35, label="real")
+    fake = frame["fake"].float()
+    ax.scatter(fake[:, 0], fake[:, 1], s=3, c="#d62728", alpha=0.6, label="generated")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7, markerscale=2)
+    ax.set_title(title or f"step {frame['step']}", fontsize=9)
+    return fig or ax.figure
+
+
+def save_frame(path: Path, frame: dict, real: torch.Tensor, title: str = "") -> Path:
+    from gankit.explore.pictures import _pyplot
+
+    fig = draw(frame, real, title)
+    fig.tight_layout()
+    fig.savefig(path)
+    _pyplot().close(fig)
+    return path
+
+
+def save_animation(path: Path, frames: list[dict], real: torch.Tensor, name: str = "") -> Path:
+    """A GIF with one snapshot per frame (Pillow writes it; matplotlib draws the frames)."""
+    import io
+
+    from PIL import Image
+
+    from gankit.explore.pictures import _pyplot
+
+    plt = _pyplot()
+    images = []
+    for frame in frames:
+        fig = draw(frame, real, f"{name} step {frame['step']}".strip())
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+        buffer.seek(0)
+        images.append(Image.open(buffer).convert("P", palette=Image.ADAPTIVE))
+    images[0].save(path, save_all=True, append_images=images[1:], duration=400, loop=0)
+    return path
