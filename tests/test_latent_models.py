@@ -151,7 +151,7 @@ def test_projection_discriminator_uses_the_label():
     model = create_model("cgan", data_shape=(1, 8, 8), num_classes=10, g_channels=8, d_channels=8)
     x = torch.randn(4, 1, 8, 8)
     with torch.no_grad():
-        model.D["projection"].weight.normal_()
+        model.D.projection.weight.normal_()
         a, _ = model.discriminate(x, torch.tensor([0, 0, 0, 0]))
         b, _ = model.discriminate(x, torch.tensor([1, 1, 1, 1]))
     assert not torch.allclose(a, b)

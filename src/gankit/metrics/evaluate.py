@@ -67,13 +67,49 @@ def _split(bundle: DataBundle, split: str):
     raise GankitError(f"--split must be train or test, got '{split}'")
 
 
-def _take(dataset, n: int, seed: int) -> torch.Tensor:
-    """``n`` items of a split, a seeded random subset when it has more."""
+def _take(dataset, n: int, seed: int, labels: bool = False):
+    """``n`` items of a split, a seeded random subset when it has more; with ``labels``,
+    the pair (items, labels)."""
     total = len(dataset)
     index = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: min(n, total)]
     if hasattr(dataset, "tensors"):
-        return dataset.tensors[0][index]
-    return torch.stack([dataset[int(i)][0] for i in index])
+        x, y = dataset.tensors[0][index], dataset.tensors[1][index]
+    else:
+        items = [dataset[int(i)] for i in index]
+        x = torch.stack([item[0] for item in items])
+        y = torch.as_tensor([int(item[1]) for item in items])
+    return (x, y) if labels else x
+
+
+def family_scores(run, bundle: DataBundle, scorer: Scorer, seed: int) -> tuple[dict, dict]:
+    """Scores only some families have, with their floors where one exists.
+
+    - every family's own ``data_metrics`` on the reference split (a VAE's ELBO);
+    - conditional models: ``cond_acc``, the evaluator's accuracy on samples against the
+      labels asked for (floor: the evaluator's accuracy on real test images);
+    - InfoGAN on labelled data: ``code_error`` (Hungarian-matched code values against
+      evaluator classes) and ``q_accuracy`` (Q classifying real test images that way).
+    """
+    from gankit.metrics.codes import code_class_matching, conditional_accuracy
+
+    model = run.model
+    x, y = _take(_split(bundle, scorer.split), scorer.n, seed, labels=True)
+    scores = dict(model.data_metrics(x, y))
+    floor: dict[str, float] = {}
+    evaluator = scorer.extractor if scorer.features_kind == "evaluator" else None
+    if evaluator is None:
+        return scores, floor
+    probe = model.sample_latent(1)
+    if "y" in probe:
+        scores["cond_acc"] = conditional_accuracy(run, evaluator, scorer.n, seed)
+        floor["cond_acc"] = evaluator.test_accuracy
+    if "c_cat" in probe and bundle.num_classes and model.n_categories <= bundle.num_classes:
+        matching = code_class_matching(run, evaluator, (x, y), scorer.n, seed)
+        scores["code_error"] = matching.error
+        scores["q_accuracy"] = matching.q_accuracy
+        floor["code_error"] = 1.0 - evaluator.test_accuracy
+        floor["q_accuracy"] = evaluator.test_accuracy
+    return scores, floor
 
 
 class Scorer:
@@ -259,6 +295,9 @@ def evaluate_run(
     samples = loaded.sample(scorer.n, seed=seed)
     scores = scorer.score(samples)
     floor = scorer.floor()
+    extra_scores, extra_floor = family_scores(loaded, bundle, scorer, seed)
+    scores.update(extra_scores)
+    floor.update(extra_floor)
     report = EvalReport(
         run=str(loaded.path),
         step=loaded.step,

@@ -137,12 +137,7 @@ class ConditionalGAN(GenerativeModel):
             norm=d_norm,
             leaky_slope=leaky_slope,
         )
-        features = trunk.out_features
-        self.D = nn.ModuleDict({"trunk": trunk, "source": nn.Linear(features, 1)})
-        if d_conditioning == "projection":
-            self.D["projection"] = nn.Embedding(num_classes, features)
-        if aux_weight > 0:
-            self.D["classes"] = nn.Linear(features, num_classes)
+        self.D = _LabelledCritic(trunk, num_classes, d_conditioning, aux_weight > 0)
         if is_image:
             init_dcgan_weights(self)
         if spectral_norm:
@@ -154,17 +149,7 @@ class ConditionalGAN(GenerativeModel):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(N, ...) samples and (N,) labels -> ((N, 1) source logits, (N, K) class logits
         or None without an auxiliary head)."""
-        if self.d_conditioning == "concat":
-            one_hot = F.one_hot(y, self.num_classes).to(x.dtype)
-            if x.dim() == 4:  # one constant map per class, stacked along channels
-                one_hot = one_hot[:, :, None, None].expand(-1, -1, *x.shape[2:])
-            x = torch.cat([x, one_hot], dim=1)
-        features = self.D["trunk"](x)
-        source = self.D["source"](features)
-        if "projection" in self.D:
-            source = source + (self.D["projection"](y) * features).sum(dim=1, keepdim=True)
-        classes = self.D["classes"](features) if "classes" in self.D else None
-        return source, classes
+        return self.D(x, y)
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -240,6 +225,33 @@ class ConditionalGAN(GenerativeModel):
         if len(labels) not in (1, n):
             raise GankitError(f"give 1 label or {n} labels (one per sample), got {len(labels)}")
         return {**latent, "y": labels.expand(n).clone()}
+
+
+class _LabelledCritic(nn.Module):
+    """D(x, y): a feature trunk φ, a source output ψ, and the label's way in."""
+
+    def __init__(self, trunk: nn.Module, num_classes: int, conditioning: str, aux: bool) -> None:
+        super().__init__()
+        features = trunk.out_features
+        self.num_classes, self.conditioning = num_classes, conditioning
+        self.trunk, self.source = trunk, nn.Linear(features, 1)
+        self.projection = (
+            nn.Embedding(num_classes, features) if conditioning == "projection" else None
+        )
+        self.classes = nn.Linear(features, num_classes) if aux else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.conditioning == "concat":
+            one_hot = F.one_hot(y, self.num_classes).to(x.dtype)
+            if x.dim() == 4:  # one constant map per class, stacked along channels
+                one_hot = one_hot[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, one_hot], dim=1)
+        features = self.trunk(x)
+        source = self.source(features)
+        if self.projection is not None:  # + e_yᵀ φ(x)
+            source = source + (self.projection(y) * features).sum(dim=1, keepdim=True)
+        classes = self.classes(features) if self.classes is not None else None
+        return source, classes
 
 
 class _LabelledGenerator(nn.Module):

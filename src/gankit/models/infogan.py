@@ -148,19 +148,14 @@ class InfoGAN(GenerativeModel):
             leaky_slope=leaky_slope,
         )
         q_outputs = n_categories + n_continuous * (2 if con_loss == "gaussian" else 1)
-        self.D = nn.ModuleDict(
-            {
-                "trunk": trunk,
-                "source": nn.Linear(trunk.out_features, 1),
-                # Q: one hidden layer of its own on D's features (as in the paper).
-                "q": nn.Sequential(
-                    nn.Linear(trunk.out_features, q_hidden),
-                    norm_layer(d_norm, q_hidden, conv=False),
-                    activation(leaky_slope),
-                    nn.Linear(q_hidden, q_outputs),
-                ),
-            }
+        # Q: one hidden layer of its own on D's features (as in the paper).
+        q_head = nn.Sequential(
+            nn.Linear(trunk.out_features, q_hidden),
+            norm_layer(d_norm, q_hidden, conv=False),
+            activation(leaky_slope),
+            nn.Linear(q_hidden, q_outputs),
         )
+        self.D = _CriticWithQ(trunk, q_head)
         if is_image:
             init_dcgan_weights(self)
 
@@ -168,13 +163,12 @@ class InfoGAN(GenerativeModel):
     def discriminate(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(N, ...) -> ((N, 1) source logits, Q's predictions: ``cat`` (N, K) logits,
         ``con`` (N, n_continuous) means, and ``con_logvar`` for the Gaussian loss)."""
-        features = self.D["trunk"](x)
-        q = self.D["q"](features)
+        source, q = self.D(x)
         k, m = self.n_categories, self.n_continuous
         out = {"cat": q[:, :k], "con": q[:, k : k + m]}
         if self.con_loss == "gaussian":
             out["con_logvar"] = q[:, k + m :].clamp(-8.0, 8.0)
-        return self.D["source"](features), out
+        return source, out
 
     def critic_scores(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminate(x)[0].squeeze(1)
@@ -283,6 +277,18 @@ class InfoGAN(GenerativeModel):
         net = net if net is not None else self.G
         codes = {k: v.to(self.device) for k, v in latent.items()}
         return net(self.latent_input(codes))
+
+
+class _CriticWithQ(nn.Module):
+    """D's trunk with two heads: the source logit and Q's raw code predictions."""
+
+    def __init__(self, trunk: nn.Module, q_head: nn.Module) -> None:
+        super().__init__()
+        self.trunk, self.source, self.q = trunk, nn.Linear(trunk.out_features, 1), q_head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.trunk(x)
+        return self.source(features), self.q(features)
 
 
 # --------------------------------------------------------------------------- variants
