@@ -75,11 +75,17 @@ def train(
         str | None, typer.Option(help="Look here first for downloadable datasets.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    nproc: Annotated[
+        int | None,
+        typer.Option(help="Train with N processes on this machine (launches torchrun)."),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Train a model. With no argument, a DCGAN on the embedded digits."""
     from gankit.training.trainer import train as run_training
 
+    if nproc is not None:
+        raise typer.Exit(_launch_torchrun(nproc, set_ or []))
     result = run_training(
         config,
         set_ or [],
@@ -93,6 +99,8 @@ def train(
     losses = ", ".join(
         f"{k} {v:.3f}" for k, v in result.last_metrics.items() if k.startswith("loss")
     )
+    if result.checkpoint is None and result.samples is None and result.loss_curves is None:
+        return  # a rank other than 0 under torchrun: rank 0 reports
     typer.echo(f"run:          {result.run_dir}  ({result.step} steps, {result.seconds:.0f} s)")
     if losses:
         typer.echo(f"last losses:  {losses}")
@@ -108,6 +116,40 @@ def train(
             err=True,
         )
         raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
+
+
+def _launch_torchrun(nproc: int, overrides: list[str]) -> int:
+    """Run this same ``gankit train`` command under torchrun with ``nproc`` processes."""
+    import os
+    import subprocess
+
+    from gankit.config import parse_overrides
+    from gankit.errors import GankitError
+
+    device = parse_overrides(overrides).get("train.device", "auto")
+    if nproc < 1:
+        raise GankitError(f"--nproc must be >= 1, got {nproc}")
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        available, what = torch.cuda.device_count(), "CUDA devices"
+    else:
+        available, what = os.cpu_count() or 1, "CPU cores"
+    if nproc > available:
+        raise GankitError(
+            f"--nproc {nproc} is more than this machine's {available} {what}; use at most "
+            f"{available} (or torchrun --nnodes for several machines)"
+        )
+    if os.environ.get("WORLD_SIZE"):
+        raise GankitError("--nproc inside a torchrun launch; drop --nproc")
+    args = list(sys.argv[1:])
+    index = next(i for i, a in enumerate(args) if a == "--nproc" or a.startswith("--nproc="))
+    del args[index : index + (1 if "=" in args[index] else 2)]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        f"--nproc_per_node={nproc}", "-m", "gankit", *args,
+    ]  # fmt: skip
+    return subprocess.call(command)
 
 
 SAMPLE_FORMATS = (".png", ".npy", ".pt")

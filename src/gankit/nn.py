@@ -206,13 +206,17 @@ def frozen(module: nn.Module) -> Iterator[None]:
     """Within the block, ``module`` computes no parameter gradients.
 
     Used in the generator step: gradients flow *through* D to G, but D's own
-    parameters need none, which saves the work of computing them.
+    parameters need none, which saves the work of computing them. Under DDP it also
+    enters D's ``no_sync()``: D's reducer must not wait for gradients that this
+    backward will never produce.
     """
     flags = [p.requires_grad for p in module.parameters()]
     for p in module.parameters():
         p.requires_grad_(False)
+    no_sync = module.no_sync() if hasattr(module, "no_sync") else contextlib.nullcontext()
     try:
-        yield
+        with no_sync:
+            yield
     finally:
         for p, flag in zip(module.parameters(), flags):
             p.requires_grad_(flag)

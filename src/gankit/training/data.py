@@ -43,11 +43,33 @@ class IndexBatches(Sampler[list[int]]):
             number += 1
 
 
+class _RankSlice(Sampler[list[int]]):
+    """This rank's slice of each global batch: rank r of W takes rows [r·B, (r+1)·B)."""
+
+    def __init__(self, batches: IndexBatches, batch_size: int, rank: int) -> None:
+        self.batches, self.batch_size, self.rank = batches, batch_size, rank
+
+    def batch(self, number: int) -> torch.Tensor:
+        start = self.rank * self.batch_size
+        return self.batches.batch(number)[start : start + self.batch_size]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        number = self.batches.start
+        while True:
+            yield self.batch(number).tolist()
+            number += 1
+
+
 class BatchStream:
     """``stream.get(step)`` -> ``{"x": (k*B, ...), "y": (k*B,)}`` for ``k`` batches per step.
 
     Steps must be requested in order (as the trainer does); the in-memory path would
     allow any order, the streaming path follows a DataLoader.
+
+    With ``world_size`` W > 1, every rank computes the same global batches of W·B
+    items (same seed, same permutation) and keeps its own slice of B. So W processes
+    with batch B see exactly the data of one process with batch W·B, and a run resumes
+    with another world size without repeating or skipping data by more than a batch.
     """
 
     def __init__(
@@ -59,16 +81,21 @@ class BatchStream:
         device: torch.device,
         start_step: int = 0,
         num_workers: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         n = len(dataset)
-        if n < batch_size:
+        if n < batch_size * world_size:
             raise GankitError(
-                f"train.batch_size {batch_size} is larger than the dataset ({n} items); "
-                f"use a batch_size of at most {n}"
+                f"train.batch_size {batch_size} x {world_size} processes is larger than the "
+                f"dataset ({n} items); use a batch_size of at most {n // world_size}"
             )
         self.k = batches_per_step
         self.device = device
-        self.indexer = IndexBatches(n, batch_size, seed, start=start_step * batches_per_step)
+        global_batches = IndexBatches(
+            n, batch_size * world_size, seed, start=start_step * batches_per_step
+        )
+        self.indexer = _RankSlice(global_batches, batch_size, rank)
         self.tensors: tuple[torch.Tensor, ...] | None = None
         if isinstance(dataset, TensorDataset):
             self.tensors = tuple(t.to(device) for t in dataset.tensors)

@@ -13,8 +13,10 @@ guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import random
 import shutil
 import signal
@@ -47,6 +49,17 @@ from gankit.training.checkpoint import (
     save_checkpoint,
 )
 from gankit.training.data import BatchStream
+from gankit.training.distributed import (
+    SINGLE,
+    DistContext,
+    all_reduce_mean,
+    any_rank,
+    barrier,
+    init_from_environment,
+    shutdown,
+    unwrapped,
+    wrap_networks,
+)
 from gankit.training.ema import make_ema, recompute_batch_norm, update_ema
 from gankit.training.run import RunPaths
 
@@ -67,6 +80,7 @@ class TrainResult:
         interrupted: the signal's name when Ctrl-C or SIGTERM stopped the run.
         seconds: wall time of this call's training loop.
         last_metrics: the final logged averages.
+        model: the trained model, in memory (on this process's device).
     """
 
     run_dir: Path
@@ -77,6 +91,7 @@ class TrainResult:
     interrupted: str | None
     seconds: float
     last_metrics: dict[str, float]
+    model: GenerativeModel | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -187,12 +202,15 @@ class Trainer:
         model: GenerativeModel,
         bundle: DataBundle,
         resume_state: dict[str, Any] | None = None,
+        dist_ctx: DistContext = SINGLE,
+        device: torch.device | None = None,
     ) -> None:
         self.config = config
         self.train_cfg = TrainConfig(**config["train"])
         self.paths = RunPaths(Path(run_dir))
         self.bundle = bundle
-        self.device = resolve_device(self.train_cfg.device)
+        self.dist = dist_ctx
+        self.device = device or resolve_device(self.train_cfg.device)
         self.model = model.to(self.device)
         self.model.max_steps = self.train_cfg.steps
         self.model.check_batch_size(self.train_cfg.batch_size)
@@ -208,7 +226,13 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         if resume_state is not None:
             self._restore(resume_state)
-        self.scorer = self._scorer()
+        if self.dist.rank > 0:
+            # Each rank draws its own noise; rank 0 keeps the single-process stream.
+            seed_everything(self.train_cfg.seed + 1_000_003 * self.dist.rank + self.start_step)
+        # DDP wraps the networks in place, after the optimizers and the EMA have taken
+        # the plain ones; ``self.networks`` keeps those for rank 0's side work.
+        self.networks = wrap_networks(self.model, self.dist, self.device)
+        self.scorer = self._scorer() if self.dist.is_main else None
         # Checked here, before the run directory exists; the writer opens in fit().
         self._summary_writer_cls = self._tensorboard() if self.train_cfg.tensorboard else None
         self.writer = None
@@ -326,11 +350,13 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def fit(self) -> TrainResult:
         cfg = self.train_cfg
-        self.paths.samples.mkdir(parents=True, exist_ok=True)
-        if self._summary_writer_cls is not None:
-            self.writer = self._summary_writer_cls(str(self.paths.root / "tensorboard"))
-        self._truncate_metrics(self.start_step)
-        latent = self.fixed_latent()
+        main = self.dist.is_main
+        if main:
+            self.paths.samples.mkdir(parents=True, exist_ok=True)
+            if self._summary_writer_cls is not None:
+                self.writer = self._summary_writer_cls(str(self.paths.root / "tensorboard"))
+            self._truncate_metrics(self.start_step)
+        latent = self.fixed_latent() if main else None
         stream = BatchStream(
             self.bundle.train,
             cfg.batch_size,
@@ -339,65 +365,88 @@ class Trainer:
             self.device,
             start_step=self.start_step,
             num_workers=cfg.num_workers,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
+        gen_name = self.model.generator_name
         sums: dict[str, float] = {}
         count = 0
         last_metrics: dict[str, float] = {}
         sample_path = None
         step = self.start_step
+        stopping = False
         started = time.perf_counter()
-        bar = self._progress_bar()
+        bar = self._progress_bar() if main else None
         self.model.train()
-        with _StopFlag() as stop, open(self.paths.metrics, "a") as metrics_file:
-            while step < cfg.steps and stop.signal_name is None:
+        metrics_file = open(self.paths.metrics, "a") if main else contextlib.nullcontext()  # noqa: SIM115
+        with _StopFlag() as stop, metrics_file:
+            while step < cfg.steps and not stopping:
                 stats = self.model.train_step(stream.get(step), step)
                 bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
-                if bad:
-                    raise self._diverged(step + 1, bad)
+                # Every rank must stop at the same step, or the others would wait forever
+                # in their next collective.
+                any_bad, stopping = any_rank([bool(bad), stop.signal_name is not None], self.dist)
+                if any_bad:
+                    raise self._diverged(step + 1, bad or {"(another rank)": math.nan})
                 if self.ema is not None:
-                    update_ema(self.ema, self.model.generator)
+                    update_ema(self.ema, self.networks.get(gen_name) or self.model.generator)
                 step += 1
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
                 if step % cfg.log_every == 0 or step == cfg.steps:
-                    last_metrics = {k: v / count for k, v in sums.items()}
-                    self._log(metrics_file, step, last_metrics, time.perf_counter() - started)
+                    last_metrics = all_reduce_mean(
+                        {k: v / count for k, v in sums.items()}, self.dist
+                    )
                     sums, count = {}, 0
+                    if main:
+                        self._log(metrics_file, step, last_metrics, time.perf_counter() - started)
                     if bar is not None:
                         bar.set_postfix(
                             {k: f"{v:.3g}" for k, v in last_metrics.items() if k.startswith("loss")}
                         )
                 if bar is not None:
                     bar.update(1)
-                if step % cfg.sample_every == 0 or step == cfg.steps:
-                    sample_path = self.preview(step, latent)
-                if self.scorer is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
-                    self._log(
-                        metrics_file, step, self.evaluate(step), time.perf_counter() - started
-                    )
-                if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                    self.checkpoint(step)
+                if not main:
+                    continue
+                # Rank 0's side work runs on the plain networks: no collectives, and
+                # checkpoints without DDP's prefixes.
+                with unwrapped(self.model, self.networks):
+                    if step % cfg.sample_every == 0 or step == cfg.steps:
+                        sample_path = self.preview(step, latent)
+                    if self.scorer is not None and (
+                        step % cfg.eval_every == 0 or step == cfg.steps
+                    ):
+                        self._log(
+                            metrics_file, step, self.evaluate(step), time.perf_counter() - started
+                        )
+                    if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                        self.checkpoint(step)
         if bar is not None:
             bar.close()
         seconds = time.perf_counter() - started
-        if stop.signal_name is not None:
+        if stopping:
             if count:
                 last_metrics = {k: v / count for k, v in sums.items()}
-            self.checkpoint(step)
-            sample_path = self.preview(step, latent)
+            if main:
+                with unwrapped(self.model, self.networks):
+                    self.checkpoint(step)
+                    sample_path = self.preview(step, latent)
         if self.writer is not None:
             self.writer.close()
-        curves = save_loss_curves(self.paths.metrics, self.paths.loss_curves)
+        curves = save_loss_curves(self.paths.metrics, self.paths.loss_curves) if main else None
+        for name, net in self.networks.items():  # hand back the plain networks
+            setattr(self.model, name, net)
         return TrainResult(
             self.paths.root,
             step,
             self.last_checkpoint,
             sample_path,
             curves,
-            stop.signal_name,
+            (stop.signal_name or "a signal on another rank") if stopping else None,
             seconds,
             last_metrics,
+            self.model,
         )
 
     def _progress_bar(self):
@@ -450,14 +499,20 @@ class Trainer:
 
 
 # --------------------------------------------------------------------------- API
+def check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse an existing run unless ``overwrite`` was asked for (checked on every rank
+    before any collective, so all ranks fail together)."""
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise GankitError(
+            f"run directory '{run_dir}' already exists; pass --resume to continue it, "
+            "--overwrite to replace it, or --name to start another"
+        )
+
+
 def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Refuse to touch an existing run unless ``overwrite`` was asked for."""
+    """Create the run directory, replacing an existing run only when ``overwrite``."""
+    check_run_dir(run_dir, overwrite)
     if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise GankitError(
-                f"run directory '{run_dir}' already exists; pass --resume to continue it, "
-                "--overwrite to replace it, or --name to start another"
-            )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -534,16 +589,32 @@ def train(
             resolved = resolve_config({**resolved, "name": name})
         run_dir = Path(runs_dir) / resolved["name"]
 
-    if resolved["train"]["threads"] is not None:
-        torch.set_num_threads(resolved["train"]["threads"])
-    resolve_device(resolved["train"]["device"])
-    model, bundle = build(resolved, data_dir)
-    trainer = Trainer(resolved, run_dir, model, bundle, resume_state)
-    # Everything that can fail on user input has run: only now touch the disk.
+    device = resolve_device(resolved["train"]["device"])
     if not resume:
-        prepare_run_dir(run_dir, overwrite)
-    RunPaths(run_dir).config.write_text(dump_yaml(resolved))
-    return trainer.fit()
+        check_run_dir(run_dir, overwrite)
+    ctx = init_from_environment(device.type)
+    try:
+        if device.type == "cuda" and ctx.enabled:
+            device = torch.device("cuda", ctx.local_rank)
+            torch.cuda.set_device(device)
+        threads = resolved["train"]["threads"]
+        if threads is None and ctx.enabled and device.type == "cpu":
+            # N processes on one machine share its cores: one process's OpenMP threads
+            # spinning while another's wait is the worst case on a small CPU.
+            threads = max(1, (os.cpu_count() or 1) // ctx.local_world_size)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        model, bundle = build(resolved, data_dir)
+        trainer = Trainer(resolved, run_dir, model, bundle, resume_state, ctx, device)
+        # Everything that can fail on user input has run: only now touch the disk.
+        if ctx.is_main:
+            if not resume:
+                prepare_run_dir(run_dir, overwrite)
+            RunPaths(run_dir).config.write_text(dump_yaml(resolved))
+        barrier(ctx)
+        return trainer.fit()
+    finally:
+        shutdown(ctx)
 
 
 __all__ = ["TrainResult", "Trainer", "build", "train"]

@@ -1,0 +1,162 @@
+"""Multi-process training on PyTorch's own engine: ``torch.distributed`` with DDP.
+
+Launch with ``torchrun`` (or ``gankit train --nproc N``, which calls it)::
+
+    torchrun --standalone --nproc_per_node=2 -m gankit train dcgan-digits
+    # several machines: the same command on each, with torchrun's rendezvous flags
+    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=4 \\
+        --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 -m gankit train dcgan-fashion
+
+torchrun sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; :func:`init_from_environment`
+reads them and joins the process group (``gloo`` on CPU, ``nccl`` on CUDA). Model files
+know nothing of this: the trainer wraps each of the model's networks in
+:class:`~torch.nn.parallel.DistributedDataParallel`, and the families call their
+networks as before.
+
+``train.batch_size`` is per process: N processes with batch B train on a global batch
+of N·B, each rank drawing its own slice of the same global batch (see
+:class:`gankit.training.data.BatchStream`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from gankit.errors import GankitError
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands: rank, world size, local rank and backend."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    backend: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone logs, samples, evaluates and checkpoints."""
+        return self.rank == 0
+
+
+SINGLE = DistContext()
+
+
+def init_from_environment(device_type: str) -> DistContext:
+    """Join the process group torchrun set up; a single process needs nothing."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return SINGLE
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if not dist.is_available():
+        raise GankitError("this torch build has no torch.distributed; run one process")
+    if backend == "nccl" and not dist.is_nccl_available():
+        raise GankitError("the nccl backend is not available in this torch build; use gloo on cpu")
+    if backend == "gloo" and not dist.is_gloo_available():
+        raise GankitError("the gloo backend is not available in this torch build")
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return DistContext(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))),
+        backend=backend,
+    )
+
+
+def shutdown(ctx: DistContext) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.enabled:
+        dist.barrier()
+
+
+def wrap_networks(
+    model: nn.Module, ctx: DistContext, device: torch.device, sync_batchnorm: bool = False
+) -> dict[str, nn.Module]:
+    """Wrap each of the model's networks (its direct children with trainable
+    parameters) in DDP in place; returns the unwrapped networks by attribute name.
+
+    GAN-specific pitfalls, and how they are handled:
+
+    - D runs on real and on fake data before one backward: fine for DDP, because each
+      parameter's gradient hook fires once per backward, with both uses summed.
+    - G's step backpropagates *through* D without updating it: D's parameters are
+      frozen then (:func:`gankit.nn.frozen`), and ``frozen`` also enters D's
+      ``no_sync()``, so D's reducer does not wait for gradients that never come (which
+      would hang or fail at the next step).
+    - A network is wrapped separately from the others, so a step that updates only
+      some of them (D steps of WGAN, InfoGAN's Q with D) leaves the rest alone. Within
+      one network, a head unused in some step would need ``find_unused_parameters``;
+      gankit's families use every parameter of a network whenever they backpropagate
+      through it, so it stays off (it costs a graph traversal per step).
+    - Buffers (batch-norm running statistics) are broadcast from rank 0 at each
+      forward (DDP's default), so every rank samples from the same generator.
+    """
+    if not ctx.enabled:
+        return {}
+    if sync_batchnorm:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    originals = {}
+    device_ids = [device.index if device.index is not None else ctx.local_rank]
+    for name, child in list(model.named_children()):
+        if not any(p.requires_grad for p in child.parameters()):
+            continue
+        originals[name] = child
+        wrapped = nn.parallel.DistributedDataParallel(
+            child, device_ids=device_ids if device.type == "cuda" else None
+        )
+        setattr(model, name, wrapped)
+    return originals
+
+
+@contextlib.contextmanager
+def unwrapped(model: nn.Module, originals: dict[str, nn.Module]) -> Iterator[nn.Module]:
+    """Within the block, ``model`` holds its plain networks: for rank 0's previews,
+    evaluation and checkpoints, which must neither run collectives nor save DDP's
+    ``module.`` prefixes (so a checkpoint resumes with any world size)."""
+    wrapped = {name: getattr(model, name) for name in originals}
+    for name, net in originals.items():
+        setattr(model, name, net)
+    try:
+        yield model
+    finally:
+        for name, net in wrapped.items():
+            setattr(model, name, net)
+
+
+def all_reduce_mean(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
+    """The mean of each logged number over ranks (every rank must pass the same keys)."""
+    if not ctx.enabled or not values:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return {k: float(v) / ctx.world_size for k, v in zip(keys, tensor.tolist())}
+
+
+def any_rank(flags: list[bool], ctx: DistContext) -> list[bool]:
+    """For each flag, whether it is set on any rank: one small all-reduce, so every rank
+    stops (on divergence or a signal) at the same step instead of waiting forever."""
+    if not ctx.enabled:
+        return flags
+    tensor = torch.tensor([float(f) for f in flags])
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in tensor.tolist()]
