@@ -21,10 +21,28 @@ def build(name: str, shape=IMAGE):
 
 def batch_for(model, shape=IMAGE, batch_size=8):
     n = batch_size * model.real_batches_per_step
-    return {"x": torch.rand(n, *shape) * 2 - 1, "y": torch.randint(0, 10, (n,))}
+    batch = {"x": torch.rand(n, *shape) * 2 - 1, "y": torch.randint(0, 10, (n,))}
+    if model.uses_domain_b:  # a second domain: shifted, and labelled only for evaluation
+        batch.update(x_b=torch.rand(n, *shape) * 2 - 0.5, y_b=torch.randint(0, 10, (n,)))
+    return batch
 
 
-@pytest.mark.parametrize("name", list_models())
+#: Families that draw samples; the others (DANN) are classifiers trained adversarially.
+GENERATIVE = [
+    name
+    for name in list_models()
+    if create_model(name, data_shape=IMAGE, num_classes=10).generative
+]
+
+
+def outputs(model, latent_seed: int = 1):
+    """What the model computes: samples, or class predictions for non-generative families."""
+    if model.generative:
+        return model.render(model.sample_latent(4, torch.Generator().manual_seed(latent_seed)))
+    return model.predict(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE))
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
 def test_sample_shapes(name):
     model = build(name)
     assert model.sample(5).shape == (5, *IMAGE)
@@ -55,19 +73,18 @@ def test_save_load_round_trip(name, tmp_path):
     saved = torch.load(tmp_path / "m.pt", weights_only=False)
     clone = create_model(name, **saved["hparams"])
     clone.load_state_dict(saved["state"])
-    latent = model.sample_latent(4, torch.Generator().manual_seed(1))
-    assert torch.equal(model.render(latent), clone.render(latent))
+    assert torch.equal(outputs(model), outputs(clone))
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_same_seed_same_weights_and_samples(name):
-    outputs = []
+    results = []
     for _ in range(2):
         torch.manual_seed(123)
         model = build(name)
         model.train_step(batch_for(model), step=0)
-        outputs.append((model.state_dict(), model.sample(4, torch.Generator().manual_seed(0))))
-    (state_a, sample_a), (state_b, sample_b) = outputs
+        results.append((model.state_dict(), outputs(model, latent_seed=0)))
+    (state_a, sample_a), (state_b, sample_b) = results
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert torch.equal(sample_a, sample_b)
 
@@ -76,7 +93,10 @@ def test_same_seed_same_weights_and_samples(name):
 def test_points_models_work_on_2d_data(name):
     model = build(name, shape=(2,))
     model.train_step(batch_for(model, shape=(2,)), step=0)
-    assert model.sample(7).shape == (7, 2)
+    if model.generative:
+        assert model.sample(7).shape == (7, 2)
+    else:
+        assert model.predict(torch.randn(7, 2)).shape == (7,)
 
 
 @pytest.mark.parametrize("resolution", [8, 16, 28, 32, 64])
@@ -177,7 +197,9 @@ def test_registering_a_name_twice_is_an_error():
 
 
 def test_unknown_model_lists_the_valid_ones():
-    with pytest.raises(GankitError, match="unknown model 'stylegan9'; valid: acgan, cgan, dcgan"):
+    with pytest.raises(
+        GankitError, match="unknown model 'stylegan9'; valid: acgan, cgan, dann, dcgan"
+    ):
         create_model("stylegan9", data_shape=IMAGE)
 
 

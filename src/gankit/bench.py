@@ -273,3 +273,76 @@ def image_table(results: list[ImageResult]) -> str:
             f"| {row.floor['fd']:.3f} | {kid} | {row.floor['is']:.2f} |"
         )
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- domain adaptation
+@dataclass
+class AdaptResult:
+    run: str
+    model: str
+    steps: int
+    seconds: float
+    scores: dict[str, float]
+
+
+def run_adaptation(
+    preset: str = "dann-digits-m",
+    overrides: list[str] | None = None,
+    runs_dir: str | Path = "runs",
+    overwrite: bool = False,
+    data_dir: str | None = None,
+    on_result: Callable[[AdaptResult], None] | None = None,
+) -> list[AdaptResult]:
+    """Train an adaptation preset and its source-only baseline with the same budget.
+
+    The baseline is the same config with ``model.name=source_only``: the same feature
+    extractor and classifier, no domain classifier, never shown the target.
+    """
+    import gankit
+    from gankit.config import resolve_config
+    from gankit.metrics.evaluate import evaluate_run
+
+    config = resolve_config(preset, overrides or [])
+    if config["model"]["name"] != "dann":
+        raise GankitError(
+            f"gankit adapt trains a DANN preset against its source-only baseline; "
+            f"'{preset}' trains a '{config['model']['name']}' (try dann-digits-m)"
+        )
+    baseline = {
+        **config,
+        "name": f"{config['name']}-source-only",
+        "model": {**config["model"], "name": "source_only", "domain_weight": 0.0},
+    }
+    results = []
+    for run_config in (config, baseline):
+        started = time.perf_counter()
+        trained = gankit.train(
+            run_config, runs_dir=runs_dir, overwrite=overwrite, data_dir=data_dir
+        )
+        if trained.interrupted:
+            raise KeyboardInterrupt(trained.interrupted)
+        report = evaluate_run(trained.run_dir, runs_dir=runs_dir, data_dir=data_dir)
+        row = AdaptResult(
+            str(trained.run_dir),
+            run_config["model"]["name"],
+            trained.step,
+            time.perf_counter() - started,
+            report.scores,
+        )
+        results.append(row)
+        if on_result is not None:
+            on_result(row)
+    return results
+
+
+def adaptation_table(results: list[AdaptResult], source: str, target: str) -> str:
+    lines = [
+        f"| model | {source} (source) accuracy | {target} (target) accuracy | steps | time |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results:
+        lines.append(
+            f"| `{row.model}` | {100 * row.scores['source_accuracy']:.1f} % "
+            f"| {100 * row.scores['target_accuracy']:.1f} % | {row.steps} | {row.seconds:.0f} s |"
+        )
+    return "\n".join(lines)

@@ -397,6 +397,37 @@ def bench_images(
     typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
 
 
+@app.command()
+@handle_errors
+def adapt(
+    preset: Annotated[str, typer.Argument(help="A DANN preset or YAML config.")] = "dann-digits-m",
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a setting for both runs.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace existing runs of the same names.")
+    ] = False,
+    data_dir: Annotated[str | None, typer.Option(help="Where dataset files are.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Domain adaptation: train DANN and its source-only baseline with the same budget,
+    and print both accuracies on the source and on the (unlabelled in training) target."""
+    from gankit.bench import adaptation_table, run_adaptation
+    from gankit.config import resolve_config
+
+    def show(row) -> None:
+        typer.echo(
+            f"{row.model}: target accuracy {100 * row.scores['target_accuracy']:.1f} % "
+            f"({row.run}, {row.seconds:.0f} s)",
+            err=True,
+        )
+
+    results = run_adaptation(preset, set_ or [], runs_dir, overwrite, data_dir, on_result=show)
+    data = resolve_config(preset, set_ or [])["data"]
+    typer.echo(adaptation_table(results, data["name"], data["target"]))
+    typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
+
+
 def _int_list(text: str | None, option: str) -> list[int] | None:
     from gankit.errors import GankitError
 

@@ -307,7 +307,7 @@ def resolve_config(
     The result names every model, data and train setting explicitly (defaults filled
     in), so the run directory and each checkpoint record exactly what was trained.
     """
-    from gankit.data import dataset_loader
+    from gankit.data import check_data_config
     from gankit.registry import model_defaults
 
     config = read_config_source(source)
@@ -326,9 +326,8 @@ def resolve_config(
     resolved_model = {"name": model_name, **model_defaults(model_name, model)}
 
     data = dict(config["data"])
+    check_data_config(data)
     data_name = data.pop("name")
-    loader, fixed = dataset_loader(data_name)
-    validate_kwargs(loader, data, where=f"data ({data_name})", exclude=set(fixed))
 
     train_raw = config.get("train") or {}
     if not isinstance(train_raw, dict):

@@ -354,3 +354,25 @@ def feature_trunk(
         norm=norm,
         dropout=dropout,
     )
+
+
+# ----------------------------------------------------------------- gradient reversal
+class _GradientReversal(torch.autograd.Function):
+    """Identity forward; the backward multiplies the gradient by ``-weight``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.weight * grad, None
+
+
+def grad_reverse(x: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+    """The gradient reversal layer of DANN (Ganin & Lempitsky 2015): ``R(x) = x`` going
+    forward, ``dR/dx = −λ I`` going back. Whatever minimises a loss after it, the layers
+    before it are pushed to maximise: one backward pass trains the domain classifier to
+    tell the domains apart and the features to make that impossible."""
+    return _GradientReversal.apply(x, weight)

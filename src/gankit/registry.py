@@ -26,6 +26,7 @@ FAMILY_MODULES = (
     "gankit.models.conditional",
     "gankit.models.infogan",
     "gankit.models.vae",
+    "gankit.models.dann",
 )
 
 

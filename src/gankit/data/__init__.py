@@ -80,12 +80,72 @@ def load_dataset(name: str, **options) -> DataBundle:
     return bundle
 
 
+#: Keys of a config's data section that describe a second domain, not the source's options.
+PAIR_KEYS = ("target", "target_options")
+
+
+def runtime_options(name: str, data_dir: str | None) -> dict:
+    """Options that are not part of a run's config: ``--data-dir`` reaches loaders that
+    take one."""
+    import inspect
+
+    loader, _ = dataset_loader(name)
+    if data_dir is not None and "data_dir" in inspect.signature(loader).parameters:
+        return {"data_dir": data_dir}
+    return {}
+
+
+def check_data_config(data: dict) -> None:
+    """Validate a config's data section: the source's options, and a target domain's."""
+    from gankit.config import validate_kwargs
+
+    options = {k: v for k, v in data.items() if k != "name" and k not in PAIR_KEYS}
+    loader, fixed = dataset_loader(data["name"])
+    validate_kwargs(loader, options, where=f"data ({data['name']})", exclude=set(fixed))
+    target = data.get("target")
+    target_options = data.get("target_options") or {}
+    if target is None:
+        if target_options:
+            raise GankitError("data.target_options is set but data.target is not")
+        return
+    if not isinstance(target_options, dict):
+        raise GankitError("data.target_options must be a mapping of the target's options")
+    target_loader, target_fixed = dataset_loader(target)
+    validate_kwargs(
+        target_loader, target_options, where=f"data.target ({target})", exclude=set(target_fixed)
+    )
+
+
+def load_data(data: dict, data_dir: str | None = None) -> DataBundle:
+    """The bundle a config's data section describes.
+
+    ``data.target`` (with ``data.target_options``) names a second domain, loaded as the
+    bundle's ``domain_b`` (unlabelled-target adaptation, translation). Both domains must
+    give items of the same shape: e.g. ``digits`` with ``channels: 3`` for ``digits-m``.
+    """
+    options = {k: v for k, v in data.items() if k != "name" and k not in PAIR_KEYS}
+    bundle = load_dataset(data["name"], **options, **runtime_options(data["name"], data_dir))
+    target = data.get("target")
+    if target is not None:
+        target_options = dict(data.get("target_options") or {})
+        domain_b = load_dataset(target, **target_options, **runtime_options(target, data_dir))
+        if domain_b.shape != bundle.shape:
+            raise GankitError(
+                f"data: source '{data['name']}' gives items of shape {bundle.shape}, target "
+                f"'{target}' {domain_b.shape}; they must match (set the source's channels "
+                "or resolution, or the target's in data.target_options)"
+            )
+        bundle.domain_b = domain_b
+    return bundle
+
+
 __all__ = [
     "DATASETS",
     "NO_LABEL",
     "TOY_DATASETS",
     "DataBundle",
     "list_datasets",
+    "load_data",
     "load_dataset",
     "tensor_split",
 ]

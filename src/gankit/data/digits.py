@@ -16,13 +16,19 @@ TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 
 
-def digits(*, resolution: int = 8, digits: tuple[int, ...] | None = None) -> DataBundle:
-    """The digits as (1, R, R) images in [-1, 1], with a fixed stratified 80/20 split.
+def digits(
+    *, resolution: int = 8, digits: tuple[int, ...] | None = None, channels: int = 1
+) -> DataBundle:
+    """The digits as (C, R, R) images in [-1, 1], with a fixed stratified 80/20 split.
 
     Args:
         resolution: 8 (native), or 16/28/32/64 upscaled with bilinear interpolation.
         digits: keep only these classes (labels are kept as the digit values).
+        channels: 1 (grey), or 3: the grey image in each of R, G, B, to pair with an RGB
+            domain such as ``digits-m``.
     """
+    if channels not in (1, 3):
+        raise GankitError(f"data (digits): channels must be 1 or 3, got {channels}")
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -37,7 +43,7 @@ def digits(*, resolution: int = 8, digits: tuple[int, ...] | None = None) -> Dat
         random_state=SPLIT_SEED,
         stratify=labels.numpy(),
     )
-    images = resize_images(images, resolution, "data (digits)")
+    images = resize_images(images, resolution, "data (digits)").expand(-1, channels, -1, -1)
     if digits is not None:
         bad = [d for d in digits if d not in range(10)]
         if bad or not digits:
@@ -51,7 +57,7 @@ def digits(*, resolution: int = 8, digits: tuple[int, ...] | None = None) -> Dat
         kind="image",
         train=tensor_split(images[train_idx], labels[train_idx]),
         test=tensor_split(images[test_idx], labels[test_idx]),
-        shape=(1, resolution, resolution),
+        shape=(channels, resolution, resolution),
         num_classes=10,
         class_names=[str(d) for d in range(10)],
         info=f"scikit-learn digits, {len(train_idx)} train / {len(test_idx)} test, {resolution}px",

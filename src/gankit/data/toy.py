@@ -137,16 +137,27 @@ def spiral(
 
 
 def moons(
-    *, noise: float = 0.05, n_train: int = 100_000, n_test: int = 10_000, seed: int = 0
+    *,
+    noise: float = 0.05,
+    rotation: float = 0.0,
+    n_train: int = 100_000,
+    n_test: int = 10_000,
+    seed: int = 0,
 ) -> DataBundle:
-    """scikit-learn's two interleaving half circles, centred; labels say which moon."""
+    """scikit-learn's two interleaving half circles, centred; labels say which moon.
+
+    ``rotation`` (degrees, anticlockwise about the centre) makes a shifted domain with
+    the same labels: the classic toy problem of domain adaptation.
+    """
     from sklearn.datasets import make_moons
 
     _check_sizes(n_train, n_test, 1.0)
+    angle = math.radians(rotation)
+    turn = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
 
     def draw(n: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
         points, labels = make_moons(n, noise=noise, random_state=seed + offset)
-        points = points - np.array([0.5, 0.25])
+        points = (points - np.array([0.5, 0.25])) @ turn
         return torch.from_numpy(points).float(), torch.from_numpy(labels)
 
     return DataBundle(
@@ -157,5 +168,5 @@ def moons(
         shape=(2,),
         num_classes=2,
         class_names=["upper", "lower"],
-        info=f"two moons, noise {noise}",
+        info=f"two moons, noise {noise}, rotated {rotation:g}°",
     )

@@ -126,10 +126,9 @@ def _manifold(run, o: ExploreOptions, latent, save) -> None:
 
 
 def _bundle(run):
-    from gankit.data import load_dataset
+    from gankit.data import load_data
 
-    data = dict(run.config["data"])
-    return load_dataset(data.pop("name"), **data)
+    return load_data(run.config["data"])
 
 
 def _held_out(run, n: int, seed: int) -> torch.Tensor:

@@ -234,6 +234,21 @@ class Scorer:
         return out
 
 
+def adaptation_scores(model, bundle: DataBundle) -> dict[str, float]:
+    """Non-generative two-domain models (DANN): the model's own metrics on the source's
+    and the target's test splits, e.g. ``source_accuracy`` and ``target_accuracy``.
+    Target labels are used here only, for evaluation."""
+    out: dict[str, float] = {}
+    domains = {"source": bundle, "target": bundle.domain_b}
+    for prefix, domain in domains.items():
+        if domain is None:
+            continue
+        split = domain.test if domain.test is not None else domain.train
+        x, y = _take(split, len(split), 0, labels=True)
+        out.update({f"{prefix}_{k}": v for k, v in model.data_metrics(x, y).items()})
+    return out
+
+
 @dataclass
 class EvalReport:
     """What ``gankit eval`` prints and writes to ``eval.json``."""
@@ -251,6 +266,10 @@ class EvalReport:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> str:
+        if not self.floor:
+            lines = [f"{'metric':<18}{'value':>12}", "-" * 30]
+            lines += [f"{key:<18}{value:>12.4g}" for key, value in self.scores.items()]
+            return "\n".join(lines)
         lines = [
             f"{'metric':<14}{'generated':>12}{'real floor':>12}",
             "-" * 38,
@@ -280,15 +299,29 @@ def evaluate_run(
     write: bool = True,
 ) -> EvalReport:
     """Score a run's newest checkpoint; writes ``eval.json`` into the run directory."""
-    from gankit.data import load_dataset
+    from gankit.data import load_data
     from gankit.training.run import load_run
-    from gankit.training.trainer import loader_options
 
     started = time.perf_counter()
     loaded = load_run(run, runs_dir)
-    data_cfg = {k: v for k, v in loaded.config["data"].items() if k != "name"}
-    name = loaded.config["data"]["name"]
-    bundle = load_dataset(name, **data_cfg, **loader_options(name, data_dir))
+    bundle = load_data(loaded.config["data"], data_dir)
+    if not loaded.model.generative:
+        report = EvalReport(
+            run=str(loaded.path),
+            step=loaded.step,
+            n=0,
+            n_reference=0,
+            n_floor=0,
+            split="test",
+            features=None,
+            scores=adaptation_scores(loaded.model, bundle),
+            floor={},
+            seconds=round(time.perf_counter() - started, 3),
+            extra={"checkpoint": str(loaded.checkpoint)},
+        )
+        if write:
+            report.write(loaded.path / "eval.json")
+        return report
     scorer = Scorer(
         bundle, metrics, n, split, features, inception_weights, data_dir, seed, train_evaluator
     )

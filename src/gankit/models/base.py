@@ -49,6 +49,11 @@ class GenerativeModel(nn.Module):
     """
 
     generator_name: str = "G"
+    #: False for families that draw no samples (DANN): no previews, EMA or sampling.
+    generative: bool = True
+    #: True for families that train on two domains: their batches carry ``x_b``/``y_b``
+    #: from the data's second domain (``data.target``, or a two-domain source).
+    uses_domain_b: bool = False
 
     def __init__(self, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__()

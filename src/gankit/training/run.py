@@ -139,4 +139,5 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
     state = load_checkpoint(ckpt_path)
     model, ema_net = build_from_checkpoint(state)
     model.eval()
-    return Run(path, state["config"], step, ckpt_path, model, ema_net or model.generator)
+    sampler = ema_net or (model.generator if model.generative else None)
+    return Run(path, state["config"], step, ckpt_path, model, sampler)

@@ -37,7 +37,7 @@ from gankit.config import (
     parse_overrides,
     resolve_config,
 )
-from gankit.data import DataBundle, load_dataset
+from gankit.data import DataBundle, load_data
 from gankit.errors import DivergenceError, GankitError
 from gankit.explore.pictures import save_loss_curves, save_samples
 from gankit.models.base import GenerativeModel
@@ -133,26 +133,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def loader_options(name: str, data_dir: str | None) -> dict[str, Any]:
-    """Runtime-only data options: ``--data-dir`` reaches loaders that take one."""
-    import inspect
-
-    from gankit.data import dataset_loader
-
-    loader, _ = dataset_loader(name)
-    if data_dir is not None and "data_dir" in inspect.signature(loader).parameters:
-        return {"data_dir": data_dir}
-    return {}
-
-
 def build(
     config: dict[str, Any], data_dir: str | None = None
 ) -> tuple[GenerativeModel, DataBundle]:
     """Load the data and build the model of a resolved config, seeded by the run seed."""
-    data_args = {k: v for k, v in config["data"].items() if k != "name"}
-    bundle = load_dataset(
-        config["data"]["name"], **data_args, **loader_options(config["data"]["name"], data_dir)
-    )
+    bundle = load_data(config["data"], data_dir)
     seed_everything(config["train"]["seed"])
     model_args = {k: v for k, v in config["model"].items() if k != "name"}
     model = create_model(
@@ -217,6 +202,17 @@ class Trainer:
         self.model.setup_optimizers()
         self._ema_stats_step: int | None = None
         self._toy_bounds: tuple[float, float, float, float] | None = None
+        if self.model.uses_domain_b and bundle.domain_b is None:
+            raise GankitError(
+                f"model '{self.model.model_name}' trains on two domains; data '{bundle.name}' "
+                "has one: set data.target (e.g. data.target=digits-m) or use a two-domain "
+                "source (unpaired:PATH, segshift)"
+            )
+        if not self.model.generative and self.train_cfg.ema_decay is not None:
+            raise GankitError(
+                f"train.ema_decay averages a generator; model '{self.model.model_name}' has "
+                "none: leave ema_decay unset"
+            )
         self.ema = (
             make_ema(self.model.generator, self.train_cfg.ema_decay)
             if self.train_cfg.ema_decay is not None
@@ -280,6 +276,8 @@ class Trainer:
         cfg = self.train_cfg
         if cfg.eval_every is None:
             return None
+        if not self.model.generative:
+            return "adaptation"  # evaluate() scores the model's own metrics per domain
         from gankit.metrics.evaluate import Scorer
 
         with torch.random.fork_rng(devices=[]):
@@ -290,6 +288,11 @@ class Trainer:
     def evaluate(self, step: int) -> dict[str, float]:
         """Score samples from fixed noise (the EMA generator when kept) at ``step``."""
         started = time.perf_counter()
+        if not self.model.generative:
+            from gankit.metrics.evaluate import adaptation_scores
+
+            scores = adaptation_scores(self.model, self.bundle)
+            return {f"eval_{k}": v for k, v in scores.items()}
         net = self.sampler_net(step)
         generator = torch.Generator().manual_seed(self.train_cfg.seed + FIXED_NOISE_OFFSET + 1)
         with torch.random.fork_rng(devices=[]):
@@ -356,18 +359,12 @@ class Trainer:
             if self._summary_writer_cls is not None:
                 self.writer = self._summary_writer_cls(str(self.paths.root / "tensorboard"))
             self._truncate_metrics(self.start_step)
-        latent = self.fixed_latent() if main else None
-        stream = BatchStream(
-            self.bundle.train,
-            cfg.batch_size,
-            self.model.real_batches_per_step,
-            cfg.seed,
-            self.device,
-            start_step=self.start_step,
-            num_workers=cfg.num_workers,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-        )
+        generative = self.model.generative
+        latent = self.fixed_latent() if main and generative else None
+        streams = {"": self._stream(self.bundle.train, cfg.seed)}
+        if self.model.uses_domain_b:
+            # the second domain in its own order: an unpaired batch, as the methods assume
+            streams["_b"] = self._stream(self.bundle.domain_b.train, cfg.seed + 1)
         gen_name = self.model.generator_name
         sums: dict[str, float] = {}
         count = 0
@@ -381,7 +378,10 @@ class Trainer:
         metrics_file = open(self.paths.metrics, "a") if main else contextlib.nullcontext()  # noqa: SIM115
         with _StopFlag() as stop, metrics_file:
             while step < cfg.steps and not stopping:
-                stats = self.model.train_step(stream.get(step), step)
+                batch = {}
+                for suffix, stream in streams.items():
+                    batch.update({k + suffix: v for k, v in stream.get(step).items()})
+                stats = self.model.train_step(batch, step)
                 bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
                 # Every rank must stop at the same step, or the others would wait forever
                 # in their next collective.
@@ -412,7 +412,7 @@ class Trainer:
                 # Rank 0's side work runs on the plain networks: no collectives, and
                 # checkpoints without DDP's prefixes.
                 with unwrapped(self.model, self.networks):
-                    if step % cfg.sample_every == 0 or step == cfg.steps:
+                    if generative and (step % cfg.sample_every == 0 or step == cfg.steps):
                         sample_path = self.preview(step, latent)
                     if self.scorer is not None and (
                         step % cfg.eval_every == 0 or step == cfg.steps
@@ -431,7 +431,8 @@ class Trainer:
             if main:
                 with unwrapped(self.model, self.networks):
                     self.checkpoint(step)
-                    sample_path = self.preview(step, latent)
+                    if generative:
+                        sample_path = self.preview(step, latent)
         if self.writer is not None:
             self.writer.close()
         curves = save_loss_curves(self.paths.metrics, self.paths.loss_curves) if main else None
@@ -447,6 +448,19 @@ class Trainer:
             seconds,
             last_metrics,
             self.model,
+        )
+
+    def _stream(self, dataset, seed: int) -> BatchStream:
+        return BatchStream(
+            dataset,
+            self.train_cfg.batch_size,
+            self.model.real_batches_per_step,
+            seed,
+            self.device,
+            start_step=self.start_step,
+            num_workers=self.train_cfg.num_workers,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
 
     def _progress_bar(self):

@@ -1,0 +1,165 @@
+r"""Domain-adversarial neural networks (DANN; Ganin & Lempitsky 2015, Ganin et al. 2016).
+
+A classifier is trained on labelled *source* data and should work on an unlabelled
+*target* domain (digits -> digits on photo backgrounds, synthetic -> real). DANN adds an
+adversary: a domain classifier that tries to tell source features from target features.
+The feature extractor is trained to make that impossible, so the label classifier
+ends up relying on features that the two domains share.
+
+With features ``f = G_f(x)``, label classifier ``G_y`` and domain classifier ``G_d``:
+
+``E(θ_f, θ_y, θ_d) = Σ_{source} L_y(G_y(G_f(x)), y) − λ Σ_{source ∪ target} L_d(G_d(G_f(x)), d)``
+
+is minimised over θ_f and θ_y and maximised over θ_d: a saddle point, like a GAN's,
+where the "generator" is the feature extractor and the "discriminator" the domain
+classifier. One backward pass does both: the gradient reversal layer between G_f and
+G_d is the identity going forward and multiplies the gradient by −λ going back.
+
+λ grows over training as ``λ_p = 2 / (1 + exp(−γ p)) − 1`` with ``p`` the progress from 0
+to 1 and γ = 10: the domain signal is ignored while the features are still noise, then
+counts fully. ``domain_weight: 0`` turns adaptation off; that model is the
+*source-only* baseline, trained with the same budget.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from gankit.errors import GankitError
+from gankit.models.base import GenerativeModel
+from gankit.nn import Arch, Norm, feature_trunk, grad_reverse, mlp, resolve_arch
+from gankit.registry import register_model
+
+
+class DANN(GenerativeModel):
+    """Feature extractor, label classifier, and a domain classifier behind gradient reversal.
+
+    Args:
+        data_shape: (C, H, W) images or (D,) points, the same in both domains.
+        num_classes: the source's label count.
+        arch: ``conv``, ``mlp`` or ``auto`` (conv for images).
+        channels: width of the first conv layer (conv).
+        hidden_dim, n_layers: widths and depth of the MLP trunk (points), and the width
+            of both classifier heads.
+        norm: normalisation in the feature extractor.
+        domain_weight: the final λ; 0 trains the source-only baseline.
+        gamma: γ of the schedule ``λ_p = 2 / (1 + exp(−γ p)) − 1``.
+        schedule: ``ganin`` (the schedule above) or ``constant`` (λ from the start).
+        lr: Adam's learning rate for all three networks.
+    """
+
+    #: No samples to draw: the trainer skips previews and sampling for this family.
+    generative = False
+    uses_domain_b = True
+
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        num_classes: int | None = None,
+        *,
+        arch: Arch = "auto",
+        channels: int = 32,
+        hidden_dim: int = 128,
+        n_layers: int = 2,
+        norm: Norm = "batch",
+        domain_weight: float = 1.0,
+        gamma: float = 10.0,
+        schedule: Literal["ganin", "constant"] = "ganin",
+        lr: float = 1e-3,
+    ) -> None:
+        super().__init__(data_shape, num_classes)
+        if not num_classes or num_classes < 2:
+            raise GankitError(
+                f"model: DANN classifies the source's labels; the source has "
+                f"num_classes={num_classes} (choose a labelled source such as digits or moons)"
+            )
+        if domain_weight < 0 or gamma <= 0:
+            raise GankitError(
+                f"model: domain_weight must be >= 0 and gamma > 0, got {domain_weight}, {gamma}"
+            )
+        self.arch = resolve_arch(arch, self.data_shape)
+        self.domain_weight, self.gamma, self.schedule, self.lr = domain_weight, gamma, schedule, lr
+        self.features = feature_trunk(
+            self.data_shape,
+            arch=self.arch,
+            width=channels,
+            hidden_dim=hidden_dim,
+            n_layers=n_layers,
+            norm=norm,
+            leaky_slope=0.0,
+        )
+        width = self.features.out_features
+        self.classifier = mlp(width, hidden_dim, 1, num_classes)
+        self.domain_classifier = mlp(width, hidden_dim, 1, 1)
+
+    def reversal_weight(self, step: int) -> float:
+        """λ_p at ``step``: ``2 / (1 + exp(−γ p)) − 1`` times ``domain_weight``."""
+        if self.schedule == "constant":
+            return self.domain_weight
+        progress = min(1.0, step / max(1, self.max_steps))
+        return self.domain_weight * (2.0 / (1.0 + math.exp(-self.gamma * progress)) - 1.0)
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"DANN": torch.optim.Adam(self.parameters(), lr=self.lr)}
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        source, labels, target = batch["x"], batch["y"], batch["x_b"]
+        optimizer = self.optimizers["DANN"]
+        optimizer.zero_grad(set_to_none=True)
+        # One pass over both domains: batch-norm statistics then describe their mixture.
+        # The source-only baseline never sees the target, not even through batch norm.
+        adapting = self.domain_weight > 0
+        features = self.features(torch.cat([source, target]) if adapting else source)
+        source_features = features[: len(source)]
+        label_loss = F.cross_entropy(self.classifier(source_features), labels)
+        weight = self.reversal_weight(step)
+        stats = {"loss_label": label_loss.item(), "lambda": weight}
+        loss = label_loss
+        if adapting:
+            domains = torch.cat([torch.zeros(len(source)), torch.ones(len(target))]).to(features)
+            domain_logits = self.domain_classifier(grad_reverse(features, weight)).squeeze(1)
+            domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domains)
+            loss = loss + domain_loss
+            stats["loss_domain"] = domain_loss.item()
+            # 0.5 means the domain classifier cannot tell the domains apart
+            stats["domain_acc"] = ((domain_logits > 0).float() == domains).float().mean().item()
+        loss.backward()
+        optimizer.step()
+        return stats
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N,) predicted labels, in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            logits = [self.classifier(self.features(c.to(self.device))) for c in x.split(500)]
+            return torch.cat(logits).argmax(dim=1).cpu()
+        finally:
+            self.train(was_training)
+
+    def data_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
+        """Classification accuracy on (x, y)."""
+        if y is None:
+            return {}
+        return {"accuracy": float((self.predict(x) == y.cpu()).float().mean())}
+
+
+# --------------------------------------------------------------------------- variants
+register_model(
+    "dann",
+    DANN,
+    "DANN: features, label classifier, domain classifier behind gradient reversal (Ganin 2015)",
+)
+register_model(
+    "source_only",
+    DANN,
+    "DANN's architecture without the domain classifier: the source-only baseline",
+    domain_weight=0.0,
+)
