@@ -44,7 +44,9 @@ def toy_run(model: dict, data: dict, steps: int, tmp_path) -> gankit.Run:
 def test_conditional_samples_land_on_the_requested_mode(name, tmp_path):
     model = {"name": name, "latent_dim": 4, "lr_g": 1e-3, "lr_d": 1e-3, **MLP}
     data = {**RING4, "n_modes": 8}
-    run = toy_run(model, data, 800, tmp_path)
+    # 800 steps put every sample nearest its requested mode for both, but ACGAN's were
+    # still spread (87 % within 4 std); by 1200 steps both place 100 % there.
+    run = toy_run(model, data, 1200, tmp_path)
     bundle = load_dataset("ring", n_modes=8, std=0.05)
     latent = run.model.sample_latent(800, torch.Generator().manual_seed(0))
     points = run.model.render(latent)

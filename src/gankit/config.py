@@ -61,6 +61,12 @@ class TrainConfig:
         eval_metrics: comma-separated metric names, e.g. ``"modes,w1"`` or ``"fd,kid"``;
             None uses the defaults for the data (see ``gankit eval --help``).
         eval_n: samples per evaluation; None uses 2500 for toy data, 2000 for images.
+        precision: ``fp32``; ``bf16`` (autocast, on CPU or CUDA); ``fp16`` (autocast with
+            a gradient scaler, CUDA only). Gradient penalties run in float32.
+        channels_last: keep conv models and image batches in NHWC memory layout.
+        compile: ``torch.compile`` each network; if compiling fails, the run says why
+            and continues without it.
+        sync_batchnorm: under torchrun on CUDA, batch norm over the global batch.
     """
 
     steps: int = 2000
@@ -80,6 +86,10 @@ class TrainConfig:
     eval_every: int | None = None
     eval_metrics: str | None = None
     eval_n: int | None = None
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "log_every", "sample_every", "ckpt_every", "n_fixed"):

@@ -158,9 +158,13 @@ def gradient_penalty(
         The scalar penalty (not yet multiplied by its weight λ).
     """
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device)
-    interpolates = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
-    scores = critic(interpolates)
-    (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
+    interpolates = (eps * real.float() + (1.0 - eps) * fake.float()).requires_grad_(True)
+    # Under mixed precision the penalty runs D in float32: a double backward in float16
+    # would underflow unless the loss scale were folded into autograd.grad and undone
+    # again; float32 avoids both the underflow and that bookkeeping, for one D pass.
+    with torch.autocast(real.device.type, enabled=False):
+        scores = critic(interpolates)
+        (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
     excess = grads.flatten(1).norm(2, dim=1) - target_norm
     if one_sided:
         excess = excess.clamp(min=0.0)

@@ -87,8 +87,27 @@ class GenerativeModel(nn.Module):
         """Raise :class:`~gankit.errors.GankitError` if the model cannot use this batch size."""
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        """One update of every network. ``step`` counts from 0 across resumes."""
+        """One update of every network. ``step`` counts from 0 across resumes.
+
+        Families call :meth:`backward` and :meth:`step` rather than ``loss.backward()``
+        and ``optimizer.step()``, so that mixed precision can scale the losses.
+        """
         raise NotImplementedError
+
+    #: Set by the trainer for float16 training on CUDA: scales each loss before its
+    #: backward so small gradients do not underflow, and unscales before each step.
+    grad_scaler: torch.amp.GradScaler | None = None
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, scaled under float16 mixed precision."""
+        (self.grad_scaler.scale(loss) if self.grad_scaler is not None else loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """``optimizer.step()``; under float16, skipped when the gradients overflowed."""
+        if self.grad_scaler is not None:
+            self.grad_scaler.step(optimizer)
+        else:
+            optimizer.step()
 
     # ------------------------------------------------------------------ sampling
     @property

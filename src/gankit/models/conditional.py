@@ -178,8 +178,8 @@ class ConditionalGAN(GenerativeModel):
             loss_d = loss_d + self.aux_weight * aux_d
             stats["aux_d"] = aux_d.item()
             stats["acc_real"] = (c_real.argmax(1) == y_real).float().mean().item()
-        loss_d.backward()
-        opt_d.step()
+        self.backward(loss_d)
+        self.step(opt_d)
         stats["loss_d"] = loss_d.item()
 
         # G step: through D (frozen: its parameter gradients are not needed).
@@ -192,8 +192,8 @@ class ConditionalGAN(GenerativeModel):
                 aux_g = F.cross_entropy(c_fake, y_fake)
                 loss_g = loss_g + self.aux_weight * aux_g
                 stats["aux_g"] = aux_g.item()
-        loss_g.backward()
-        opt_g.step()
+        self.backward(loss_g)
+        self.step(opt_g)
         stats["loss_g"] = loss_g.item()
         return stats
 

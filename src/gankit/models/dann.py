@@ -128,8 +128,8 @@ class DANN(GenerativeModel):
             stats["loss_domain"] = domain_loss.item()
             # 0.5 means the domain classifier cannot tell the domains apart
             stats["domain_acc"] = ((domain_logits > 0).float() == domains).float().mean().item()
-        loss.backward()
-        optimizer.step()
+        self.backward(loss)
+        self.step(optimizer)
         return stats
 
     # ------------------------------------------------------------------ evaluation

@@ -300,8 +300,8 @@ class GAN(GenerativeModel):
             penalty = gradient_penalty(self.critic, real, fake)
             loss = loss + self.gp_weight * penalty
             stats["gp"] = penalty.item()
-        loss.backward()
-        opt_d.step()
+        self.backward(loss)
+        self.step(opt_d)
         if self.clip_value is not None:
             with torch.no_grad():
                 for p in self.D.parameters():
@@ -315,8 +315,8 @@ class GAN(GenerativeModel):
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D):  # gradients pass through D to G; D's own are not needed
             loss = self.adversarial.g(self.critic(fake))
-        loss.backward()
-        opt_g.step()
+        self.backward(loss)
+        self.step(opt_g)
         return {"loss_g": loss.item()}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:

@@ -232,8 +232,8 @@ class InfoGAN(GenerativeModel):
                 supervised = F.cross_entropy(q_real["cat"][labelled], batch["y"][labelled])
                 loss_d = loss_d + self.lambda_cat * supervised
                 stats["supervised_ce"] = supervised.item()
-        loss_d.backward()
-        opt_d.step()
+        self.backward(loss_d)
+        self.step(opt_d)
         stats.update(d_real=d_real.mean().item(), d_fake=d_fake.mean().item())
         stats["loss_d"] = loss_d.item()
 
@@ -244,8 +244,8 @@ class InfoGAN(GenerativeModel):
             d_fake, q_fake = self.discriminate(fake)
             info_g, _ = self.info_loss(q_fake, codes["c_cat"], codes["c_con"])
             loss_g = self.adversarial.g(d_fake) + info_g
-        loss_g.backward()
-        opt_g.step()
+        self.backward(loss_g)
+        self.step(opt_g)
         stats["loss_g"] = loss_g.item()
         return stats
 

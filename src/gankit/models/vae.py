@@ -165,8 +165,8 @@ class VAE(GenerativeModel):
         parts = self.losses(batch["x"])
         nll, kl = parts["nll"].mean(), parts["kl"].mean()
         loss = nll + self.beta * kl
-        loss.backward()
-        optimizer.step()
+        self.backward(loss)
+        self.step(optimizer)
         return {"loss": loss.item(), "nll": nll.item(), "kl": kl.item(), "elbo": -(nll + kl).item()}
 
     @torch.no_grad()

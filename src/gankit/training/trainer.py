@@ -14,12 +14,14 @@ guarantees:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
 import random
 import shutil
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -227,7 +229,12 @@ class Trainer:
             seed_everything(self.train_cfg.seed + 1_000_003 * self.dist.rank + self.start_step)
         # DDP wraps the networks in place, after the optimizers and the EMA have taken
         # the plain ones; ``self.networks`` keeps those for rank 0's side work.
-        self.networks = wrap_networks(self.model, self.dist, self.device)
+        self._precision_setup()
+        self.networks = wrap_networks(
+            self.model, self.dist, self.device, self.train_cfg.sync_batchnorm
+        )
+        if self.train_cfg.compile:
+            self._compile_networks()
         self.scorer = self._scorer() if self.dist.is_main else None
         # Checked here, before the run directory exists; the writer opens in fit().
         self._summary_writer_cls = self._tensorboard() if self.train_cfg.tensorboard else None
@@ -381,7 +388,12 @@ class Trainer:
                 batch = {}
                 for suffix, stream in streams.items():
                     batch.update({k + suffix: v for k, v in stream.get(step).items()})
-                stats = self.model.train_step(batch, step)
+                if cfg.channels_last and batch["x"].dim() == 4:
+                    batch = {
+                        k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                        for k, v in batch.items()
+                    }
+                stats = self._train_step(batch, step)
                 bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
                 # Every rank must stop at the same step, or the others would wait forever
                 # in their next collective.
@@ -449,6 +461,78 @@ class Trainer:
             last_metrics,
             self.model,
         )
+
+    # ------------------------------------------------------------------ speed
+    def _precision_setup(self) -> None:
+        """Autocast dtype, gradient scaler and memory layout, checked against the device."""
+        cfg, device = self.train_cfg, self.device
+        if cfg.precision == "fp16" and device.type != "cuda":
+            raise GankitError(
+                f"train.precision fp16 needs CUDA (its gradient scaler is CUDA's); on "
+                f"{device.type} use bf16 or fp32"
+            )
+        if cfg.sync_batchnorm and self.dist.enabled and device.type != "cuda":
+            raise GankitError("train.sync_batchnorm needs CUDA devices; leave it off on cpu")
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+        if cfg.precision == "fp16":
+            self.model.grad_scaler = torch.amp.GradScaler("cuda")
+        if cfg.channels_last and len(self.model.data_shape) == 3:
+            self.model.to(memory_format=torch.channels_last)
+
+    def _compile_networks(self) -> None:
+        """``torch.compile`` each network; the plain ones stay in ``self.networks``."""
+        self._compile_snapshot = True
+        for name, child in list(self.model.named_children()):
+            if not any(p.requires_grad for p in child.parameters()):
+                continue
+            self.networks.setdefault(name, child)
+            setattr(self.model, name, torch.compile(child))
+
+    def _uncompile(self) -> None:
+        """Drop the compilation, keep DDP where there is one."""
+        for name in self.networks:
+            wrapped = getattr(self.model, name)
+            setattr(self.model, name, getattr(wrapped, "_orig_mod", wrapped))
+
+    def _train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        """One ``train_step`` under autocast; the first compiled step falls back to eager
+        if compiling fails (weights, optimizers and random state rolled back first)."""
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
+        snapshot = None
+        if getattr(self, "_compile_snapshot", False):
+            with unwrapped(self.model, self.networks):
+                weights = {k: v.clone() for k, v in self.model.state_dict().items()}
+            snapshot = (
+                weights,
+                [copy.deepcopy(o.state_dict()) for o in self.model.optimizers.values()],
+                rng_state(),
+            )
+            self._compile_snapshot = False
+        try:
+            with autocast:
+                stats = self.model.train_step(batch, step)
+        except Exception as err:
+            if snapshot is None or not type(err).__module__.startswith("torch._"):
+                raise
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            sys.stderr.write(
+                f"gankit: torch.compile failed ({reason[:200]}); training without it\n"
+            )
+            self._uncompile()
+            with unwrapped(self.model, self.networks):
+                self.model.load_state_dict(snapshot[0])
+            for optimizer, state in zip(self.model.optimizers.values(), snapshot[1]):
+                optimizer.load_state_dict(state)
+            set_rng_state(snapshot[2])
+            with autocast:
+                stats = self.model.train_step(batch, step)
+        if self.model.grad_scaler is not None:
+            self.model.grad_scaler.update()
+        return stats
 
     def _stream(self, dataset, seed: int) -> BatchStream:
         return BatchStream(
