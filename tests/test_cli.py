@@ -192,3 +192,16 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert "stopped by SIGTERM" in stderr and "--resume" in stderr
     checkpoints = list((tmp_path / "tiny-gan" / "checkpoints").glob("step_*.pt"))
     assert len(checkpoints) == 1
+
+
+def test_preset_descriptions_are_whole_first_sentences():
+    from gankit.config import list_presets
+
+    descriptions = list_presets()
+    # a sentence that runs over several comment lines is kept whole, and "et al." does
+    # not end it
+    assert descriptions["acgan-digits"] == (
+        "ACGAN on digits at 16 px (Odena et al. 2017): D has a class head next to its "
+        "real/fake output; G is trained to make that head recognise the class it was asked for."
+    )
+    assert all(text.endswith(".") for text in descriptions.values())

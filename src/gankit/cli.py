@@ -379,6 +379,10 @@ def bench_images(
         list[str] | None, typer.Option("--set", help="Override a setting for every run.")
     ] = None,
     data_dir: Annotated[str | None, typer.Option(help="Where dataset files are.")] = None,
+    keep_runs: Annotated[
+        Path | None,
+        typer.Option(help="Keep the trained runs in this folder (default: a temporary one)."),
+    ] = None,
 ) -> None:
     """Train the digits and fashion-mnist presets for one budget; FD, KID, IS with floors."""
     from gankit.bench import image_table, run_images
@@ -392,7 +396,9 @@ def bench_images(
             err=True,
         )
 
-    results = run_images(names, steps, n, seed, set_ or [], data_dir=data_dir, on_result=show)
+    results = run_images(
+        names, steps, n, seed, set_ or [], runs_dir=keep_runs, data_dir=data_dir, on_result=show
+    )
     typer.echo(image_table(results))
     typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
 

@@ -235,11 +235,17 @@ def _preset_files() -> dict[str, Any]:
 
 
 def list_presets() -> dict[str, str]:
-    """Preset name -> its one-line description (the first comment line of the file)."""
+    """Preset name -> its description: the first sentence of the file's opening comment."""
     out = {}
     for name, path in sorted(_preset_files().items()):
-        first = path.read_text().splitlines()[0] if path.read_text() else ""
-        out[name] = first.lstrip("# ").strip()
+        opening = []
+        for line in path.read_text().splitlines():
+            if not line.startswith("#") or not line.lstrip("# ").strip():
+                break
+            opening.append(line.lstrip("# ").strip())
+        # a sentence ends at ". " or at the end, but not at "et al. " or "e.g. "
+        sentences = re.split(r"(?<!\bal)(?<!e\.g)(?<!i\.e)\.\s", " ".join(opening), maxsplit=1)
+        out[name] = sentences[0].rstrip(".") + "." if sentences[0] else ""
     return out
 
 
