@@ -157,6 +157,23 @@ def cyclegan_run(tmp_path_factory):
     return result.run_dir
 
 
+def test_resume_continues_bit_for_bit_with_the_image_pool(tmp_path):
+    """4 steps in one go == 2 steps, then --resume for 2 more: the pool and the learning
+    rate schedule are restored with the weights."""
+    config = translation_config(steps=4)
+    config["model"]["pool_size"] = 12  # full after step 0: later steps swap
+    gankit.train(config, name="straight", runs_dir=tmp_path)
+    config["train"]["steps"] = 2
+    gankit.train(config, name="resumed", runs_dir=tmp_path)
+    gankit.train(None, ["train.steps=4"], name="resumed", runs_dir=tmp_path, resume=True)
+    states = [
+        torch.load(tmp_path / name / "checkpoints" / "step_00000004.pt", weights_only=False)
+        for name in ("straight", "resumed")
+    ]
+    for key, value in states[0]["model"].items():
+        assert torch.equal(value, states[1]["model"][key]), key
+
+
 def write_digits(folder, count: int = 3) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
@@ -225,7 +242,11 @@ def test_cli_translate_on_another_family_says_what_the_run_is(tmp_path):
 
 
 def test_eval_reports_cycle_error_fd_and_accuracy(cyclegan_run, evaluator_cache):
-    report = evaluate_run(cyclegan_run, n=100, train_evaluator=True)
+    from gankit.metrics.features import train_evaluator
+
+    # B's evaluator, cached for the session: 2 epochs are enough to exercise the code
+    train_evaluator("digits-m", resolution=8, epochs=2, progress=False)
+    report = evaluate_run(cyclegan_run, n=100)
     for key in ("cycle_l1_a", "cycle_l1_b", "fd_ab", "fd_ab_before", "acc_ab", "acc_ba"):
         assert np.isfinite(report.scores[key]), key
     assert 0.0 <= report.scores["acc_ab"] <= 1.0

@@ -276,7 +276,7 @@ def translation_scores(
       per pixel in [-1, 1] units;
     - ``fd_ab``: the Fréchet distance between translated G(a) and real B test images in
       the features of B's evaluator classifier, next to ``fd_ab_before``, the same for
-      the untranslated a (grey repeated to RGB or RGB averaged to grey when the channel
+      the untranslated a (grey repeated to RGB or RGB averaged to grey where the channel
       counts differ). Translation should bring it down; the floor is real B train
       images against the same B test images;
     - ``acc_ab``: B's evaluator classifying G(a) against a's labels, when both domains
@@ -316,13 +316,17 @@ def translation_scores(
             data_dir=data_dir,
             progress=False,
         )
-        real = held_out[target][0]
-        before = match_channels(x, domain.shape[0])
+        # The evaluator reads its dataset's own channels: grey digits that a run reads as
+        # RGB (``channels: 3``) are averaged back to grey, which loses nothing.
+        channels = evaluator.input_shape[0]
+        real = match_channels(held_out[target][0], channels)
+        translated, before = match_channels(translated, channels), match_channels(x, channels)
         real_features = evaluator.features(real)
         scores[f"fd_{tag}"] = frechet_distance(evaluator.features(translated), real_features)
         scores[f"fd_{tag}_before"] = frechet_distance(evaluator.features(before), real_features)
         other = _take(domain.train, n, seed + 1) if domain.test is not None else None
         if other is not None:
+            other = match_channels(other, channels)
             floor[f"fd_{tag}"] = frechet_distance(evaluator.features(other), real_features)
         same_labels = domains[source].num_classes == domain.num_classes == evaluator.num_classes
         if same_labels and bool((y >= 0).all()):
