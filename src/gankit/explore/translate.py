@@ -4,7 +4,7 @@ Inputs are read like a data source reads them (short side resized to the run's
 resolution, centre square cropped, converted to the input domain's channels), translated
 by G_AB (``AtoB``) or G_BA (``BtoA``), and written as PNGs at the run's resolution. With
 strips, each input also gets ``NAME_strip.png`` (input | translated | reconstructed,
-enlarged), and ``strips.png`` shows the first inputs' strips one per row.
+enlarged), and ``strips.png`` shows the strips of the first 16 inputs, four per row.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from PIL import Image
 
 from gankit.errors import GankitError, choices
 
-#: Rows of the overview picture ``strips.png``.
-OVERVIEW_ROWS = 16
+#: Strips in the overview picture ``strips.png``, and strips per row.
+OVERVIEW_STRIPS, OVERVIEW_PER_ROW = 16, 4
 
 
 def _check_translator(run) -> None:
@@ -91,7 +91,7 @@ def translate_files(
     names = [
         (f.relative_to(root) if root.is_dir() else Path(f.name)).with_suffix("") for f in files
     ]
-    planned: dict[Path, object] = {}
+    planned: dict[Path, Image.Image] = {}
     for name, source, fake, back in zip(names, images, translated, reconstructed):
         target = out / name.with_name(name.name + ".png")
         if target in planned:
@@ -101,7 +101,12 @@ def translate_files(
             strip = tile_rows([[source, fake, back]])
             planned[out / name.with_name(name.name + "_strip.png")] = _to_pil(strip)
     if strips:
-        rows = list(zip(images, translated, reconstructed))[:OVERVIEW_ROWS]
+        triples = list(zip(images, translated, reconstructed))[:OVERVIEW_STRIPS]
+        gap = torch.ones_like(translated[0])  # a white tile between neighbouring strips
+        rows = [
+            [tile for triple in triples[i : i + OVERVIEW_PER_ROW] for tile in (*triple, gap)][:-1]
+            for i in range(0, len(triples), OVERVIEW_PER_ROW)
+        ]
         planned[out / "strips.png"] = _to_pil(tile_rows(rows))
     existing = [p for p in planned if p.exists()]
     if existing and not overwrite:
