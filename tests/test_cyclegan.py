@@ -3,6 +3,7 @@ small learning test on digits against their colour inverses."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -254,6 +255,20 @@ def test_eval_reports_cycle_error_fd_and_accuracy(cyclegan_run, evaluator_cache)
     assert (cyclegan_run / "eval.json").exists()
     with pytest.raises(GankitError, match="is a translator"):
         evaluate_run(cyclegan_run, metrics="fd")
+
+
+def test_eval_every_logs_translation_metrics_during_training(tmp_path, evaluator_cache):
+    from gankit.metrics.features import train_evaluator
+
+    train_evaluator("digits-m", resolution=8, epochs=2, progress=False)
+    config = translation_config(steps=2)
+    config["train"].update(eval_every=2, eval_n=50)
+    result = gankit.train(config, runs_dir=tmp_path)
+    rows = [
+        json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    logged = [row for row in rows if "eval_cycle_l1_a" in row]
+    assert logged and {"eval_fd_ab", "eval_acc_ba"} <= set(logged[0])
 
 
 # --------------------------------------------------------------------------- learning
