@@ -517,7 +517,7 @@ def translate(
 
     loaded = load_run(run, runs_dir)
     written = translate_files(loaded, direction, input_, out, strips, overwrite)
-    typer.echo(f"{direction}: {len(written)} files from {loaded.checkpoint} -> {out}")
+    typer.echo(f"{direction}: wrote {len(written)} file(s) from {loaded.checkpoint} into {out}")
 
 
 def main() -> None:

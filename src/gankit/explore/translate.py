@@ -84,8 +84,9 @@ def translate_files(
     model = run.model
     root = Path(input_path).expanduser()
     files, images = read_inputs(root, model.input_shape(direction))
-    net = run.sampler_net if direction == "AtoB" else None
-    translated, reconstructed = model.round_trip(images, direction, net)
+    # sampler_net is G_AB, or its EMA when the run kept one; round_trip uses it for the
+    # A -> B half of either direction
+    translated, reconstructed = model.round_trip(images, direction, run.sampler_net)
 
     out = Path(out_dir).expanduser()
     names = [
