@@ -20,6 +20,7 @@ TINY = {
     "noise_dim": 4,
     "embed_dim": 4,
     "q_hidden": 8,
+    "n_blocks": 1,
 }
 
 

@@ -53,6 +53,7 @@ def test_image_presets_cover_digits_and_fashion():
     presets = image_presets()
     assert presets["dcgan-digits"] == "digits" and presets["dcgan-fashion"] == "fashion-mnist"
     assert "gan-ring" not in presets
+    assert "cyclegan-digits-m" not in presets and "dann-digits-m" not in presets
     with pytest.raises(GankitError, match="'gan-ring' is not an image preset"):
         run_images(["gan-ring"])
 

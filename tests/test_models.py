@@ -8,7 +8,7 @@ import torch
 
 from conftest import tiny_kwargs
 from gankit.errors import GankitError
-from gankit.registry import create_model, list_models, register_model
+from gankit.registry import create_model, get_spec, list_models, register_model
 
 IMAGE = (1, 8, 8)
 
@@ -27,16 +27,20 @@ def batch_for(model, shape=IMAGE, batch_size=8):
     return batch
 
 
-#: Families that draw samples; the others (DANN) are classifiers trained adversarially.
+#: Families that draw samples from noise; the others classify (DANN) or translate images
+#: (CycleGAN), both trained adversarially.
 GENERATIVE = [
     name
     for name in list_models()
     if create_model(name, data_shape=IMAGE, num_classes=10).generative
+    and not get_spec(name).cls.translates
 ]
 
 
 def outputs(model, latent_seed: int = 1):
-    """What the model computes: samples, or class predictions for non-generative families."""
+    """What the model computes: samples, translations, or class predictions."""
+    if model.translates:
+        return model.translate(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE))
     if model.generative:
         return model.render(model.sample_latent(4, torch.Generator().manual_seed(latent_seed)))
     return model.predict(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE))
@@ -89,7 +93,9 @@ def test_same_seed_same_weights_and_samples(name):
     assert torch.equal(sample_a, sample_b)
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n != "dcgan"])
+@pytest.mark.parametrize(
+    "name", [n for n in list_models() if n != "dcgan" and not get_spec(n).cls.translates]
+)
 def test_points_models_work_on_2d_data(name):
     model = build(name, shape=(2,))
     model.train_step(batch_for(model, shape=(2,)), step=0)
@@ -198,7 +204,8 @@ def test_registering_a_name_twice_is_an_error():
 
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(
-        GankitError, match="unknown model 'stylegan9'; valid: acgan, cgan, dann, dcgan"
+        GankitError,
+        match="unknown model 'stylegan9'; valid: acgan, cgan, cyclegan, cyclegan_small, dann",
     ):
         create_model("stylegan9", data_shape=IMAGE)
 

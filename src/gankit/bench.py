@@ -46,14 +46,15 @@ class ToyResult:
 
 
 def presets_on(datasets: tuple[str, ...]) -> dict[str, str]:
-    """Presets whose data is one of ``datasets`` -> that dataset."""
+    """Presets whose data is one of ``datasets`` -> that dataset. Two-domain presets
+    (a ``data.target``: adaptation, translation) are left out: they are not samplers."""
     from gankit.config import list_presets, load_preset
 
     out = {}
     for name in list_presets():
-        data = load_preset(name).get("data", {}).get("name")
-        if data in datasets:
-            out[name] = data
+        data = load_preset(name).get("data", {})
+        if data.get("name") in datasets and not data.get("target"):
+            out[name] = data["name"]
     return out
 
 

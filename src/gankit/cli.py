@@ -306,6 +306,8 @@ def eval_(
     if "evaluator_test_accuracy" in report.extra:
         typer.echo(f"evaluator test accuracy: {report.extra['evaluator_test_accuracy']:.4f}")
     typer.echo(report.table())
+    for note in report.extra.get("notes", []):
+        typer.echo(f"note: {note}")
     typer.echo(f"evaluated in {report.seconds:.1f} s; written to {Path(report.run) / 'eval.json'}")
 
 
@@ -316,7 +318,9 @@ app.add_typer(evaluator_app, name="evaluator")
 @evaluator_app.command("train")
 @handle_errors
 def evaluator_train(
-    dataset: Annotated[str, typer.Argument(help="digits, fashion-mnist, mnist or cifar10.")],
+    dataset: Annotated[
+        str, typer.Argument(help="digits, digits-m, fashion-mnist, mnist or cifar10.")
+    ],
     resolution: Annotated[
         int | None, typer.Option(help="Image size the evaluator reads (default: native).")
     ] = None,
@@ -496,6 +500,30 @@ def explore(
     loaded = load_run(run, runs_dir)
     for path in explore_run(loaded, what, options, out, overwrite):
         typer.echo(f"{what}: {path}")
+
+
+@app.command()
+@handle_errors
+def translate(
+    run: Annotated[str, typer.Argument(help="A CycleGAN run directory, or its name.")],
+    direction: Annotated[str, typer.Option(help="AtoB (G_AB) or BtoA (G_BA).")] = "AtoB",
+    input_: Annotated[
+        Path, typer.Option("--input", help="An image file, or a folder of images.")
+    ] = ...,
+    out: Annotated[Path, typer.Option(help="Directory for the translated PNGs.")] = ...,
+    strips: Annotated[
+        bool, typer.Option(help="Also write input | translated | reconstructed strips.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Translate images with a CycleGAN run's generators; PNGs at the run's resolution."""
+    from gankit.explore.translate import translate_files
+    from gankit.training.run import load_run
+
+    loaded = load_run(run, runs_dir)
+    written = translate_files(loaded, direction, input_, out, strips, overwrite)
+    typer.echo(f"{direction}: wrote {len(written)} file(s) from {loaded.checkpoint} into {out}")
 
 
 def main() -> None:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from gankit.models.base import GenerativeModel
 
 #: Constructor arguments that come from the data, not from the user's config.
-DATA_ARGS = ("data_shape", "num_classes")
+#: ``data_shape_b`` (the second domain's item shape) reaches only models that take it.
+DATA_ARGS = ("data_shape", "num_classes", "data_shape_b")
 
 #: Modules whose import registers model families (one file per family).
 FAMILY_MODULES = (
@@ -27,6 +28,7 @@ FAMILY_MODULES = (
     "gankit.models.infogan",
     "gankit.models.vae",
     "gankit.models.dann",
+    "gankit.models.cyclegan",
 )
 
 
@@ -92,7 +94,12 @@ def model_defaults(name: str, overrides: dict[str, Any] | None = None) -> dict[s
 
 
 def create_model(
-    name: str, *, data_shape: tuple[int, ...], num_classes: int | None = None, **kwargs: Any
+    name: str,
+    *,
+    data_shape: tuple[int, ...],
+    num_classes: int | None = None,
+    data_shape_b: tuple[int, ...] | None = None,
+    **kwargs: Any,
 ) -> GenerativeModel:
     """Build the registered model ``name`` for data of shape ``data_shape``.
 
@@ -103,7 +110,22 @@ def create_model(
     """
     spec = get_spec(name)
     args = model_defaults(name, kwargs)
-    model = spec.cls(data_shape=tuple(data_shape), num_classes=num_classes, **args)
+    data_args: dict[str, Any] = {"data_shape": list(data_shape), "num_classes": num_classes}
+    if "data_shape_b" in inspect.signature(spec.cls).parameters:
+        data_args["data_shape_b"] = list(data_shape_b) if data_shape_b is not None else None
+    elif (
+        getattr(spec.cls, "uses_domain_b", False)
+        and data_shape_b is not None
+        and tuple(data_shape_b) != tuple(data_shape)
+    ):
+        raise GankitError(
+            f"model '{name}' needs both domains to give items of one shape; domain A gives "
+            f"{tuple(data_shape)}, domain B {tuple(data_shape_b)} (set the source's channels, "
+            "or the target's in data.target_options)"
+        )
+    model = spec.cls(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in data_args.items()}, **args
+    )
     model.model_name = name
-    model.hparams = {"data_shape": list(data_shape), "num_classes": num_classes, **args}
+    model.hparams = {**data_args, **args}
     return model

@@ -121,7 +121,9 @@ def load_data(data: dict, data_dir: str | None = None) -> DataBundle:
 
     ``data.target`` (with ``data.target_options``) names a second domain, loaded as the
     bundle's ``domain_b`` (unlabelled-target adaptation, translation). Both domains must
-    give items of the same shape: e.g. ``digits`` with ``channels: 3`` for ``digits-m``.
+    give items of the same shape, except that image domains may differ in channels (a
+    translator maps grey ``digits`` to RGB ``digits-m``); models that need one shape
+    (DANN: ``digits`` with ``channels: 3`` for ``digits-m``) say so when they are built.
     """
     options = {k: v for k, v in data.items() if k != "name" and k not in PAIR_KEYS}
     bundle = load_dataset(data["name"], **options, **runtime_options(data["name"], data_dir))
@@ -129,7 +131,10 @@ def load_data(data: dict, data_dir: str | None = None) -> DataBundle:
     if target is not None:
         target_options = dict(data.get("target_options") or {})
         domain_b = load_dataset(target, **target_options, **runtime_options(target, data_dir))
-        if domain_b.shape != bundle.shape:
+        other_channels = len(bundle.shape) == len(domain_b.shape) == 3 and (
+            bundle.shape[1:] == domain_b.shape[1:]
+        )
+        if domain_b.shape != bundle.shape and not other_channels:
             raise GankitError(
                 f"data: source '{data['name']}' gives items of shape {bundle.shape}, target "
                 f"'{target}' {domain_b.shape}; they must match (set the source's channels "

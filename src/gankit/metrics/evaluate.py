@@ -249,6 +249,94 @@ def adaptation_scores(model, bundle: DataBundle) -> dict[str, float]:
     return out
 
 
+def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, channels, H, W): grey repeated in R, G, B, or RGB averaged to
+    grey, so an untranslated image can be read by the other domain's evaluator."""
+    if images.shape[1] == channels:
+        return images
+    if images.shape[1] == 1:
+        return images.expand(-1, channels, -1, -1)
+    return images.mean(dim=1, keepdim=True)
+
+
+def translation_scores(
+    model,
+    bundle: DataBundle,
+    n: int | None = None,
+    seed: int = 0,
+    train_evaluator: bool = False,
+    data_dir: str | None = None,
+) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """Translators (CycleGAN) on both domains' held-out splits; returns (scores, floor, notes).
+
+    For each direction, ``ab`` (A -> B by G_AB) and ``ba`` (B -> A by G_BA), on up to
+    ``n`` test images x of the source domain (train images where there is no test split):
+
+    - ``cycle_l1_a`` / ``cycle_l1_b``: ``mean |F(G(a)) − a|`` and ``mean |G(F(b)) − b|``,
+      per pixel in [-1, 1] units;
+    - ``fd_ab``: the Fréchet distance between translated G(a) and real B test images in
+      the features of B's evaluator classifier, next to ``fd_ab_before``, the same for
+      the untranslated a (grey repeated to RGB or RGB averaged to grey where the channel
+      counts differ). Translation should bring it down; the floor is real B train
+      images against the same B test images;
+    - ``acc_ab``: B's evaluator classifying G(a) against a's labels, when both domains
+      carry the same labels: does the class survive translation? ``acc_ab_before`` is
+      the evaluator on the untranslated a; the floor its accuracy on real B.
+
+    Domains without an evaluator (``unpaired:PATH``) get the cycle errors only, with a
+    note saying so.
+    """
+    from gankit.metrics.features import EVALUATOR_DATASETS, load_evaluator
+    from gankit.metrics.frechet import frechet_distance
+
+    n = n or DEFAULT_N["image"]
+    if n < 2:
+        raise GankitError(f"--n must be at least 2, got {n}")
+    domains = {"a": bundle, "b": bundle.domain_b}
+    held_out = {
+        key: _take(d.test if d.test is not None else d.train, n, seed, labels=True)
+        for key, d in domains.items()
+    }
+    scores: dict[str, float] = {}
+    floor: dict[str, float] = {}
+    notes: list[str] = []
+    for source, target, direction in (("a", "b", "AtoB"), ("b", "a", "BtoA")):
+        tag = source + target
+        x, y = held_out[source]
+        translated, reconstructed = model.round_trip(x, direction)
+        scores[f"cycle_l1_{source}"] = float((reconstructed - x).abs().mean())
+        domain = domains[target]
+        if domain.name not in EVALUATOR_DATASETS:
+            notes.append(f"no evaluator for '{domain.name}': fd_{tag} and acc_{tag} skipped")
+            continue
+        evaluator = load_evaluator(
+            domain.name,
+            resolution=domain.shape[-1],
+            train_if_missing=train_evaluator,
+            data_dir=data_dir,
+            progress=False,
+        )
+        # The evaluator reads its dataset's own channels: grey digits that a run reads as
+        # RGB (``channels: 3``) are averaged back to grey, which loses nothing.
+        channels = evaluator.input_shape[0]
+        real = match_channels(held_out[target][0], channels)
+        translated, before = match_channels(translated, channels), match_channels(x, channels)
+        real_features = evaluator.features(real)
+        scores[f"fd_{tag}"] = frechet_distance(evaluator.features(translated), real_features)
+        scores[f"fd_{tag}_before"] = frechet_distance(evaluator.features(before), real_features)
+        other = _take(domain.train, n, seed + 1) if domain.test is not None else None
+        if other is not None:
+            other = match_channels(other, channels)
+            floor[f"fd_{tag}"] = frechet_distance(evaluator.features(other), real_features)
+        same_labels = domains[source].num_classes == domain.num_classes == evaluator.num_classes
+        if same_labels and bool((y >= 0).all()):
+            for key, images in ((f"acc_{tag}", translated), (f"acc_{tag}_before", before)):
+                predictions = evaluator.logits(images).argmax(dim=1)
+                scores[key] = float((predictions == y).float().mean())
+            floor[f"acc_{tag}"] = evaluator.test_accuracy
+    return scores, floor, notes
+
+
 @dataclass
 class EvalReport:
     """What ``gankit eval`` prints and writes to ``eval.json``."""
@@ -305,6 +393,10 @@ def evaluate_run(
     started = time.perf_counter()
     loaded = load_run(run, runs_dir)
     bundle = load_data(loaded.config["data"], data_dir)
+    if loaded.model.translates:
+        return _evaluate_translation(
+            loaded, bundle, metrics, n, features, split, seed, data_dir, train_evaluator, write
+        )
     if not loaded.model.generative:
         report = EvalReport(
             run=str(loaded.path),
@@ -350,6 +442,40 @@ def evaluate_run(
     )
     if scorer.extractor is not None and hasattr(scorer.extractor, "test_accuracy"):
         report.extra["evaluator_test_accuracy"] = scorer.extractor.test_accuracy
+    if write:
+        report.write(loaded.path / "eval.json")
+    return report
+
+
+def _evaluate_translation(
+    loaded, bundle, metrics, n, features, split, seed, data_dir, train_evaluator, write
+) -> EvalReport:
+    """``gankit eval`` for translators: :func:`translation_scores` on the test splits."""
+    started = time.perf_counter()
+    if metrics is not None or features != "evaluator" or split != "test":
+        raise GankitError(
+            f"run '{loaded.path.name}' is a translator ({loaded.model.model_name}): it is scored "
+            "by cycle error, FD and class accuracy on the test splits in evaluator features; "
+            "drop --metrics, --features and --split"
+        )
+    scores, floor, notes = translation_scores(
+        loaded.model, bundle, n, seed, train_evaluator, data_dir
+    )
+    counts = [len(d.test if d.test is not None else d.train) for d in (bundle, bundle.domain_b)]
+    n_used = n or DEFAULT_N["image"]
+    report = EvalReport(
+        run=str(loaded.path),
+        step=loaded.step,
+        n=min(n_used, counts[0]),
+        n_reference=min(n_used, counts[1]),
+        n_floor=min(n_used, len(bundle.domain_b.train)),
+        split="test",
+        features="evaluator",
+        scores=scores,
+        floor=floor,
+        seconds=round(time.perf_counter() - started, 3),
+        extra={"checkpoint": str(loaded.checkpoint), "notes": notes},
+    )
     if write:
         report.write(loaded.path / "eval.json")
     return report

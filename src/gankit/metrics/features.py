@@ -31,11 +31,17 @@ from gankit.errors import GankitError, choices
 from gankit.training.checkpoint import atomic_save
 
 #: Datasets an evaluator can be trained for, with their native resolution.
-EVALUATOR_DATASETS = {"digits": 8, "fashion-mnist": 28, "mnist": 28, "cifar10": 32}
+EVALUATOR_DATASETS = {
+    "digits": 8,
+    "fashion-mnist": 28,
+    "mnist": 28,
+    "cifar10": 32,
+    "digits-m": 16,
+}
 ARCHITECTURES = ("cnn",)
 #: Passes over the training split. digits has 1437 training images: 20 epochs take a
 #: couple of seconds. Fashion-MNIST's 60k reach ~90 % test accuracy in 3.
-DEFAULT_EPOCHS = {"digits": 20, "fashion-mnist": 3, "mnist": 2, "cifar10": 10}
+DEFAULT_EPOCHS = {"digits": 20, "fashion-mnist": 3, "mnist": 2, "cifar10": 10, "digits-m": 40}
 FEATURE_DIM = 128
 BATCH_SIZE = 128
 #: Bumped when the saved layout or the network changes, so stale caches are retrained.

@@ -54,6 +54,10 @@ class GenerativeModel(nn.Module):
     #: True for families that train on two domains: their batches carry ``x_b``/``y_b``
     #: from the data's second domain (``data.target``, or a two-domain source).
     uses_domain_b: bool = False
+    #: True for translators (CycleGAN): their inputs are images, not noise, so
+    #: ``sample_latent`` refuses, previews come from held-out data, ``gankit translate``
+    #: and the translation metrics of ``gankit eval`` apply.
+    translates: bool = False
 
     def __init__(self, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__()
@@ -129,6 +133,19 @@ class GenerativeModel(nn.Module):
     ) -> torch.Tensor:
         """Samples from the given latent; ``net`` replaces the generator (e.g. its EMA)."""
         raise NotImplementedError
+
+    def preview_latent(
+        self, n: int, generator: torch.Generator, bundle: Any
+    ) -> dict[str, torch.Tensor]:
+        """The inputs of the trainer's previews, saved with the run: ``n`` draws of
+        ``sample_latent``; a translator picks held-out images from ``bundle`` instead."""
+        return self.sample_latent(n, generator)
+
+    def preview_images(
+        self, latent: dict[str, torch.Tensor], net: nn.Module | None = None
+    ) -> torch.Tensor:
+        """What a preview shows for ``preview_latent``'s inputs: the samples (N, ...)."""
+        return self.render(latent, net=net)
 
     @torch.no_grad()
     def render(self, latent: dict[str, torch.Tensor], net: nn.Module | None = None) -> torch.Tensor:

@@ -146,6 +146,7 @@ def build(
         config["model"]["name"],
         data_shape=bundle.shape,
         num_classes=bundle.num_classes,
+        data_shape_b=bundle.domain_b.shape if bundle.domain_b is not None else None,
         **model_args,
     )
     return model, bundle
@@ -283,6 +284,8 @@ class Trainer:
         cfg = self.train_cfg
         if cfg.eval_every is None:
             return None
+        if self.model.translates:
+            return "translation"  # evaluate() scores cycle error, FD and class accuracy
         if not self.model.generative:
             return "adaptation"  # evaluate() scores the model's own metrics per domain
         from gankit.metrics.evaluate import Scorer
@@ -295,6 +298,14 @@ class Trainer:
     def evaluate(self, step: int) -> dict[str, float]:
         """Score samples from fixed noise (the EMA generator when kept) at ``step``."""
         started = time.perf_counter()
+        if self.model.translates:
+            from gankit.metrics.evaluate import translation_scores
+
+            with torch.random.fork_rng(devices=[]):
+                scores, _, _ = translation_scores(
+                    self.model, self.bundle, self.train_cfg.eval_n, self.train_cfg.seed, True
+                )
+            return {f"eval_{k}": v for k, v in scores.items()}
         if not self.model.generative:
             from gankit.metrics.evaluate import adaptation_scores
 
@@ -332,13 +343,13 @@ class Trainer:
         if path.exists():
             return torch.load(path, map_location="cpu", weights_only=True)
         generator = torch.Generator().manual_seed(self.train_cfg.seed + FIXED_NOISE_OFFSET)
-        latent = self.model.sample_latent(self.train_cfg.n_fixed, generator)
+        latent = self.model.preview_latent(self.train_cfg.n_fixed, generator, self.bundle)
         torch.save(latent, path)
         return latent
 
     def preview(self, step: int, latent: dict[str, torch.Tensor]) -> Path:
         net = self.sampler_net(step)
-        samples = self.model.render(latent, net=net).cpu()
+        samples = self.model.preview_images(latent, net=net).cpu()
         real = None
         if self.bundle.kind == "toy":
             real = self.bundle.train.tensors[0][:2000]

@@ -1,0 +1,121 @@
+"""``gankit translate RUN``: translate image files with a CycleGAN run.
+
+Inputs are read like a data source reads them (short side resized to the run's
+resolution, centre square cropped, converted to the input domain's channels), translated
+by G_AB (``AtoB``) or G_BA (``BtoA``), and written as PNGs at the run's resolution. With
+strips, each input also gets ``NAME_strip.png`` (input | translated | reconstructed,
+enlarged), and ``strips.png`` shows the strips of the first 16 inputs, four per row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from gankit.errors import GankitError, choices
+
+#: Strips in the overview picture ``strips.png``, and strips per row.
+OVERVIEW_STRIPS, OVERVIEW_PER_ROW = 16, 4
+
+
+def _check_translator(run) -> None:
+    model = run.model
+    if getattr(model, "translates", False):
+        return
+    data = run.config["data"]
+    target = f" -> {data['target']}" if data.get("target") else ""
+    raise GankitError(
+        f"run '{run.path.name}' is a '{model.model_name}' run on {data['name']}{target}, not an "
+        "image translator; translate needs a CycleGAN run (model cyclegan or cyclegan_small)"
+    )
+
+
+def read_inputs(path: str | Path, shape: tuple[int, ...]) -> tuple[list[Path], torch.Tensor]:
+    """An image file, or every image under a folder, as (N, C, R, R) in [-1, 1].
+
+    Raises:
+        GankitError: the path does not exist, the folder holds no images, or a file
+            cannot be decoded (named).
+    """
+    from gankit.data.folders import UnreadableImage, decode_image, list_images
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise GankitError(f"--input '{path}' does not exist; give an image file or a folder")
+    files = list_images(path) if path.is_dir() else [path]
+    if not files:
+        raise GankitError(f"--input '{path}' holds no images (png, jpg, bmp, gif, tif, webp)")
+    images = []
+    for file in files:
+        try:
+            images.append(decode_image(file, shape[-1], channels=shape[0]))
+        except UnreadableImage as err:
+            raise GankitError(f"cannot read image {file} ({err.reason})") from None
+    return files, torch.stack(images)
+
+
+def _to_pil(image: torch.Tensor) -> Image.Image:
+    """(C, H, W) in [-1, 1] -> an L or RGB picture."""
+    pixels = ((image.float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    if pixels.shape[0] == 1:
+        return Image.fromarray(pixels[0].numpy(), mode="L")
+    return Image.fromarray(pixels.permute(1, 2, 0).numpy(), mode="RGB")
+
+
+def translate_files(
+    run,
+    direction: str,
+    input_path: str | Path,
+    out_dir: str | Path,
+    strips: bool = False,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Translate the images at ``input_path`` into ``out_dir``; returns the files written.
+
+    Nothing is written when any output already exists and ``overwrite`` is False.
+    """
+    from gankit.models.cyclegan import DIRECTIONS, tile_rows
+
+    _check_translator(run)
+    if direction not in DIRECTIONS:
+        raise GankitError(f"--direction must be one of {choices(DIRECTIONS)}, got '{direction}'")
+    model = run.model
+    root = Path(input_path).expanduser()
+    files, images = read_inputs(root, model.input_shape(direction))
+    # sampler_net is G_AB, or its EMA when the run kept one; round_trip uses it for the
+    # A -> B half of either direction
+    translated, reconstructed = model.round_trip(images, direction, run.sampler_net)
+
+    out = Path(out_dir).expanduser()
+    names = [
+        (f.relative_to(root) if root.is_dir() else Path(f.name)).with_suffix("") for f in files
+    ]
+    planned: dict[Path, Image.Image] = {}
+    for name, source, fake, back in zip(names, images, translated, reconstructed):
+        target = out / name.with_name(name.name + ".png")
+        if target in planned:
+            raise GankitError(f"two inputs would both be written to {target}; rename one of them")
+        planned[target] = _to_pil(fake)
+        if strips:
+            strip = tile_rows([[source, fake, back]])
+            planned[out / name.with_name(name.name + "_strip.png")] = _to_pil(strip)
+    if strips:
+        triples = list(zip(images, translated, reconstructed))[:OVERVIEW_STRIPS]
+        gap = torch.ones_like(translated[0])  # a white tile between neighbouring strips
+        rows = [
+            [tile for triple in triples[i : i + OVERVIEW_PER_ROW] for tile in (*triple, gap)][:-1]
+            for i in range(0, len(triples), OVERVIEW_PER_ROW)
+        ]
+        planned[out / "strips.png"] = _to_pil(tile_rows(rows))
+    existing = [p for p in planned if p.exists()]
+    if existing and not overwrite:
+        raise GankitError(
+            f"'{existing[0]}' already exists ({len(existing)} of {len(planned)} outputs); "
+            "pass --overwrite or choose another --out"
+        )
+    for path, picture in planned.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        picture.save(path)
+    return list(planned)
