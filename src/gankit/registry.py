@@ -27,6 +27,7 @@ FAMILY_MODULES = (
     "gankit.models.infogan",
     "gankit.models.vae",
     "gankit.models.dann",
+    "gankit.models.adaptseg",
 )
 
 
