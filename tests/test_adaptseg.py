@@ -3,6 +3,7 @@ levels, the source-only switch, and ``gankit adapt`` / ``explore --what segment`
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -158,6 +159,8 @@ def test_adapt_prints_adaptseg_next_to_its_source_only_baseline(tmp_path):
     assert "segshift target (target) mIoU" in result.stdout and "sky IoU" in result.stdout
     baseline = gankit.load_run(tmp_path / "adaptseg-segshift-source-only")
     assert baseline.model.adv_weights == {} and baseline.model.levels == "multi"
+    scores = json.loads((tmp_path / "adaptseg-segshift" / "eval.json").read_text())["scores"]
+    assert {"source_miou", "target_miou", "target_iou_sky", "target_iou_object"} <= set(scores)
 
     # the picture of segmentation before and after adaptation, from the same two runs
     out = tmp_path / "pictures"

@@ -342,11 +342,9 @@ def run_adaptation(
     return results
 
 
-def adaptation_table(
-    results: list[AdaptResult], source: str, target: str, class_names: list[str] | None = None
-) -> str:
+def adaptation_table(results: list[AdaptResult], source: str, target: str) -> str:
     if "target_miou" in results[0].scores:
-        return segmentation_adaptation_table(results, source, target, class_names)
+        return segmentation_adaptation_table(results, source, target)
     lines = [
         f"| model | {source} (source) accuracy | {target} (target) accuracy | steps | time |",
         "|---|---|---|---|---|",
@@ -364,22 +362,17 @@ def _label(row: AdaptResult) -> str:
     return f"`{row.model}`" + (" source-only" if row.run.endswith("-source-only") else "")
 
 
-def segmentation_adaptation_table(
-    results: list[AdaptResult], source: str, target: str, class_names: list[str] | None = None
-) -> str:
+def segmentation_adaptation_table(results: list[AdaptResult], source: str, target: str) -> str:
     """mIoU on both domains and the target's IoU per class, one row per run."""
-    n_classes = sum(key.startswith("target_iou_") for key in results[0].scores)
-    names = class_names or [str(c) for c in range(n_classes)]
+    per_class_keys = [key for key in results[0].scores if key.startswith("target_iou_")]
     lines = [
         f"| model | {source} (source) mIoU | {target} (target) mIoU | target pixel accuracy "
-        + "".join(f"| {name} IoU " for name in names)
+        + "".join(f"| {key.removeprefix('target_iou_')} IoU " for key in per_class_keys)
         + "| steps | time |",
-        "|---|---|---|---|" + "---|" * n_classes + "---|---|",
+        "|---|---|---|---|" + "---|" * len(per_class_keys) + "---|---|",
     ]
     for row in results:
-        per_class = "".join(
-            f"| {100 * row.scores[f'target_iou_{c}']:.1f} " for c in range(n_classes)
-        )
+        per_class = "".join(f"| {100 * row.scores[key]:.1f} " for key in per_class_keys)
         lines.append(
             f"| {_label(row)} | {100 * row.scores['source_miou']:.1f} "
             f"| {100 * row.scores['target_miou']:.1f} "

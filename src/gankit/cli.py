@@ -426,14 +426,9 @@ def adapt(
 
     results = run_adaptation(preset, set_ or [], runs_dir, overwrite, data_dir, on_result=show)
     data = resolve_config(preset, set_ or [])["data"]
-    class_names = None
-    if "target_miou" in results[0].scores:  # segmentation: name the per-class IoU columns
-        from gankit.data import load_data
-
-        class_names = load_data(data, data_dir).class_names
     # segshift carries its target inside (domain_b); DANN's configs name it in data.target
     target = data.get("target") or f"{data['name']} target"
-    typer.echo(adaptation_table(results, data["name"], target, class_names))
+    typer.echo(adaptation_table(results, data["name"], target))
     typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
 
 
