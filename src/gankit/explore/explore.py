@@ -132,13 +132,12 @@ def _manifold(run, o: ExploreOptions, latent, save) -> None:
 def _segment(run, o: ExploreOptions, out: Path, overwrite: bool, written: list[Path]) -> None:
     """Target test scenes: the image, each compared run's prediction, this run's, the truth.
     Column titles carry each run's mIoU on the whole target test split."""
-    from gankit.explore.segment import save_segmentation_figure, segment_scenes
+    from gankit.explore.segment import held_out_scenes, save_segmentation_figure, segment_scenes
 
     runs = [*o.compare, run]
     scenes = segment_scenes(runs, min(o.n, 12), o.seed)
     # the whole target split for the titles, not just the n scenes drawn
-    everything = segment_scenes(runs[:1], 10**9, 0)
-    x, y = everything["images"], everything["labels"]
+    x, y, _ = held_out_scenes(run)
     titles = [f"{r.path.name}\nmIoU {100 * r.model.data_metrics(x, y)['miou']:.1f}" for r in runs]
     path = _target(out, f"segment_seed{o.seed}.png", overwrite)
     save_segmentation_figure(path, scenes, titles, image_title="target image")

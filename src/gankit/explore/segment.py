@@ -39,13 +39,43 @@ def colour_labels(labels: torch.Tensor) -> torch.Tensor:
     return torch.where((labels < 0)[..., None], torch.zeros(3), colours)
 
 
+def _check_segmentation(run) -> None:
+    if not hasattr(run.model, "segment"):
+        raise GankitError(
+            f"--what segment needs segmentation runs (adaptseg); '{run.path.name}' is a "
+            f"'{run.model.model_name}' run"
+        )
+
+
+def held_out_scenes(run, domain: str = "target") -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """A segmentation run's test split of one domain (train when there is none).
+
+    Returns:
+        (N, 3, H, W) images in [-1, 1], (N, H, W) label maps, and the class names.
+    """
+    from gankit.data import load_data
+
+    _check_segmentation(run)
+    if domain not in ("target", "source"):
+        raise GankitError(f"domain must be target or source, got '{domain}'")
+    bundle = load_data(run.config["data"])
+    if domain == "target":
+        if bundle.domain_b is None:
+            raise GankitError(f"data '{bundle.name}' has no target domain")
+        bundle = bundle.domain_b
+    split = bundle.test if bundle.test is not None else bundle.train
+    images, labels = split.tensors
+    return images, labels, bundle.class_names or [str(c) for c in range(bundle.num_classes)]
+
+
 def segment_scenes(
     runs: list, n: int = 6, seed: int = 0, domain: str = "target"
 ) -> dict[str, torch.Tensor | list]:
     """Predict ``n`` test scenes of one domain with every run (all on the same data).
 
     Args:
-        runs: loaded segmentation runs (:class:`~gankit.training.run.Run`), first one's data used.
+        runs: loaded segmentation runs (:class:`~gankit.training.run.Run`); the first
+            one's data is used.
         n: scenes, a seeded random subset of the test split (train when there is none).
         seed: picks the scenes.
         domain: ``target`` (the data's domain_b) or ``source``.
@@ -54,29 +84,16 @@ def segment_scenes(
         ``images`` (n, 3, H, W) in [-1, 1], ``labels`` (n, H, W), ``predictions`` a list of
         (n, H, W) per run, ``class_names``.
     """
-    from gankit.data import load_data
-
     for run in runs:
-        if not hasattr(run.model, "segment"):
-            raise GankitError(
-                f"--what segment needs segmentation runs (adaptseg); '{run.path.name}' is a "
-                f"'{run.model.model_name}' run"
-            )
-    if domain not in ("target", "source"):
-        raise GankitError(f"domain must be target or source, got '{domain}'")
-    bundle = load_data(runs[0].config["data"])
-    if domain == "target":
-        if bundle.domain_b is None:
-            raise GankitError(f"data '{bundle.name}' has no target domain")
-        bundle = bundle.domain_b
-    split = bundle.test if bundle.test is not None else bundle.train
-    index = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
-    images, labels = (t[index] for t in split.tensors)
+        _check_segmentation(run)
+    images, labels, class_names = held_out_scenes(runs[0], domain)
+    index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+    images, labels = images[index], labels[index]
     return {
         "images": images,
         "labels": labels,
         "predictions": [run.model.predict(images) for run in runs],
-        "class_names": bundle.class_names or [str(c) for c in range(bundle.num_classes)],
+        "class_names": class_names,
     }
 
 
