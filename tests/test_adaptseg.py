@@ -87,6 +87,7 @@ def test_single_level_has_no_auxiliary_output_or_discriminator():
 def test_source_only_leaves_the_discriminators_and_the_target_out():
     model = build("adaptseg", adv_weight_main=0.0, adv_weight_aux=0.0)
     assert len(model.discriminators) == 0 and set(model.optimizers) == {"segmenter"}
+    assert [name for name, _ in model.named_children()] == ["segmenter"]
     # no target in the batch: the baseline never reads it
     stats = model.train_step(batch(with_target=False), step=0)
     assert set(stats) == {"loss_seg_main", "loss_seg_aux"}
@@ -100,7 +101,9 @@ def _segmenter_grads_at_its_step(model, data) -> list[torch.Tensor]:
     def record_then_step(*args, **kwargs):
         seen["seg"] = [p.grad.clone() for p in model.segmenter.parameters()]
         seen["d"] = [
-            None if p.grad is None else p.grad.clone() for p in model.discriminators.parameters()
+            None if p.grad is None else p.grad.clone()
+            for d in model.discriminators.values()
+            for p in d.parameters()
         ]
         return seg_step(*args, **kwargs)
 
@@ -113,13 +116,15 @@ def test_the_segmentation_update_goes_through_frozen_discriminators():
     torch.manual_seed(0)
     model = build("adaptseg")
     model.train_step(batch(), step=0)  # leaves D's gradients of its own step
-    d_grads = [p.grad.clone() for p in model.discriminators.parameters()]
+    d_grads = [p.grad.clone() for d in model.discriminators.values() for p in d.parameters()]
     weights = {k: v.clone() for k, v in model.segmenter.state_dict().items()}
     data = batch()
     seen = _segmenter_grads_at_its_step(model, data)
     # the segmentation backward added nothing to D's gradients...
     assert all(torch.equal(a, b) for a, b in zip(seen["d"], d_grads))
-    assert all(p.requires_grad for p in model.discriminators.parameters())  # flags restored
+    assert all(
+        p.requires_grad for d in model.discriminators.values() for p in d.parameters()
+    )  # flags restored
     # ...but the adversarial loss reached the segmenter: same weights without it differ
     torch.manual_seed(0)
     baseline = build("adaptseg", adv_weight_main=0.0, adv_weight_aux=0.0)

@@ -213,12 +213,17 @@ class AdaptSeg(GenerativeModel):
         # A level with weight 0 has no adversary at all: nothing to train, nothing to save.
         self.adv_weights = {level: w for level, w in adv.items() if w > 0}
         self.segmenter = SegmentationNet(self.data_shape[0], num_classes, channels, norm, aux=multi)
-        self.discriminators = nn.ModuleDict(
-            {
-                level: output_discriminator(num_classes, self.data_shape[-1], d_channels)
-                for level in self.adv_weights
-            }
-        )
+        # D_main and D_aux are direct children, not a ModuleDict: under DDP each network
+        # is wrapped on its own (gankit.training.distributed), and frozen() must reach
+        # each D's no_sync().
+        for level in self.adv_weights:
+            discriminator = output_discriminator(num_classes, self.data_shape[-1], d_channels)
+            setattr(self, f"D_{level}", discriminator)
+
+    @property
+    def discriminators(self) -> dict[str, nn.Module]:
+        """The output-space discriminators by level (``main``, ``aux``); empty for source-only."""
+        return {level: getattr(self, f"D_{level}") for level in self.adv_weights}
 
     @property
     def adapting(self) -> bool:
@@ -229,9 +234,8 @@ class AdaptSeg(GenerativeModel):
         optimizers = {"segmenter": torch.optim.Adam(self.segmenter.parameters(), lr=self.lr)}
         if self.adapting:
             # One Adam over every D: Adam is per-parameter, so this equals one per level.
-            optimizers["D"] = torch.optim.Adam(
-                self.discriminators.parameters(), lr=self.lr_d, betas=(0.9, 0.99)
-            )
+            d_params = [p for d in self.discriminators.values() for p in d.parameters()]
+            optimizers["D"] = torch.optim.Adam(d_params, lr=self.lr_d, betas=(0.9, 0.99))
         return optimizers
 
     def _decay(self, step: int) -> None:
@@ -265,8 +269,9 @@ class AdaptSeg(GenerativeModel):
             # The source-only baseline never runs the target through the network.
             target_logits = self.segmenter(batch["x_b"])
             for level, weight in self.adv_weights.items():
-                with frozen(self.discriminators[level]):
-                    d_target = self.discriminators[level](target_logits[level].softmax(1))
+                discriminator = self.discriminators[level]
+                with frozen(discriminator):
+                    d_target = discriminator(target_logits[level].softmax(1))
                 adv_loss = non_saturating_g_loss(d_target)  # target outputs called "source"
                 loss = loss + weight * adv_loss
                 stats[f"loss_adv_{level}"] = adv_loss.item()
@@ -280,9 +285,9 @@ class AdaptSeg(GenerativeModel):
         d_opt = self.optimizers["D"]
         d_opt.zero_grad(set_to_none=True)
         d_loss_total = source.new_zeros(())
-        for level in self.adv_weights:
-            d_source = self.discriminators[level](source_logits[level].detach().softmax(1))
-            d_target = self.discriminators[level](target_logits[level].detach().softmax(1))
+        for level, discriminator in self.discriminators.items():
+            d_source = discriminator(source_logits[level].detach().softmax(1))
+            d_target = discriminator(target_logits[level].detach().softmax(1))
             d_loss = bce_d_loss(d_source, d_target)
             d_loss_total = d_loss_total + d_loss
             stats[f"loss_d_{level}"] = d_loss.item()
