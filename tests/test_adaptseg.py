@@ -161,7 +161,7 @@ def test_adapt_prints_adaptseg_next_to_its_source_only_baseline(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if line.startswith("| `adaptseg`")]
     assert len(rows) == 2 and rows[1].startswith("| `adaptseg` source-only")
-    assert "segshift target (target) mIoU" in result.stdout and "sky IoU" in result.stdout
+    assert "segshift (target) mIoU" in result.stdout and "sky IoU" in result.stdout
     baseline = gankit.load_run(tmp_path / "adaptseg-segshift-source-only")
     assert baseline.model.adv_weights == {} and baseline.model.levels == "multi"
     scores = json.loads((tmp_path / "adaptseg-segshift" / "eval.json").read_text())["scores"]

@@ -427,7 +427,7 @@ def adapt(
     results = run_adaptation(preset, set_ or [], runs_dir, overwrite, data_dir, on_result=show)
     data = resolve_config(preset, set_ or [])["data"]
     # segshift carries its target inside (domain_b); DANN's configs name it in data.target
-    target = data.get("target") or f"{data['name']} target"
+    target = data.get("target") or data["name"]
     typer.echo(adaptation_table(results, data["name"], target))
     typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
 

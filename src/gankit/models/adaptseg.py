@@ -288,6 +288,7 @@ class AdaptSeg(GenerativeModel):
         for level, discriminator in self.discriminators.items():
             d_source = discriminator(source_logits[level].detach().softmax(1))
             d_target = discriminator(target_logits[level].detach().softmax(1))
+            # The official code halves each domain's term; under Adam that scale is moot.
             d_loss = bce_d_loss(d_source, d_target)
             d_loss_total = d_loss_total + d_loss
             stats[f"loss_d_{level}"] = d_loss.item()
