@@ -6,6 +6,7 @@ shows; an existing file is never replaced unless asked.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,7 +139,11 @@ def _segment(run, o: ExploreOptions, out: Path, overwrite: bool, written: list[P
     scenes = segment_scenes(runs, min(o.n, 12), o.seed)
     # the whole target split for the titles, not just the n scenes drawn
     x, y, _ = held_out_scenes(run)
-    titles = [f"{r.path.name}\nmIoU {100 * r.model.data_metrics(x, y)['miou']:.1f}" for r in runs]
+    # run names wrap at hyphens, so long ones do not run into the next column's title
+    titles = [
+        f"{textwrap.fill(r.path.name, 18)}\nmIoU {100 * r.model.data_metrics(x, y)['miou']:.1f}"
+        for r in runs
+    ]
     path = _target(out, f"segment_seed{o.seed}.png", overwrite)
     save_segmentation_figure(path, scenes, titles, image_title="target image")
     written.append(path)
