@@ -178,3 +178,16 @@ def test_adapt_prints_adaptseg_next_to_its_source_only_baseline(tmp_path):
     assert (out / "segment_seed0.png").stat().st_size > 1000
     result = runner.invoke(app, ["adapt", "gan-ring", "--runs-dir", tmp_path])
     assert result.exit_code == 2 and "DANN or AdaptSeg preset" in result.output
+
+
+def test_segment_pictures_refuse_runs_that_do_not_segment(tmp_path):
+    from types import SimpleNamespace
+
+    from gankit.explore.segment import colour_labels, segment_scenes
+
+    dann = create_model("dann", data_shape=(2,), num_classes=2, hidden_dim=8)
+    run = SimpleNamespace(model=dann, path=tmp_path / "dann-moons")
+    with pytest.raises(GankitError, match="needs segmentation runs .* 'dann-moons' is a 'dann'"):
+        segment_scenes([run])
+    colours = colour_labels(torch.tensor([[0, 4, NO_LABEL]]))
+    assert colours.shape == (1, 3, 3) and torch.equal(colours[0, 2], torch.zeros(3))
