@@ -21,9 +21,11 @@ def build(name: str, shape=IMAGE):
 
 def batch_for(model, shape=IMAGE, batch_size=8):
     n = batch_size * model.real_batches_per_step
-    batch = {"x": torch.rand(n, *shape) * 2 - 1, "y": torch.randint(0, 10, (n,))}
+    # segmentation families label every pixel: (n, H, W) label maps
+    label_shape = (n, *shape[1:]) if getattr(model, "dense_labels", False) else (n,)
+    batch = {"x": torch.rand(n, *shape) * 2 - 1, "y": torch.randint(0, 10, label_shape)}
     if model.uses_domain_b:  # a second domain: shifted, and labelled only for evaluation
-        batch.update(x_b=torch.rand(n, *shape) * 2 - 0.5, y_b=torch.randint(0, 10, (n,)))
+        batch.update(x_b=torch.rand(n, *shape) * 2 - 0.5, y_b=torch.randint(0, 10, label_shape))
     return batch
 
 
@@ -93,8 +95,12 @@ def test_same_seed_same_weights_and_samples(name):
     assert torch.equal(sample_a, sample_b)
 
 
+#: Families built for images only: no point-data variant to test.
+IMAGES_ONLY = {"dcgan", "adaptseg", "adaptseg_single"}
+
+
 @pytest.mark.parametrize(
-    "name", [n for n in list_models() if n != "dcgan" and not get_spec(n).cls.translates]
+    "name", [n for n in list_models() if n not in IMAGES_ONLY and not get_spec(n).cls.translates]
 )
 def test_points_models_work_on_2d_data(name):
     model = build(name, shape=(2,))
@@ -205,7 +211,7 @@ def test_registering_a_name_twice_is_an_error():
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(
         GankitError,
-        match="unknown model 'stylegan9'; valid: acgan, cgan, cyclegan, cyclegan_small, dann",
+        match="unknown model 'stylegan9'; valid: acgan, adaptseg, adaptseg_single, cgan, cyclegan",
     ):
         create_model("stylegan9", data_shape=IMAGE)
 

@@ -296,23 +296,30 @@ def run_adaptation(
 ) -> list[AdaptResult]:
     """Train an adaptation preset and its source-only baseline with the same budget.
 
-    The baseline is the same config with ``model.name=source_only``: the same feature
-    extractor and classifier, no domain classifier, never shown the target.
+    The baseline is the same config with the family's ``source_only_overrides``. For
+    DANN, ``model.name=source_only``: the same feature extractor and classifier, no
+    domain classifier, never shown the target. For AdaptSeg, both adversarial weights
+    0: the same segmentation network, no discriminators, never shown the target.
     """
     import gankit
     from gankit.config import resolve_config
     from gankit.metrics.evaluate import evaluate_run
+    from gankit.registry import get_spec
 
     config = resolve_config(preset, overrides or [])
-    if config["model"]["name"] != "dann":
+    model_name = config["model"]["name"]
+    source_only = getattr(get_spec(model_name).cls, "source_only_overrides", None)
+    if model_name != "dann" and source_only is None:
         raise GankitError(
-            f"gankit adapt trains a DANN preset against its source-only baseline; "
-            f"'{preset}' trains a '{config['model']['name']}' (try dann-digits-m)"
+            f"gankit adapt trains a DANN or AdaptSeg preset against its source-only baseline; "
+            f"'{preset}' trains a '{model_name}' (try dann-digits-m or adaptseg-segshift)"
         )
+    if model_name == "dann":
+        source_only = {"name": "source_only", "domain_weight": 0.0}
     baseline = {
         **config,
         "name": f"{config['name']}-source-only",
-        "model": {**config["model"], "name": "source_only", "domain_weight": 0.0},
+        "model": {**config["model"], **source_only},
     }
     results = []
     for run_config in (config, baseline):
@@ -337,6 +344,8 @@ def run_adaptation(
 
 
 def adaptation_table(results: list[AdaptResult], source: str, target: str) -> str:
+    if "target_miou" in results[0].scores:
+        return segmentation_adaptation_table(results, source, target)
     lines = [
         f"| model | {source} (source) accuracy | {target} (target) accuracy | steps | time |",
         "|---|---|---|---|---|",
@@ -345,5 +354,30 @@ def adaptation_table(results: list[AdaptResult], source: str, target: str) -> st
         lines.append(
             f"| `{row.model}` | {100 * row.scores['source_accuracy']:.1f} % "
             f"| {100 * row.scores['target_accuracy']:.1f} % | {row.steps} | {row.seconds:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def _label(row: AdaptResult) -> str:
+    """The model column: the registered name, marked when it is the source-only baseline."""
+    return f"`{row.model}`" + (" source-only" if row.run.endswith("-source-only") else "")
+
+
+def segmentation_adaptation_table(results: list[AdaptResult], source: str, target: str) -> str:
+    """mIoU on both domains and the target's IoU per class, one row per run."""
+    per_class_keys = [key for key in results[0].scores if key.startswith("target_iou_")]
+    lines = [
+        f"| model | {source} (source) mIoU | {target} (target) mIoU | target pixel accuracy "
+        + "".join(f"| {key.removeprefix('target_iou_')} IoU " for key in per_class_keys)
+        + "| steps | time |",
+        "|---|---|---|---|" + "---|" * len(per_class_keys) + "---|---|",
+    ]
+    for row in results:
+        per_class = "".join(f"| {100 * row.scores[key]:.1f} " for key in per_class_keys)
+        lines.append(
+            f"| {_label(row)} | {100 * row.scores['source_miou']:.1f} "
+            f"| {100 * row.scores['target_miou']:.1f} "
+            f"| {100 * row.scores['target_accuracy']:.1f} % {per_class}"
+            f"| {row.steps} | {row.seconds:.0f} s |"
         )
     return "\n".join(lines)

@@ -410,7 +410,9 @@ def bench_images(
 @app.command()
 @handle_errors
 def adapt(
-    preset: Annotated[str, typer.Argument(help="A DANN preset or YAML config.")] = "dann-digits-m",
+    preset: Annotated[
+        str, typer.Argument(help="A DANN or AdaptSeg preset or YAML config.")
+    ] = "dann-digits-m",
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a setting for both runs.")
     ] = None,
@@ -420,21 +422,23 @@ def adapt(
     data_dir: Annotated[str | None, typer.Option(help="Where dataset files are.")] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Domain adaptation: train DANN and its source-only baseline with the same budget,
-    and print both accuracies on the source and on the (unlabelled in training) target."""
+    """Domain adaptation: train DANN (or AdaptSeg) and its source-only baseline with the
+    same budget, and print both scores on the source and on the (unlabelled in training)
+    target: accuracy, or mIoU with per-class IoU for segmentation."""
     from gankit.bench import adaptation_table, run_adaptation
     from gankit.config import resolve_config
 
     def show(row) -> None:
-        typer.echo(
-            f"{row.model}: target accuracy {100 * row.scores['target_accuracy']:.1f} % "
-            f"({row.run}, {row.seconds:.0f} s)",
-            err=True,
-        )
+        score = f"target accuracy {100 * row.scores['target_accuracy']:.1f} %"
+        if "target_miou" in row.scores:
+            score = f"target mIoU {100 * row.scores['target_miou']:.1f}"
+        typer.echo(f"{row.model}: {score} ({row.run}, {row.seconds:.0f} s)", err=True)
 
     results = run_adaptation(preset, set_ or [], runs_dir, overwrite, data_dir, on_result=show)
     data = resolve_config(preset, set_ or [])["data"]
-    typer.echo(adaptation_table(results, data["name"], data["target"]))
+    # segshift carries its target inside (domain_b); DANN's configs name it in data.target
+    target = data.get("target") or data["name"]
+    typer.echo(adaptation_table(results, data["name"], target))
     typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
 
 
@@ -456,7 +460,7 @@ def _int_list(text: str | None, option: str) -> list[int] | None:
 def explore(
     run: Annotated[str, typer.Argument(help="A run directory, or a run name under --runs-dir.")],
     what: Annotated[
-        str, typer.Option(help="grid, interp, classes, traverse, manifold or toy.")
+        str, typer.Option(help="grid, interp, classes, traverse, manifold, toy or segment.")
     ] = "grid",
     n: Annotated[int, typer.Option("--n", help="grid: samples; manifold: inputs.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the latents.")] = 0,
@@ -473,6 +477,10 @@ def explore(
     ] = None,
     view: Annotated[str, typer.Option(help="manifold: plane, recon or auto.")] = "auto",
     animate: Annotated[bool, typer.Option(help="toy: a GIF over the run's snapshots.")] = False,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(help="segment: another run to show next to RUN (e.g. source-only)."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Directory (default RUN/explore).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing pictures.")] = False,
     runs_dir: RunsDir = Path("runs"),
@@ -497,6 +505,7 @@ def explore(
         view=view,
         animate=animate,
     )
+    options.compare = [load_run(other, runs_dir) for other in compare or []]
     loaded = load_run(run, runs_dir)
     for path in explore_run(loaded, what, options, out, overwrite):
         typer.echo(f"{what}: {path}")

@@ -29,6 +29,7 @@ FAMILY_MODULES = (
     "gankit.models.vae",
     "gankit.models.dann",
     "gankit.models.cyclegan",
+    "gankit.models.adaptseg",
 )
 
 

@@ -6,6 +6,7 @@ shows; an existing file is never replaced unless asked.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 
 from gankit.errors import GankitError, choices
 
-WHATS = ("grid", "interp", "classes", "traverse", "manifold", "toy")
+WHATS = ("grid", "interp", "classes", "traverse", "manifold", "toy", "segment")
 
 
 @dataclass
@@ -30,6 +31,8 @@ class ExploreOptions:
     view: str = "auto"
     animate: bool = False
     extra: dict = field(default_factory=dict)
+    #: segment: loaded runs whose predictions go next to this run's (e.g. source-only).
+    compare: list = field(default_factory=list)
 
 
 def _target(out_dir: Path, name: str, overwrite: bool) -> Path:
@@ -95,6 +98,8 @@ def explore(
     elif what == "manifold":
         latent._images_only(run, what)
         _manifold(run, o, latent, save)
+    elif what == "segment":
+        _segment(run, o, out, overwrite, written)
     else:
         _toy(run, o, out, overwrite, toy, written)
     return written
@@ -123,6 +128,25 @@ def _manifold(run, o: ExploreOptions, latent, save) -> None:
             width = min(per_row, pair.shape[1])
             rows = [r for r in rows if len(r) == width]
             save(latent.block_picture(torch.stack(rows)), f"reconstructions_seed{o.seed}.png")
+
+
+def _segment(run, o: ExploreOptions, out: Path, overwrite: bool, written: list[Path]) -> None:
+    """Target test scenes: the image, each compared run's prediction, this run's, the truth.
+    Column titles carry each run's mIoU on the whole target test split."""
+    from gankit.explore.segment import held_out_scenes, save_segmentation_figure, segment_scenes
+
+    runs = [*o.compare, run]
+    scenes = segment_scenes(runs, min(o.n, 12), o.seed)
+    # the whole target split for the titles, not just the n scenes drawn
+    x, y, _ = held_out_scenes(run)
+    # run names wrap at hyphens, so long ones do not run into the next column's title
+    titles = [
+        f"{textwrap.fill(r.path.name, 18)}\nmIoU {100 * r.model.data_metrics(x, y)['miou']:.1f}"
+        for r in runs
+    ]
+    path = _target(out, f"segment_seed{o.seed}.png", overwrite)
+    save_segmentation_figure(path, scenes, titles, image_title="target image")
+    written.append(path)
 
 
 def _bundle(run):

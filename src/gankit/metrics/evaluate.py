@@ -245,7 +245,11 @@ def adaptation_scores(model, bundle: DataBundle) -> dict[str, float]:
             continue
         split = domain.test if domain.test is not None else domain.train
         x, y = _take(split, len(split), 0, labels=True)
-        out.update({f"{prefix}_{k}": v for k, v in model.data_metrics(x, y).items()})
+        scores = model.data_metrics(x, y)
+        if domain.class_names:  # segmentation's per-class iou_<c>: iou_sky, iou_road, ...
+            names = dict(enumerate(domain.class_names))
+            scores = {_class_named(k, names): v for k, v in scores.items()}
+        out.update({f"{prefix}_{k}": v for k, v in scores.items()})
     return out
 
 
@@ -335,6 +339,14 @@ def translation_scores(
                 scores[key] = float((predictions == y).float().mean())
             floor[f"acc_{tag}"] = evaluator.test_accuracy
     return scores, floor, notes
+
+
+def _class_named(key: str, names: dict[int, str]) -> str:
+    """``iou_3`` -> ``iou_vegetation`` when class 3 has that name; other keys unchanged."""
+    metric, _, index = key.rpartition("_")
+    if metric == "iou" and index.isdigit() and int(index) in names:
+        return f"iou_{names[int(index)]}"
+    return key
 
 
 @dataclass
