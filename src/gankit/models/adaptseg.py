@@ -45,8 +45,9 @@ and we train a small network from scratch on a CPU:
 - G's optimizer is Adam (lr 1e-3) instead of SGD (lr 2.5e-4, momentum 0.9, weight decay
   5e-4), which is far too slow from scratch;
 - G normalises with a per-sample norm (``layer``) by default, not batch norm: batch
-  statistics of target batches would adapt the network by themselves (AdaBN), and the
-  source-only baseline would then differ in more than the adversarial loss.
+  statistics of target batches can adapt a network by themselves (AdaBN), and the
+  source-only baseline would then differ in more than the adversarial loss. (On segshift
+  that effect measured small; see docs/adaptseg.md.)
 
 ``adv_weight_main = adv_weight_aux = 0`` turns adaptation off: no discriminator is built,
 the target never passes through G, and the model is the *source-only* baseline trained
