@@ -159,6 +159,33 @@ def test_projection_discriminator_uses_the_label():
     assert not torch.allclose(a, b)
 
 
+@pytest.mark.parametrize("aux_on_fake", [True, False])
+def test_acgan_class_head_learns_from_fakes_only_when_asked(aux_on_fake):
+    import copy
+
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = create_model(
+        "acgan",
+        data_shape=(1, 8, 8),
+        num_classes=10,
+        aux_on_fake=aux_on_fake,
+        latent_dim=4,
+        g_channels=8,
+        d_channels=8,
+    )
+    model.setup_optimizers()
+    x, y = torch.rand(8, 1, 8, 8) * 2 - 1, torch.arange(8)
+    with torch.no_grad():  # the same D, the same real batch: the real half of L_C
+        real_term = F.cross_entropy(copy.deepcopy(model).discriminate(x, y)[1], y).item()
+    aux_d = model.train_step({"x": x, "y": y}, step=0)["aux_d"]
+    if aux_on_fake:
+        assert aux_d > real_term + 1.0  # plus the cross-entropy on 8 fakes of 10 classes
+    else:
+        assert aux_d == pytest.approx(real_term, rel=1e-5)
+
+
 @pytest.mark.parametrize("conditioning", ["concat", "projection"])
 def test_cgan_conditioning_shapes(conditioning):
     for shape in [(1, 8, 8), (2,)]:

@@ -15,7 +15,8 @@ label embedding concatenated to z. The discriminators differ in how they use y.
   ``L_C = E[-log C(c = y | x)] + E[-log C(c = y | G(z, y))]``:
   D minimises ``L_S + λ_aux L_C``; G minimises its own adversarial loss
   ``+ λ_aux E[-log C(c = y | G(z, y))]``, i.e. G is trained to make D recognise the
-  class it was asked for.
+  class it was asked for. With ``aux_on_fake=False`` D's class head learns from real
+  images only, ``L_C = E[-log C(c = y | x)]``, while G keeps its term.
 
 Any adversarial loss pair of :mod:`gankit.losses` fits in ``L_S``.
 """
@@ -60,6 +61,9 @@ class ConditionalGAN(GenerativeModel):
             channels or features), or ``none`` (ACGAN: D sees y only through its
             auxiliary classifier's loss).
         aux_weight: λ_aux of the auxiliary classifier loss; > 0 adds ACGAN's class head.
+        aux_on_fake: whether D's class head also learns to classify generated samples
+            (``L_C`` above, Odena et al.'s form). ``False`` trains it on real images only,
+            so G and the head cannot agree on class cues that real images lack.
         hidden_dim, n_layers: MLP width and depth (points).
         g_channels, d_channels, kernel_size, g_norm, d_norm, leaky_slope: as in DCGAN.
         spectral_norm: spectral normalisation on every layer of D.
@@ -77,6 +81,7 @@ class ConditionalGAN(GenerativeModel):
         loss: LossName = "non_saturating",
         d_conditioning: Literal["projection", "concat", "none"] = "projection",
         aux_weight: float = 0.0,
+        aux_on_fake: bool = True,
         hidden_dim: int = 256,
         n_layers: int = 3,
         g_channels: int = 64,
@@ -109,6 +114,7 @@ class ConditionalGAN(GenerativeModel):
         self.adversarial = ADVERSARIAL_LOSSES[loss]
         self.d_conditioning = d_conditioning
         self.aux_weight = aux_weight
+        self.aux_on_fake = aux_on_fake
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         is_image = self.arch == "conv"
 
@@ -174,7 +180,9 @@ class ConditionalGAN(GenerativeModel):
         loss_d = self.adversarial.d(d_real, d_fake)
         stats = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if c_real is not None:
-            aux_d = F.cross_entropy(c_real, y_real) + F.cross_entropy(c_fake, y_fake)
+            aux_d = F.cross_entropy(c_real, y_real)
+            if self.aux_on_fake:
+                aux_d = aux_d + F.cross_entropy(c_fake, y_fake)
             loss_d = loss_d + self.aux_weight * aux_d
             stats["aux_d"] = aux_d.item()
             stats["acc_real"] = (c_real.argmax(1) == y_real).float().mean().item()
