@@ -1,10 +1,13 @@
-"""Devices and distributed backends that the machine lacks: one line, exit 2, what exists.
+"""Devices and distributed backends that the machine lacks: one line, exit 2, what exists;
+and the default thread count.
 
 CUDA, MPS and the backends are hidden with monkeypatch, so each test runs (and says
 the same thing) on any machine, with or without a GPU.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -14,7 +17,7 @@ from typer.testing import CliRunner
 from gankit.cli import app
 from gankit.errors import GankitError
 from gankit.training.distributed import available_backends, init_from_environment
-from gankit.training.trainer import available_devices, resolve_device
+from gankit.training.trainer import available_devices, default_threads, resolve_device
 
 
 @pytest.fixture
@@ -71,3 +74,19 @@ def test_nccl_without_it_suggests_gloo_on_cpu(monkeypatch):
     monkeypatch.setattr(dist, "is_gloo_available", lambda: True)
     with pytest.raises(GankitError, match=r"needs the nccl backend.*set train.device=cpu"):
         init_from_environment("cuda")
+
+
+def test_default_threads_one_for_toy_data_else_cores_per_process():
+    cores = os.cpu_count() or 1
+    assert default_threads("ring") == 1
+    assert default_threads("fashion-mnist") == cores
+    assert default_threads("fashion-mnist", local_world_size=2) == max(1, cores // 2)
+
+
+def test_train_leaves_the_callers_thread_count(tmp_path):
+    import gankit
+
+    before = torch.get_num_threads()
+    overrides = {"train.steps": 2, "model.hidden_dim": 8, "train.batch_size": 16}
+    gankit.train("gan-ring", overrides, runs_dir=tmp_path, progress=False)
+    assert torch.get_num_threads() == before
