@@ -35,5 +35,21 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 
+# The speed and scale benchmarks of docs/performance.md, one target each (minutes to
+# tens of minutes on a small CPU). bench-all, without -j, runs them one after another:
+# two benchmarks sharing the cores would each measure the other.
+.PHONY: bench-utilization bench-cpu bench-toy bench-scaling bench-folder bench-all
+bench-utilization: $(STAMP)
+	$(BIN)/python benchmarks/utilization.py
+bench-cpu: $(STAMP)
+	$(BIN)/python benchmarks/step_cpu_time.py
+bench-toy: $(STAMP)
+	$(BIN)/python benchmarks/toy_naive.py
+bench-scaling: $(STAMP)
+	$(BIN)/python benchmarks/scaling.py
+bench-folder: $(STAMP)
+	$(BIN)/python benchmarks/folder_data.py
+bench-all: bench bench-utilization bench-cpu bench-toy bench-scaling bench-folder
+
 clean-venv:
 	rm -rf $(VENV)

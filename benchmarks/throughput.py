@@ -1,7 +1,7 @@
 """Training throughput of gankit against a plain PyTorch loop, side by side in one run.
 
 The plain loop is what a competent user writes from the PyTorch DCGAN tutorial: the same
-generator and discriminator (written out here with plain ``torch.nn`` layers), the same
+generator and discriminator (plain ``torch.nn`` layers in ``plain_loops.py``), the same
 batch, Adam(2e-4, β1=0.5), non-saturating BCE losses, data as one in-memory tensor with a
 fresh permutation per epoch. gankit runs the real thing: ``gankit.train`` on the
 ``dcgan-fashion`` preset, with its trainer, logging, in-memory batching and checkpoints.
@@ -18,121 +18,40 @@ plain run. Rounds alternate gankit / plain and the medians are compared.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
-import time
 
 import torch
-from torch import nn
+
+from common import command_line, gankit_steps_per_second, machine_line
+from plain_loops import (
+    bce_gan_loop,
+    conv_discriminator,
+    conv_generator,
+    count_parameters,
+    dcgan_init,
+)
 
 PRESET = "dcgan-fashion"
 LATENT, G_WIDTH, D_WIDTH = 100, 64, 64
 
 
-# --------------------------------------------------------------------------- plain loop
-def plain_generator() -> nn.Module:
-    return nn.Sequential(
-        nn.Linear(LATENT, 2 * G_WIDTH * 7 * 7),
-        nn.Unflatten(1, (2 * G_WIDTH, 7, 7)),
-        nn.BatchNorm2d(2 * G_WIDTH),
-        nn.ReLU(),
-        nn.ConvTranspose2d(2 * G_WIDTH, G_WIDTH, 4, 2, 1),
-        nn.BatchNorm2d(G_WIDTH),
-        nn.ReLU(),
-        nn.ConvTranspose2d(G_WIDTH, 1, 4, 2, 1),
-        nn.Tanh(),
-    )
-
-
-def plain_discriminator() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, D_WIDTH, 4, 2, 1),
-        nn.LeakyReLU(0.2),
-        nn.Conv2d(D_WIDTH, 2 * D_WIDTH, 4, 2, 1),
-        nn.BatchNorm2d(2 * D_WIDTH),
-        nn.LeakyReLU(0.2),
-        nn.Flatten(),
-        nn.Linear(2 * D_WIDTH * 7 * 7, 1),
-    )
-
-
-def dcgan_init(module: nn.Module) -> None:
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-
-
 def plain_run(images: torch.Tensor, batch_size: int, steps: int) -> float:
     """Train the tutorial-style loop for ``steps`` steps; returns images per second."""
     torch.manual_seed(0)
-    G, D = plain_generator(), plain_discriminator()
+    G, D = conv_generator(LATENT, G_WIDTH), conv_discriminator(D_WIDTH)
     dcgan_init(G)
     dcgan_init(D)
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    bce = nn.BCEWithLogitsLoss()
-    per_epoch = len(images) // batch_size
-    perm = torch.randperm(len(images))
-    started = time.perf_counter()
-    for step in range(steps):
-        if step % per_epoch == 0:
-            perm = torch.randperm(len(images))
-        i = step % per_epoch
-        real = images[perm[i * batch_size : (i + 1) * batch_size]]
-        # D step
-        opt_d.zero_grad()
-        fake = G(torch.randn(batch_size, LATENT))
-        d_real, d_fake = D(real), D(fake.detach())
-        loss_d = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
-        loss_d.backward()
-        opt_d.step()
-        # G step
-        opt_g.zero_grad()
-        d_fake = D(fake)
-        loss_g = bce(d_fake, torch.ones_like(d_fake))
-        loss_g.backward()
-        opt_g.step()
-        # a loop that logs reads its losses every step, like gankit does
-        loss_d.item(), loss_g.item()
-    return batch_size * steps / (time.perf_counter() - started)
+    seconds = bce_gan_loop(G, D, images, batch_size, steps, LATENT, 2e-4, (0.5, 0.999))
+    return batch_size * steps / seconds
 
 
-# --------------------------------------------------------------------------- gankit
 def gankit_run(batch_size: int, steps: int, runs_dir: str, name: str) -> float:
     """``gankit.train`` on the preset; images per second between the first and last log."""
-    import gankit
-
-    log_every = max(1, steps // 10)
-    result = gankit.train(
-        PRESET,
-        {
-            "train.steps": steps,
-            "train.batch_size": batch_size,
-            "train.log_every": log_every,
-            "train.sample_every": 10 * steps,  # previews and checkpoints only at the end,
-            "train.ckpt_every": 10 * steps,  # which the timing window excludes
-            "train.ema_decay": None,  # the plain loop keeps no average
-            "train.seed": 0,
-        },
-        name=name,
-        runs_dir=runs_dir,
-        progress=False,
-    )
-    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
-    first, last = rows[0], rows[-1]
-    return batch_size * (last["step"] - first["step"]) / (last["time"] - first["time"])
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+    overrides = {"train.batch_size": batch_size, "train.threads": torch.get_num_threads()}
+    return batch_size * gankit_steps_per_second(PRESET, overrides, steps, runs_dir, name)
 
 
 def main() -> None:
@@ -159,15 +78,12 @@ def main() -> None:
     model = gankit.create_model(
         "dcgan", data_shape=(1, 28, 28), latent_dim=LATENT, g_channels=G_WIDTH, d_channels=D_WIDTH
     )
-    pairs = [(model.G, plain_generator()), (model.D, plain_discriminator())]
+    pairs = [(model.G, conv_generator(LATENT, G_WIDTH)), (model.D, conv_discriminator(D_WIDTH))]
     for ours, theirs in pairs:
         if count_parameters(ours) != count_parameters(theirs):
             sys.exit("throughput: the plain networks do not match gankit's; fix the benchmark")
 
-    print(
-        f"torch {torch.__version__}, {platform.machine()} {platform.processor() or ''}, "
-        f"{os.cpu_count()} cores, {torch.get_num_threads()} threads"
-    )
+    print(machine_line())
     print(
         f"parameters: G {count_parameters(model.G):,}, D {count_parameters(model.D):,} "
         "(identical in both loops)"
@@ -192,7 +108,7 @@ def main() -> None:
     for batch_size, ours, theirs in rows:
         print(f"| {PRESET} | {batch_size} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |")
     print()
-    print("command: python benchmarks/throughput.py " + " ".join(sys.argv[1:]))
+    print(command_line())
 
 
 if __name__ == "__main__":

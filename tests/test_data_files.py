@@ -497,6 +497,17 @@ def test_folder_streaming_path(tmp_path):
     assert batch_x.shape == (4, 3, 16, 16) and batch_y.tolist() == [0, 0, 1, 1]
 
 
+def test_folder_streams_when_decoded_images_would_be_too_large(tmp_path, monkeypatch):
+    from gankit.data import folders
+
+    make_class_folders(tmp_path)
+    # 4 images of 3 x 16 x 16 float32 = 12,288 bytes; below the count limit, above this
+    monkeypatch.setattr(folders, "IN_MEMORY_BYTES", 12_287)
+    assert "streamed" in folder(path=str(tmp_path), resolution=16).info
+    monkeypatch.setattr(folders, "IN_MEMORY_BYTES", 12_288)
+    assert "in memory" in folder(path=str(tmp_path), resolution=16).info
+
+
 def test_folder_streaming_bad_files(tmp_path):
     make_class_folders(tmp_path)
     (tmp_path / "cats" / "aa_broken.png").write_bytes(b"not a png at all")

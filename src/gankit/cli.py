@@ -85,7 +85,7 @@ def train(
     from gankit.training.trainer import train as run_training
 
     if nproc is not None:
-        raise typer.Exit(_launch_torchrun(nproc, set_ or []))
+        raise typer.Exit(_launch_torchrun(nproc, config, set_ or []))
     result = run_training(
         config,
         set_ or [],
@@ -118,20 +118,22 @@ def train(
         raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
 
 
-def _launch_torchrun(nproc: int, overrides: list[str]) -> int:
+def _launch_torchrun(nproc: int, config: str | None, overrides: list[str]) -> int:
     """Run this same ``gankit train`` command under torchrun with ``nproc`` processes."""
     import os
     import subprocess
 
-    from gankit.config import parse_overrides
+    from gankit.config import resolve_config
     from gankit.errors import GankitError
+    from gankit.training.trainer import resolve_device
 
-    device = parse_overrides(overrides).get("train.device", "auto")
     if nproc < 1:
         raise GankitError(f"--nproc must be >= 1, got {nproc}")
     import torch
 
-    if device in ("auto", "cuda") and torch.cuda.is_available():
+    # Checked once here: a missing device would otherwise fail once per process.
+    device = resolve_device(resolve_config(config, overrides)["train"]["device"]).type
+    if device == "cuda":
         available, what = torch.cuda.device_count(), "CUDA devices"
     else:
         available, what = os.cpu_count() or 1, "CPU cores"

@@ -44,7 +44,8 @@ class TrainConfig:
         batch_size: real samples per network update.
         seed: seeds weights, data order and noise; the same seed gives the same weights.
         device: ``auto`` picks CUDA, then MPS, then CPU.
-        threads: CPU threads for torch; None uses one per core.
+        threads: CPU threads for torch. None: 1 for toy 2-D data, else the cores
+            divided by the processes on this machine (see ``default_threads``).
         log_every: steps between lines of ``metrics.jsonl``.
         sample_every: steps between sample grids drawn from the fixed noise.
         ckpt_every: steps between checkpoints.

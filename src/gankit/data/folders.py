@@ -32,6 +32,11 @@ from torch.utils.data import Dataset
 from gankit.data.base import NO_LABEL, DataBundle, check_resolution, tensor_split, to_unit_range
 from gankit.errors import GankitError
 
+#: Decoded float32 pixels a folder may hold in memory. ``in_memory_limit`` counts
+#: images, and 20,000 images are 63 MB at 28 px grayscale but 15.7 GB at 256 px RGB:
+#: above this many bytes a folder streams, whatever its image count.
+IN_MEMORY_BYTES = 512 * 2**20
+
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 MODES = {1: "L", 3: "RGB"}
 
@@ -198,8 +203,9 @@ def folder(
         resolution: side R of the square images: short side resized, centre cropped.
         channels: 1 for grayscale, 3 for RGB.
         skip_bad: skip unreadable files (counted in ``info``) instead of failing.
-        in_memory_limit: folders with at most this many images are decoded once into
-            memory; larger ones are read from disk on every access.
+        in_memory_limit: folders with at most this many images, decoding to at most
+            ``IN_MEMORY_BYTES`` (512 MiB), are decoded once into memory; larger ones
+            are read from disk on every access.
         test_fraction: fraction of images held out as ``test``, chosen by ``seed``.
         seed: seed of the train/test split.
 
@@ -225,7 +231,8 @@ def folder(
     else:
         class_names, labels = None, [NO_LABEL] * len(files)
 
-    in_memory = len(files) <= in_memory_limit
+    decoded_bytes = len(files) * channels * resolution * resolution * 4
+    in_memory = len(files) <= in_memory_limit and decoded_bytes <= IN_MEMORY_BYTES
     skipped: list[str | Path] = []
 
     def build(positions: list[int]) -> Dataset:

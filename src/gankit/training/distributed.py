@@ -62,11 +62,21 @@ def init_from_environment(device_type: str) -> DistContext:
         return SINGLE
     backend = "nccl" if device_type == "cuda" else "gloo"
     if not dist.is_available():
-        raise GankitError("this torch build has no torch.distributed; run one process")
-    if backend == "nccl" and not dist.is_nccl_available():
-        raise GankitError("the nccl backend is not available in this torch build; use gloo on cpu")
-    if backend == "gloo" and not dist.is_gloo_available():
-        raise GankitError("the gloo backend is not available in this torch build")
+        raise GankitError(
+            f"{world_size} processes need torch.distributed, which this torch build lacks; "
+            "run one process"
+        )
+    if backend not in available_backends():
+        have = ", ".join(available_backends()) or "none"
+        hint = (
+            "set train.device=cpu to use gloo"
+            if device_type != "cpu" and "gloo" in available_backends()
+            else "run one process"
+        )
+        raise GankitError(
+            f"train.device {device_type} needs the {backend} backend for {world_size} "
+            f"processes, which this torch build lacks; available backends: {have}; {hint}"
+        )
     if not dist.is_initialized():
         dist.init_process_group(backend)
     return DistContext(
@@ -76,6 +86,18 @@ def init_from_environment(device_type: str) -> DistContext:
         local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))),
         backend=backend,
     )
+
+
+def available_backends() -> list[str]:
+    """The process-group backends this torch build has, of gloo, nccl and mpi."""
+    if not dist.is_available():
+        return []
+    checks = {
+        "gloo": dist.is_gloo_available,
+        "nccl": dist.is_nccl_available,
+        "mpi": dist.is_mpi_available,
+    }
+    return [name for name, check in checks.items() if check()]
 
 
 def shutdown(ctx: DistContext) -> None:

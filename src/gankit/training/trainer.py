@@ -39,7 +39,7 @@ from gankit.config import (
     parse_overrides,
     resolve_config,
 )
-from gankit.data import DataBundle, load_data
+from gankit.data import TOY_DATASETS, DataBundle, load_data
 from gankit.errors import DivergenceError, GankitError
 from gankit.explore.pictures import save_loss_curves, save_samples
 from gankit.models.base import GenerativeModel
@@ -96,17 +96,34 @@ class TrainResult:
     model: GenerativeModel | None = None
 
 
+def available_devices() -> list[str]:
+    """The ``train.device`` values this machine can run, e.g. ``["cpu"]``."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append(f"cuda ({torch.cuda.device_count()} devices)")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
 def resolve_device(name: str) -> torch.device:
+    """``train.device`` as a torch device; ``auto`` picks CUDA, then MPS, then CPU.
+
+    Raises:
+        GankitError: the device was asked for but this machine or torch build lacks
+            it; the message lists the devices that are available.
+    """
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GankitError("train.device 'cuda' was requested but CUDA is not available; use cpu")
-    if name == "mps" and not (torch.backends.mps.is_available()):
-        raise GankitError("train.device 'mps' was requested but MPS is not available; use cpu")
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        what = "CUDA" if name == "cuda" else "MPS"
+        raise GankitError(
+            f"train.device '{name}' was requested but {what} is not available here; "
+            f"available devices: {', '.join(available_devices())}"
+        )
     return torch.device(name)
 
 
@@ -702,15 +719,14 @@ def train(
     if not resume:
         check_run_dir(run_dir, overwrite)
     ctx = init_from_environment(device.type)
+    caller_threads = torch.get_num_threads()
     try:
         if device.type == "cuda" and ctx.enabled:
             device = torch.device("cuda", ctx.local_rank)
             torch.cuda.set_device(device)
         threads = resolved["train"]["threads"]
-        if threads is None and ctx.enabled and device.type == "cpu":
-            # N processes on one machine share its cores: one process's OpenMP threads
-            # spinning while another's wait is the worst case on a small CPU.
-            threads = max(1, (os.cpu_count() or 1) // ctx.local_world_size)
+        if threads is None and device.type == "cpu":
+            threads = default_threads(resolved["data"]["name"], ctx.local_world_size)
         if threads is not None:
             torch.set_num_threads(threads)
         model, bundle = build(resolved, data_dir)
@@ -723,7 +739,24 @@ def train(
         barrier(ctx)
         return trainer.fit()
     finally:
+        # a library call leaves the caller's thread count as it found it
+        torch.set_num_threads(caller_threads)
         shutdown(ctx)
 
 
-__all__ = ["TrainResult", "Trainer", "build", "train"]
+def default_threads(data_name: str, local_world_size: int = 1) -> int:
+    """CPU threads for a run whose ``train.threads`` is unset.
+
+    - Toy 2-D data: 1. Its MLPs do too little per operation to pay for OpenMP's
+      fork and join, and when anything else keeps a core busy, two threads wait on
+      each other at every operation: on a shared 2-core machine a gan-ring loop ran
+      at 2.9 steps/s on 2 threads and at 95 on 1 (``docs/performance.md``).
+    - Otherwise the cores divided by the processes on this machine: N ranks with all
+      the cores each would spin against each other.
+    """
+    if data_name in TOY_DATASETS:
+        return 1
+    return max(1, (os.cpu_count() or 1) // local_world_size)
+
+
+__all__ = ["TrainResult", "Trainer", "build", "default_threads", "train"]
