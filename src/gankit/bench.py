@@ -309,13 +309,17 @@ def run_adaptation(
     config = resolve_config(preset, overrides or [])
     model_name = config["model"]["name"]
     source_only = getattr(get_spec(model_name).cls, "source_only_overrides", None)
-    if model_name != "dann" and source_only is None:
+    # a preset that already is the baseline (source-only-digits-m) has nothing to compare
+    is_baseline = source_only is not None and all(
+        config["model"].get(key) == value for key, value in source_only.items()
+    )
+    if source_only is None or is_baseline:
         raise GankitError(
             f"gankit adapt trains a DANN or AdaptSeg preset against its source-only baseline; "
-            f"'{preset}' trains a '{model_name}' (try dann-digits-m or adaptseg-segshift)"
+            f"'{preset}' trains a '{model_name}'"
+            + (" that is already that baseline" if is_baseline else "")
+            + " (try dann-digits-m or adaptseg-segshift)"
         )
-    if model_name == "dann":
-        source_only = {"name": "source_only", "domain_weight": 0.0}
     baseline = {
         **config,
         "name": f"{config['name']}-source-only",

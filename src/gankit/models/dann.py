@@ -24,7 +24,7 @@ counts fully. ``domain_weight: 0`` turns adaptation off; that model is the
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,12 @@ class DANN(GenerativeModel):
     #: No samples to draw: the trainer skips previews and sampling for this family.
     generative = False
     uses_domain_b = True
+    #: What ``gankit adapt`` changes in the model config for the source-only baseline:
+    #: the registered ``source_only`` variant, without the domain classifier.
+    source_only_overrides: ClassVar[dict[str, str | float]] = {
+        "name": "source_only",
+        "domain_weight": 0.0,
+    }
 
     def __init__(
         self,

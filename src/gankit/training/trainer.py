@@ -212,6 +212,8 @@ class Trainer:
     ) -> None:
         self.config = config
         self.train_cfg = TrainConfig(**config["train"])
+        #: set by _compile_networks: snapshot the state before the first compiled step
+        self._compile_snapshot = False
         self.paths = RunPaths(Path(run_dir))
         self.bundle = bundle
         self.dist = dist_ctx
@@ -531,7 +533,7 @@ class Trainer:
             else contextlib.nullcontext()
         )
         snapshot = None
-        if getattr(self, "_compile_snapshot", False):
+        if self._compile_snapshot:
             with unwrapped(self.model, self.networks):
                 weights = {k: v.clone() for k, v in self.model.state_dict().items()}
             snapshot = (
