@@ -87,3 +87,16 @@ def test_digits_in_three_channels_pair_with_digits_m():
     assert bundle.shape == bundle.domain_b.shape == (3, 8, 8)
     grey = bundle.train.tensors[0]
     assert torch.equal(grey[:, 0], grey[:, 2])
+
+
+def test_eval_headline_of_a_classifier_run_names_no_samples(tmp_path):
+    from typer.testing import CliRunner
+
+    from gankit.cli import app
+
+    gankit.train(moons_pair("dann", steps=5), runs_dir=tmp_path)
+    result = CliRunner().invoke(app, ["eval", "dann", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    headline = result.output.splitlines()[0]
+    assert headline == f"run {tmp_path / 'dann'} at step 5, scored on the test split"
+    assert "target_accuracy" in result.output

@@ -300,11 +300,14 @@ def eval_(
         data_dir,
         train_evaluator,
     )
-    typer.echo(
-        f"run {report.run} at step {report.step}: {report.n} samples vs "
-        f"{report.n_reference} of the {split} split (floor: {report.n_floor} real)"
-        + (f", {report.features} features" if report.features else "")
-    )
+    if report.n:
+        typer.echo(
+            f"run {report.run} at step {report.step}: {report.n} samples vs "
+            f"{report.n_reference} of the {split} split (floor: {report.n_floor} real)"
+            + (f", {report.features} features" if report.features else "")
+        )
+    else:  # classifiers and segmenters (DANN, AdaptSeg) draw no samples
+        typer.echo(f"run {report.run} at step {report.step}, scored on the {split} split")
     if "evaluator_test_accuracy" in report.extra:
         typer.echo(f"evaluator test accuracy: {report.extra['evaluator_test_accuracy']:.4f}")
     typer.echo(report.table())
