@@ -51,5 +51,11 @@ bench-folder: $(STAMP)
 	$(BIN)/python benchmarks/folder_data.py
 bench-all: bench bench-utilization bench-cpu bench-toy bench-scaling bench-folder
 
+# The DANN study of docs/benchmarks.md: a dozen variants on digits -> digits-m, with the
+# target accuracy split by patch brightness (about 25 minutes on one thread).
+.PHONY: bench-dann
+bench-dann: $(STAMP)
+	$(BIN)/python benchmarks/dann_study.py
+
 clean-venv:
 	rm -rf $(VENV)
