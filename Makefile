@@ -52,7 +52,7 @@ bench-folder: $(STAMP)
 bench-all: bench bench-utilization bench-cpu bench-toy bench-scaling bench-folder
 
 # The DANN study of docs/benchmarks.md: a dozen variants on digits -> digits-m, with the
-# target accuracy split by patch brightness (about 25 minutes on one thread).
+# target accuracy split by patch brightness (about 15 minutes on one thread).
 .PHONY: bench-dann
 bench-dann: $(STAMP)
 	$(BIN)/python benchmarks/dann_study.py

@@ -63,7 +63,6 @@ VARIANTS = [
     Variant("dann"),
     replace(SOURCE_ONLY, name="source-only, dropout 0.5", dropout=0.5),
     Variant("dann, dropout 0.5", dropout=0.5),
-    Variant("dann, dropout 0.5, 10000 steps", dropout=0.5, steps=10000),
     replace(SOURCE_ONLY, name="source-only, shifts of 2 px", shift=2),
     Variant("dann, shifts of 2 px", shift=2),
     Variant("dann, fresh target patches", fresh_target=True),
