@@ -26,6 +26,7 @@ plain PyTorch, written out so that each variant is one visible switch.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import statistics
 import time
@@ -128,9 +129,11 @@ def shifted(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.T
     return padded[images, torch.arange(c)[None, :, None, None], rows, cols]
 
 
+@functools.cache
 def domains_of(pair: str):
     """(source, target, resolution): digits -> digits-m at 16 px, or Fashion-MNIST ->
-    fashion-m at 28 px from the IDX files already on disk (no download)."""
+    fashion-m at 28 px from the IDX files already on disk (no download). Loaded and
+    blended once, shared by every variant and seed: ``run`` never writes to them."""
     if pair == "digits":
         return digits(resolution=16), digits_m(resolution=16), 16
     from gankit.data.idx import fashion_mnist
