@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError, choices
-from gankit.training.checkpoint import atomic_save
+from gankit.files import atomic_save, cache_root
 
 #: Datasets an evaluator can be trained for, with their native resolution.
 EVALUATOR_DATASETS = {
@@ -46,14 +45,6 @@ FEATURE_DIM = 128
 BATCH_SIZE = 128
 #: Bumped when the saved layout or the network changes, so stale caches are retrained.
 CACHE_FORMAT = 1
-
-
-def cache_root() -> Path:
-    """``$GANKIT_CACHE``, else ``$XDG_CACHE_HOME/gankit``, else ``~/.cache/gankit``."""
-    if os.environ.get("GANKIT_CACHE"):
-        return Path(os.environ["GANKIT_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "gankit"
 
 
 def _resolution(dataset: str, arch: str, resolution: int | None) -> int:
