@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gankit.errors import GankitError, choices
+from gankit.validation import validate_kwargs
 
 if TYPE_CHECKING:
     from gankit.models.base import Model
@@ -82,8 +83,6 @@ def model_defaults(name: str, overrides: dict[str, Any] | None = None) -> dict[s
     Raises:
         GankitError: an override is not an argument of the model, or has the wrong type.
     """
-    from gankit.config import validate_kwargs
-
     spec = get_spec(name)
     overrides = dict(overrides or {})
     validate_kwargs(spec.cls, overrides, where=f"model ({name})", exclude=set(DATA_ARGS))
