@@ -21,8 +21,8 @@ PRESETS = ("source-only-segshift", "adaptseg-single-segshift", "adaptseg-segshif
 
 def main() -> None:
     import gankit
+    from gankit.api import evaluate_run
     from gankit.config import resolve_config
-    from gankit.metrics.evaluate import evaluate_run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")

@@ -28,7 +28,7 @@ def gankit_cpu_seconds(preset: str, batch_size: int, steps: int) -> float:
     """CPU seconds of ``steps`` calls of ``train_step`` on the preset's model."""
     from gankit.config import resolve_config
     from gankit.training.data import BatchStream
-    from gankit.training.trainer import build
+    from gankit.training.run import build
 
     model, bundle = build(resolve_config(preset, {"train.batch_size": batch_size}))
     model.setup_optimizers()

@@ -58,7 +58,7 @@ def main() -> None:
     import gankit
     from gankit.config import resolve_config
     from gankit.data import load_data
-    from gankit.training.trainer import default_threads
+    from gankit.training.runtime import default_threads
 
     print(machine_line())
     print(

@@ -130,7 +130,7 @@ class _NoModuleTracking:
 def step_flops(preset: str, batch_size: int) -> tuple[int, int, int, int]:
     """(model FLOPs of one ``train_step``, real images per step, G and D parameters)."""
     from gankit.config import resolve_config
-    from gankit.training.trainer import build
+    from gankit.training.run import build
 
     config = resolve_config(preset, {"train.batch_size": batch_size})
     model, bundle = build(config)
@@ -170,7 +170,7 @@ def main() -> None:
 
     from gankit.config import resolve_config
     from gankit.errors import GankitError
-    from gankit.training.trainer import default_threads
+    from gankit.training.runtime import default_threads
 
     selected = [
         c

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import gankit
+from gankit.api import evaluate_run
 from gankit.errors import GankitError
-from gankit.metrics.evaluate import evaluate_run
 from gankit.nn import grad_reverse
 from gankit.registry import create_model
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 import gankit
 from conftest import tiny_config
+from gankit.api import evaluate_run
 from gankit.cli import app
 from gankit.errors import GankitError
-from gankit.metrics.evaluate import evaluate_run
 from gankit.models.cyclegan import ImagePool, patch_layers
 from gankit.registry import create_model
 
@@ -138,8 +138,9 @@ def test_domains_with_other_channels_load_and_dann_refuses_them():
         {"name": "digits", "target": "digits-m", "target_options": {"resolution": 8}}
     )
     assert bundle.shape == (1, 8, 8) and bundle.domain_b.shape == (3, 8, 8)
+    dann = create_model("dann", data_shape=(1, 8, 8), num_classes=10)
     with pytest.raises(GankitError, match="needs both domains to give items of one shape"):
-        create_model("dann", data_shape=(1, 8, 8), num_classes=10, data_shape_b=(3, 8, 8))
+        dann.training_data(bundle)
 
 
 # --------------------------------------------------------------------------- a tiny run
@@ -188,8 +189,8 @@ def test_training_writes_translation_previews(cyclegan_run):
     assert previews, "the trainer wrote no previews"
     latent = torch.load(cyclegan_run / "fixed_noise.pt", weights_only=True)
     assert latent["a"].shape == (8, 1, 8, 8) and latent["b"].shape == (8, 3, 8, 8)
-    # six rows of 8 tiles: 8 px enlarged 4x, 2 px gaps, inside the grid's 2 px frame
-    assert Image.open(previews[-1]).size == (8 * 34 + 2 + 4, 6 * 34 + 2 + 4)
+    # six rows of 8 tiles: 8 px enlarged 4x, with 2 px gaps and frame
+    assert Image.open(previews[-1]).size == (8 * 34 + 2, 6 * 34 + 2)
 
 
 def test_cli_translate_writes_files_and_strips(cyclegan_run, tmp_path):

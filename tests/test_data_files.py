@@ -44,6 +44,7 @@ def isolated(tmp_path, monkeypatch):
     """Point every search location into tmp_path, and forbid the network."""
     monkeypatch.setattr(download_module, "DEBIAN_DATASETS", tmp_path / "debian")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("GANKIT_CACHE", raising=False)
     monkeypatch.delenv("GANKIT_DATA", raising=False)
 
     def no_network(url, destination):
@@ -308,6 +309,21 @@ def test_find_or_fetch_directly(tmp_path, monkeypatch):
     )
     assert found == cache(tmp_path, "toyset")
     assert (found / "a.bin").read_bytes() == b"payload"
+
+
+def test_gankit_cache_moves_the_download_cache(tmp_path, monkeypatch):
+    served = tmp_path / "server"
+    served.mkdir()
+    (served / "a.bin").write_bytes(b"payload")
+    fake_server(tmp_path, monkeypatch, served)
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "elsewhere"))
+
+    found = download_module.find_or_fetch(
+        "toyset", ["a.bin"], None, {"a.bin": "https://example.invalid/a.bin"}, {}, "hint"
+    )
+    assert found == tmp_path / "elsewhere" / "toyset"
+    assert (found / "a.bin").read_bytes() == b"payload"
+    assert not cache(tmp_path, "toyset").exists(), "$XDG_CACHE_HOME is not used"
 
 
 # --------------------------------------------------------------------------- CIFAR-10

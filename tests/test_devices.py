@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from gankit.cli import app
 from gankit.errors import GankitError
 from gankit.training.distributed import available_backends, init_from_environment
-from gankit.training.trainer import available_devices, default_threads, resolve_device
+from gankit.training.runtime import available_devices, default_threads, resolve_device
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 import gankit
 from conftest import tiny_config
+from gankit.api import explore
 from gankit.cli import app
 from gankit.errors import GankitError
-from gankit.explore.explore import ExploreOptions, explore
+from gankit.explore.explore import ExploreOptions
 from gankit.explore.latent import lerp, slerp, truncate
 
 runner = CliRunner()
@@ -92,9 +93,17 @@ def test_classes_one_row_per_class_and_labels_on_sample(runs, tmp_path):
 def test_traverse_one_picture_per_continuous_code(runs, tmp_path):
     paths = explore(runs["infogan"], "traverse", ExploreOptions(steps=5), tmp_path)
     assert [p.name for p in paths] == ["traverse_c0_seed0.png", "traverse_c1_seed0.png"]
-    with pytest.raises(GankitError, match="needs an InfoGAN run.*use --what classes"):
+    with pytest.raises(
+        GankitError,
+        match="traverse does not apply .* valid for it: classes, grid, "
+        "interp, toy; models that draw traverse: infogan$",
+    ):
         explore(runs["cgan"], "traverse", ExploreOptions(), tmp_path)
-    with pytest.raises(GankitError, match="needs a conditional model.*use --what traverse"):
+    with pytest.raises(
+        GankitError,
+        match="classes does not apply .*valid for it: grid, interp, "
+        "toy, traverse; models that draw classes: acgan, cgan$",
+    ):
         explore(runs["infogan"], "classes", ExploreOptions(), tmp_path)
 
 
@@ -105,7 +114,7 @@ def test_manifold_plane_and_reconstructions(runs, tmp_path):
     assert recon.name == "reconstructions_seed0.png"
     with pytest.raises(GankitError, match="needs latent_dim 2, this VAE has 4; use --view recon"):
         explore(runs["vae4"], "manifold", ExploreOptions(view="plane"), tmp_path)
-    with pytest.raises(GankitError, match="needs a VAE run"):
+    with pytest.raises(GankitError, match="manifold does not apply .* draw manifold: vae$"):
         explore(runs["dcgan"], "manifold", ExploreOptions(), tmp_path)
 
 

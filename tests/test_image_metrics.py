@@ -203,6 +203,19 @@ def test_fd_floor_is_small_and_grows_as_samples_degrade(digits_evaluator):
     assert floor < 0.1 * by_classes[-1] and floor < 0.1 * by_noise[-1], (floor, by_noise)
 
 
+@pytest.mark.filterwarnings("ignore:Matrix is singular:scipy.linalg.LinAlgWarning")
+def test_frechet_distance_matches_scipy_sqrtm_on_evaluator_features(digits_evaluator):
+    """Real features: ReLU outputs (a third are 0), 128 wide, singular covariances when
+    there are fewer samples than features."""
+    digits = load_dataset("digits")
+    train_x, train_y = digits.train.tensors
+    train = digits_evaluator.features(train_x)
+    test = digits_evaluator.features(digits.test.tensors[0])
+    for a, b in [(train, test), (train[train_y < 5], test), (train[:100], test[:100])]:
+        expected = scipy_frechet(a.double().numpy(), b.double().numpy())
+        assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+
+
 def test_evaluator_errors(digits_evaluator, tmp_path, monkeypatch):
     with pytest.raises(GankitError, match="reads 8 px images of shape \\(1, 8, 8\\), got images "
                        "of shape \\(1, 16, 16\\); for 16 px train one with: "

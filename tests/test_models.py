@@ -22,28 +22,23 @@ def build(name: str, shape=IMAGE):
 def batch_for(model, shape=IMAGE, batch_size=8):
     n = batch_size * model.real_batches_per_step
     # segmentation families label every pixel: (n, H, W) label maps
-    label_shape = (n, *shape[1:]) if getattr(model, "dense_labels", False) else (n,)
+    label_shape = (n, *shape[1:]) if model.task == "segment" else (n,)
     batch = {"x": torch.rand(n, *shape) * 2 - 1, "y": torch.randint(0, 10, label_shape)}
-    if model.uses_domain_b:  # a second domain: shifted, and labelled only for evaluation
+    if model.task != "sample":  # a second domain: shifted, and labelled only for evaluation
         batch.update(x_b=torch.rand(n, *shape) * 2 - 0.5, y_b=torch.randint(0, 10, label_shape))
     return batch
 
 
-#: Families that draw samples from noise; the others classify (DANN) or translate images
-#: (CycleGAN), both trained adversarially.
-GENERATIVE = [
-    name
-    for name in list_models()
-    if create_model(name, data_shape=IMAGE, num_classes=10).generative
-    and not get_spec(name).cls.translates
-]
+#: Families that draw samples from noise; the others classify (DANN), segment (AdaptSeg)
+#: or translate images (CycleGAN), all trained adversarially.
+GENERATIVE = [name for name in list_models() if get_spec(name).cls.task == "sample"]
 
 
 def outputs(model, latent_seed: int = 1):
     """What the model computes: samples, translations, or class predictions."""
-    if model.translates:
+    if model.task == "translate":
         return model.translate(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE))
-    if model.generative:
+    if model.task == "sample":
         return model.render(model.sample_latent(4, torch.Generator().manual_seed(latent_seed)))
     return model.predict(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE))
 
@@ -100,12 +95,13 @@ IMAGES_ONLY = {"dcgan", "adaptseg", "adaptseg_single"}
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in list_models() if n not in IMAGES_ONLY and not get_spec(n).cls.translates]
+    "name",
+    [n for n in list_models() if n not in IMAGES_ONLY and get_spec(n).cls.task != "translate"],
 )
 def test_points_models_work_on_2d_data(name):
     model = build(name, shape=(2,))
     model.train_step(batch_for(model, shape=(2,)), step=0)
-    if model.generative:
+    if model.task == "sample":
         assert model.sample(7).shape == (7, 2)
     else:
         assert model.predict(torch.randn(7, 2)).shape == (7,)

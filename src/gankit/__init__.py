@@ -8,9 +8,10 @@ Train the GAN family, evaluate it honestly, and look at what it learned::
     run = gankit.load_run(result.run_dir)
     points = run.sample(2500, seed=0)        # (2500, 2)
 
-Public API: :func:`train`, :func:`load_run`, :func:`create_model`,
-:func:`list_models`, :func:`load_dataset`, :func:`list_datasets`,
-:func:`list_presets`, :func:`resolve_config`.
+Public API: :func:`train`, :func:`load_run`, :func:`evaluate_run`, :func:`explore`,
+:func:`create_model`, :func:`list_models`, :func:`register_model`, :func:`register_task`,
+:func:`load_dataset`, :func:`list_datasets`, :func:`list_presets`, :func:`resolve_config`;
+the classes :class:`Model` (a family's base) and :class:`Task`.
 """
 
 from __future__ import annotations
@@ -21,13 +22,18 @@ __version__ = "0.1.0"
 
 # Imported on first use: ``import gankit`` stays fast (torch loads only when needed).
 _LAZY = {
-    "train": "gankit.training.trainer",
+    "train": "gankit.api",
+    "evaluate_run": "gankit.api",
+    "explore": "gankit.api",
     "TrainResult": "gankit.training.trainer",
     "load_run": "gankit.training.run",
     "Run": "gankit.training.run",
     "create_model": "gankit.registry",
     "list_models": "gankit.registry",
     "register_model": "gankit.registry",
+    "register_task": "gankit.tasks",
+    "Task": "gankit.tasks",
+    "Model": "gankit.models.base",
     "load_dataset": "gankit.data",
     "list_datasets": "gankit.data",
     "list_presets": "gankit.config",
@@ -37,12 +43,15 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from gankit.api import evaluate_run, explore, train
     from gankit.config import list_presets, resolve_config
     from gankit.data import list_datasets, load_dataset
     from gankit.errors import DivergenceError, GankitError
+    from gankit.models.base import Model
     from gankit.registry import create_model, list_models, register_model
+    from gankit.tasks import Task, register_task
     from gankit.training.run import Run, load_run
-    from gankit.training.trainer import TrainResult, train
+    from gankit.training.trainer import TrainResult
 
 
 def __getattr__(name: str) -> Any:
@@ -56,15 +65,20 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DivergenceError",
     "GankitError",
+    "Model",
     "Run",
+    "Task",
     "TrainResult",
     "create_model",
+    "evaluate_run",
+    "explore",
     "list_datasets",
     "list_models",
     "list_presets",
     "load_dataset",
     "load_run",
     "register_model",
+    "register_task",
     "resolve_config",
     "train",
 ]

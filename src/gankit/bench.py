@@ -46,14 +46,16 @@ class ToyResult:
 
 
 def presets_on(datasets: tuple[str, ...]) -> dict[str, str]:
-    """Presets whose data is one of ``datasets`` -> that dataset. Two-domain presets
-    (a ``data.target``: adaptation, translation) are left out: they are not samplers."""
+    """Presets of samplers (task ``sample``) whose data is one of ``datasets`` -> that
+    dataset. Translators, classifiers and segmenters are left out."""
     from gankit.config import list_presets, load_preset
+    from gankit.registry import get_spec
 
     out = {}
     for name in list_presets():
-        data = load_preset(name).get("data", {})
-        if data.get("name") in datasets and not data.get("target"):
+        preset = load_preset(name)
+        data = preset.get("data", {})
+        if data.get("name") in datasets and get_spec(preset["model"]["name"]).cls.task == "sample":
             out[name] = data["name"]
     return out
 
@@ -197,7 +199,7 @@ def run_images(
     the real-vs-real floor of the same evaluator.
     """
     import gankit
-    from gankit.metrics.evaluate import evaluate_run
+    from gankit.api import evaluate_run
 
     available = image_presets()
     presets = presets or list(available)
@@ -286,6 +288,25 @@ class AdaptResult:
     scores: dict[str, float]
 
 
+def adaptation_of(model_name: str, preset: str):
+    """The :class:`~gankit.tasks.Adaptation` of a model's task, for ``gankit adapt``.
+
+    Raises:
+        GankitError: the model's task is not adapted, or the family has no baseline.
+    """
+    from gankit.registry import get_spec
+    from gankit.tasks import get_task
+
+    cls = get_spec(model_name).cls
+    adaptation = get_task(cls).adaptation
+    if adaptation is None or cls.baseline_overrides is None:
+        raise GankitError(
+            f"gankit adapt trains a DANN or AdaptSeg preset against its source-only baseline; "
+            f"'{preset}' trains a '{model_name}' (try dann-digits-m or adaptseg-segshift)"
+        )
+    return adaptation
+
+
 def run_adaptation(
     preset: str = "dann-digits-m",
     overrides: list[str] | None = None,
@@ -294,36 +315,33 @@ def run_adaptation(
     data_dir: str | None = None,
     on_result: Callable[[AdaptResult], None] | None = None,
 ) -> list[AdaptResult]:
-    """Train an adaptation preset and its source-only baseline with the same budget.
+    """Train an adaptation preset and its baseline with the same budget.
 
-    The baseline is the same config with the family's ``source_only_overrides``. For
+    The baseline is the same config with the family's ``baseline_overrides``. For
     DANN, ``model.name=source_only``: the same feature extractor and classifier, no
     domain classifier, never shown the target. For AdaptSeg, both adversarial weights
     0: the same segmentation network, no discriminators, never shown the target.
     """
     import gankit
+    from gankit.api import evaluate_run
     from gankit.config import resolve_config
-    from gankit.metrics.evaluate import evaluate_run
     from gankit.registry import get_spec
 
     config = resolve_config(preset, overrides or [])
     model_name = config["model"]["name"]
-    source_only = getattr(get_spec(model_name).cls, "source_only_overrides", None)
+    adaptation_of(model_name, preset)
+    baseline_overrides = get_spec(model_name).cls.baseline_overrides
     # a preset that already is the baseline (source-only-digits-m) has nothing to compare
-    is_baseline = source_only is not None and all(
-        config["model"].get(key) == value for key, value in source_only.items()
-    )
-    if source_only is None or is_baseline:
+    if all(config["model"].get(key) == value for key, value in baseline_overrides.items()):
         raise GankitError(
             f"gankit adapt trains a DANN or AdaptSeg preset against its source-only baseline; "
-            f"'{preset}' trains a '{model_name}'"
-            + (" that is already that baseline" if is_baseline else "")
-            + " (try dann-digits-m or adaptseg-segshift)"
+            f"'{preset}' trains a '{model_name}' that is already that baseline "
+            "(try dann-digits-m or adaptseg-segshift)"
         )
     baseline = {
         **config,
         "name": f"{config['name']}-source-only",
-        "model": {**config["model"], **source_only},
+        "model": {**config["model"], **baseline_overrides},
     }
     results = []
     for run_config in (config, baseline):
@@ -345,43 +363,3 @@ def run_adaptation(
         if on_result is not None:
             on_result(row)
     return results
-
-
-def adaptation_table(results: list[AdaptResult], source: str, target: str) -> str:
-    if "target_miou" in results[0].scores:
-        return segmentation_adaptation_table(results, source, target)
-    lines = [
-        f"| model | {source} (source) accuracy | {target} (target) accuracy | steps | time |",
-        "|---|---|---|---|---|",
-    ]
-    for row in results:
-        lines.append(
-            f"| `{row.model}` | {100 * row.scores['source_accuracy']:.1f} % "
-            f"| {100 * row.scores['target_accuracy']:.1f} % | {row.steps} | {row.seconds:.0f} s |"
-        )
-    return "\n".join(lines)
-
-
-def _label(row: AdaptResult) -> str:
-    """The model column: the registered name, marked when it is the source-only baseline."""
-    return f"`{row.model}`" + (" source-only" if row.run.endswith("-source-only") else "")
-
-
-def segmentation_adaptation_table(results: list[AdaptResult], source: str, target: str) -> str:
-    """mIoU on both domains and the target's IoU per class, one row per run."""
-    per_class_keys = [key for key in results[0].scores if key.startswith("target_iou_")]
-    lines = [
-        f"| model | {source} (source) mIoU | {target} (target) mIoU | target pixel accuracy "
-        + "".join(f"| {key.removeprefix('target_iou_')} IoU " for key in per_class_keys)
-        + "| steps | time |",
-        "|---|---|---|---|" + "---|" * len(per_class_keys) + "---|---|",
-    ]
-    for row in results:
-        per_class = "".join(f"| {100 * row.scores[key]:.1f} " for key in per_class_keys)
-        lines.append(
-            f"| {_label(row)} | {100 * row.scores['source_miou']:.1f} "
-            f"| {100 * row.scores['target_miou']:.1f} "
-            f"| {100 * row.scores['target_accuracy']:.1f} % {per_class}"
-            f"| {row.steps} | {row.seconds:.0f} s |"
-        )
-    return "\n".join(lines)

@@ -82,10 +82,18 @@ def train(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Train a model. With no argument, a DCGAN on the embedded digits."""
-    from gankit.training.trainer import train as run_training
+    from gankit.api import train as run_training
 
     if nproc is not None:
-        raise typer.Exit(_launch_torchrun(nproc, config, set_ or []))
+        # the same command in each process, from the parsed options (without --nproc)
+        command = ["train", *([config] if config else [])]
+        command += [f"--set={item}" for item in set_ or []]
+        command += [f"--name={name}"] if name is not None else []
+        command += ["--resume"] if resume else []
+        command += ["--overwrite"] if overwrite else []
+        command += [f"--data-dir={data_dir}"] if data_dir is not None else []
+        command += [f"--runs-dir={runs_dir}", "--progress" if progress else "--no-progress"]
+        raise typer.Exit(_launch(nproc, config, set_ or [], command))
     result = run_training(
         config,
         set_ or [],
@@ -118,14 +126,14 @@ def train(
         raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
 
 
-def _launch_torchrun(nproc: int, config: str | None, overrides: list[str]) -> int:
-    """Run this same ``gankit train`` command under torchrun with ``nproc`` processes."""
+def _launch(nproc: int, config: str | None, overrides: list[str], command: list[str]) -> int:
+    """Run ``gankit COMMAND`` in ``nproc`` processes under torch's launcher (torchrun)."""
     import os
-    import subprocess
 
     from gankit.config import resolve_config
     from gankit.errors import GankitError
-    from gankit.training.trainer import resolve_device
+    from gankit.training.distributed import launch
+    from gankit.training.runtime import resolve_device
 
     if nproc < 1:
         raise GankitError(f"--nproc must be >= 1, got {nproc}")
@@ -144,14 +152,7 @@ def _launch_torchrun(nproc: int, config: str | None, overrides: list[str]) -> in
         )
     if os.environ.get("WORLD_SIZE"):
         raise GankitError("--nproc inside a torchrun launch; drop --nproc")
-    args = list(sys.argv[1:])
-    index = next(i for i, a in enumerate(args) if a == "--nproc" or a.startswith("--nproc="))
-    del args[index : index + (1 if "=" in args[index] else 2)]
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc_per_node={nproc}", "-m", "gankit", *args,
-    ]  # fmt: skip
-    return subprocess.call(command)
+    return launch(nproc, command)
 
 
 SAMPLE_FORMATS = (".png", ".npy", ".pt")
@@ -286,7 +287,7 @@ def eval_(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Score a run's newest checkpoint next to the real-vs-real floor; writes eval.json."""
-    from gankit.metrics.evaluate import evaluate_run
+    from gankit.api import evaluate_run
 
     report = evaluate_run(
         run,
@@ -430,20 +431,21 @@ def adapt(
     """Domain adaptation: train DANN (or AdaptSeg) and its source-only baseline with the
     same budget, and print both scores on the source and on the (unlabelled in training)
     target: accuracy, or mIoU with per-class IoU for segmentation."""
-    from gankit.bench import adaptation_table, run_adaptation
+    from gankit.bench import adaptation_of, run_adaptation
     from gankit.config import resolve_config
 
+    config = resolve_config(preset, set_ or [])
+    adaptation = adaptation_of(config["model"]["name"], preset)
+
     def show(row) -> None:
-        score = f"target accuracy {100 * row.scores['target_accuracy']:.1f} %"
-        if "target_miou" in row.scores:
-            score = f"target mIoU {100 * row.scores['target_miou']:.1f}"
+        score = adaptation.headline(row.scores)
         typer.echo(f"{row.model}: {score} ({row.run}, {row.seconds:.0f} s)", err=True)
 
     results = run_adaptation(preset, set_ or [], runs_dir, overwrite, data_dir, on_result=show)
-    data = resolve_config(preset, set_ or [])["data"]
+    data = config["data"]
     # segshift carries its target inside (domain_b); DANN's configs name it in data.target
     target = data.get("target") or data["name"]
-    typer.echo(adaptation_table(results, data["name"], target))
+    typer.echo(adaptation.table(results, data["name"], target))
     typer.echo("\ncommand: gankit " + " ".join(sys.argv[1:]))
 
 
@@ -491,9 +493,9 @@ def explore(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Pictures of what a run learned: sample grids, walks, classes, codes, manifolds."""
+    from gankit.api import explore as explore_run
     from gankit.errors import GankitError
     from gankit.explore.explore import ExploreOptions
-    from gankit.explore.explore import explore as explore_run
     from gankit.training.run import load_run
 
     pair = _int_list(seeds, "--seeds")

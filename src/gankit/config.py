@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 import re
-import types
-import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 
 from gankit.errors import GankitError, choices
+from gankit.validation import validate_kwargs
 
 DEFAULT_PRESET = "dcgan-digits"
 
@@ -106,88 +103,6 @@ class TrainConfig:
             raise GankitError(f"train.eval_every must be >= 1 or null, got {self.eval_every}")
         if self.num_workers < 0:
             raise GankitError(f"train.num_workers must be >= 0, got {self.num_workers}")
-
-
-# --------------------------------------------------------------------------- types
-def _type_name(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(annotation))
-    if origin in (Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(annotation))
-    if annotation is type(None):
-        return "null"
-    if origin is tuple:
-        return "list of " + _type_name(typing.get_args(annotation)[0])
-    return getattr(annotation, "__name__", str(annotation))
-
-
-def type_matches(value: Any, annotation: Any) -> bool:
-    """Whether a YAML value fits a constructor annotation, without converting it.
-
-    Written here rather than with a validation library because the rules are few
-    and deliberate: an int is accepted where a float is expected (``lr: 1`` is a
-    number), a list where a tuple is expected (YAML has no tuples), and nothing else
-    is coerced: ``"0.5"`` is not a float.
-    """
-    if annotation is inspect.Parameter.empty or annotation is Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin is Literal:
-        return any(value == a and type(value) is type(a) for a in typing.get_args(annotation))
-    if origin in (Union, types.UnionType):
-        return any(type_matches(value, a) for a in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if origin is tuple:
-        args = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(type_matches(v, args[0]) for v in value)
-        return len(value) == len(args) and all(type_matches(v, a) for v, a in zip(value, args))
-    if origin is list:
-        (arg,) = typing.get_args(annotation)
-        return isinstance(value, list) and all(type_matches(v, arg) for v in value)
-    if origin is dict:
-        return isinstance(value, dict)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(annotation, type):
-        return isinstance(value, annotation)
-    return True
-
-
-def _resolved_hints(fn: Callable) -> dict[str, Any]:
-    target = fn.__init__ if inspect.isclass(fn) else fn
-    try:
-        return typing.get_type_hints(target)
-    except Exception:  # unresolvable forward references: fall back to no type checks
-        return {}
-
-
-def validate_kwargs(
-    fn: Callable, kwargs: dict[str, Any], where: str, exclude: set[str] = frozenset()
-) -> None:
-    """Check ``kwargs`` against ``fn``'s keyword parameters and their annotations.
-
-    Raises:
-        GankitError: naming the unknown key (with the valid keys) or the mistyped value.
-    """
-    params = {
-        name: p
-        for name, p in inspect.signature(fn).parameters.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in exclude
-    }
-    hints = _resolved_hints(fn)
-    for key, value in kwargs.items():
-        if key not in params:
-            raise GankitError(f"unknown key '{key}' in {where}; valid: {choices(params)}")
-        annotation = hints.get(key, params[key].annotation)
-        if not type_matches(value, annotation):
-            raise GankitError(f"{where}: '{key}' must be {_type_name(annotation)}, got {value!r}")
 
 
 # --------------------------------------------------------------------------- YAML

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -183,6 +184,9 @@ class AdversarialLoss:
     g: Callable[..., torch.Tensor]
     uses_targets: bool
 
+
+#: The names of :data:`ADVERSARIAL_LOSSES`, as a constructor annotation (``loss: LossName``).
+LossName = Literal["minimax", "non_saturating", "wasserstein", "least_squares", "hinge"]
 
 ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
     "minimax": AdversarialLoss(bce_d_loss, minimax_g_loss, uses_targets=True),

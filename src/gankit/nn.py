@@ -202,6 +202,24 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 @contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Put ``modules`` in eval mode for the block, then restore each one's own mode.
+
+    Pictures, metrics and previews run networks this way: batch norm must use its
+    running statistics and must not update them, and dropout must be off, or looking at
+    a model would change it.
+    """
+    modes = [m.training for m in modules]
+    for module in modules:
+        module.eval()
+    try:
+        yield
+    finally:
+        for module, mode in zip(modules, modes):
+            module.train(mode)
+
+
+@contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
     """Within the block, ``module`` computes no parameter gradients.
 

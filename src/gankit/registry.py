@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gankit.errors import GankitError, choices
+from gankit.validation import validate_kwargs
 
 if TYPE_CHECKING:
-    from gankit.models.base import GenerativeModel
+    from gankit.models.base import Model
 
 #: Constructor arguments that come from the data, not from the user's config.
 #: ``data_shape_b`` (the second domain's item shape) reaches only models that take it.
@@ -48,6 +49,10 @@ def register_model(name: str, cls: type, description: str, **defaults: Any) -> N
     """Register ``cls`` with ``defaults`` as the variant ``name``."""
     if name in MODELS:
         raise ValueError(f"model '{name}' is already registered (by {MODELS[name].cls.__name__})")
+    if not isinstance(getattr(cls, "task", None), str):  # Model declares it unset
+        raise ValueError(
+            f"model '{name}': {cls.__name__} declares no task (task = \"sample\", ...)"
+        )
     params = inspect.signature(cls).parameters
     unknown = set(defaults) - set(params)
     if unknown:
@@ -78,8 +83,6 @@ def model_defaults(name: str, overrides: dict[str, Any] | None = None) -> dict[s
     Raises:
         GankitError: an override is not an argument of the model, or has the wrong type.
     """
-    from gankit.config import validate_kwargs
-
     spec = get_spec(name)
     overrides = dict(overrides or {})
     validate_kwargs(spec.cls, overrides, where=f"model ({name})", exclude=set(DATA_ARGS))
@@ -101,7 +104,7 @@ def create_model(
     num_classes: int | None = None,
     data_shape_b: tuple[int, ...] | None = None,
     **kwargs: Any,
-) -> GenerativeModel:
+) -> Model:
     """Build the registered model ``name`` for data of shape ``data_shape``.
 
     Example:
@@ -114,16 +117,6 @@ def create_model(
     data_args: dict[str, Any] = {"data_shape": list(data_shape), "num_classes": num_classes}
     if "data_shape_b" in inspect.signature(spec.cls).parameters:
         data_args["data_shape_b"] = list(data_shape_b) if data_shape_b is not None else None
-    elif (
-        getattr(spec.cls, "uses_domain_b", False)
-        and data_shape_b is not None
-        and tuple(data_shape_b) != tuple(data_shape)
-    ):
-        raise GankitError(
-            f"model '{name}' needs both domains to give items of one shape; domain A gives "
-            f"{tuple(data_shape)}, domain B {tuple(data_shape_b)} (set the source's channels, "
-            "or the target's in data.target_options)"
-        )
     model = spec.cls(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in data_args.items()}, **args
     )

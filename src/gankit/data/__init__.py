@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from gankit.data.base import NO_LABEL, DataBundle, tensor_split
 from gankit.errors import GankitError, choices
+from gankit.validation import validate_kwargs
 
 #: name -> "module:function". Each function takes keyword options and returns a DataBundle.
 DATASETS: dict[str, str] = {
@@ -71,8 +72,6 @@ def load_dataset(name: str, **options) -> DataBundle:
         >>> bundle.shape
         (2,)
     """
-    from gankit.config import validate_kwargs
-
     loader, fixed = dataset_loader(name)
     validate_kwargs(loader, options, where=f"data ({name})", exclude=set(fixed))
     bundle = loader(**fixed, **options)
@@ -97,8 +96,6 @@ def runtime_options(name: str, data_dir: str | None) -> dict:
 
 def check_data_config(data: dict) -> None:
     """Validate a config's data section: the source's options, and a target domain's."""
-    from gankit.config import validate_kwargs
-
     options = {k: v for k, v in data.items() if k != "name" and k not in PAIR_KEYS}
     loader, fixed = dataset_loader(data["name"])
     validate_kwargs(loader, options, where=f"data ({data['name']})", exclude=set(fixed))

@@ -9,11 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
+from gankit.conventions import NO_LABEL
 from gankit.errors import GankitError
-
-#: Images are float32 in [-1, 1], shape (C, H, W); toy points are float32, shape (2,).
-#: Labels are int64; sources without labels use -1.
-NO_LABEL = -1
 
 #: Image resolutions the conv models are built for.
 RESOLUTIONS = (8, 16, 28, 32, 64)
@@ -60,6 +57,25 @@ class DataBundle:
     @property
     def in_memory(self) -> bool:
         return isinstance(self.train, TensorDataset)
+
+    @property
+    def held_out(self) -> Dataset:
+        """The split to score and preview on: the test split, else the training split."""
+        return self.test if self.test is not None else self.train
+
+
+def take(dataset: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` items of a split and their labels, a seeded random subset when it has more:
+    ((n, ...), (n, ...))."""
+    total = len(dataset)
+    index = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: min(n, total)]
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors[0][index], dataset.tensors[1][index]
+    else:
+        items = [dataset[int(i)] for i in index]
+        x = torch.stack([item[0] for item in items])
+        y = torch.as_tensor([int(item[1]) for item in items])
+    return x, y
 
 
 def tensor_split(x: torch.Tensor, y: torch.Tensor | None = None) -> TensorDataset:

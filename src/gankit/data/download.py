@@ -6,7 +6,8 @@ Search order, first match wins (every file of a dataset must sit in one director
 2. ``$GANKIT_DATA``, then ``$GANKIT_DATA/<dataset>``;
 3. Debian's ``/usr/share/datasets/<dataset>`` (``apt-get install dataset-fashion-mnist``
    puts the gzipped IDX files in ``/usr/share/datasets/fashion-mnist/``);
-4. the user cache, ``$XDG_CACHE_HOME/gankit/<dataset>`` or ``~/.cache/gankit/<dataset>``.
+4. the user cache, ``<cache>/<dataset>``, where ``<cache>`` is ``$GANKIT_CACHE``, else
+   ``$XDG_CACHE_HOME/gankit``, else ``~/.cache/gankit``.
 
 A file ``x`` is also found as ``x.gz``. When nothing matches and downloading is allowed,
 the missing files are fetched from their official URLs into the user cache and checked
@@ -24,13 +25,13 @@ import http.client
 import logging
 import os
 import shutil
-import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from gankit.errors import GankitError
+from gankit.files import atomic_write, cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,7 @@ FETCH_TIMEOUT = 60.0
 
 def cache_dir(dataset: str) -> Path:
     """The user cache folder for ``dataset``; read from the environment at each call."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "gankit" / dataset
+    return cache_root() / dataset
 
 
 def search_dirs(dataset: str, data_dir: str | None, subdirs: Sequence[str] = ()) -> list[Path]:
@@ -111,11 +111,8 @@ def _download(url: str, target: Path, expected_md5: str | None, dataset: str, hi
     The rename is atomic, so an interrupted or corrupt download never leaves a file
     under the final name that a later run would trust.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    partial = Path(partial_name)
-    try:
+
+    def fetch_and_verify(partial: Path) -> None:
         logger.info("downloading %s -> %s", url, target)
         fetch_url(url, partial)
         # Unknown checksums are skipped rather than guessed: see the tables in idx.py/cifar.py.
@@ -127,9 +124,8 @@ def _download(url: str, target: Path, expected_md5: str | None, dataset: str, hi
                     f"{expected_md5}); the download was deleted, retry or get the data by "
                     f"hand: {hint}"
                 )
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    atomic_write(target, fetch_and_verify)
 
 
 def find_or_fetch(

@@ -16,7 +16,8 @@ def _scale(images: torch.Tensor) -> int:
     return max(1, 96 // images.shape[-1])
 
 
-def _images_only(run, what: str) -> None:
+def images_only(run, what: str) -> None:
+    """Refuse a picture of images for a run on 2-D points."""
     if len(run.model.data_shape) != 3:
         raise GankitError(
             f"--what {what} draws images; run '{run.path.name}' models 2-D points: "
@@ -37,21 +38,17 @@ def truncate(z: torch.Tensor, threshold: float, generator: torch.Generator) -> t
     return z
 
 
-def _gaussian_latent(model) -> bool:
-    return getattr(model, "latent_dist", "normal") == "normal"
-
-
 def grid(run, n: int = 64, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
     """``n`` samples; with ``truncation``, from a truncated Gaussian latent."""
     model, generator = run.model, torch.Generator().manual_seed(seed)
     latent = model.sample_latent(n, generator)
     if truncation is not None:
-        if "z" not in latent or not _gaussian_latent(model):
+        if not model.gaussian_latents:
             raise GankitError(
-                f"--truncation needs a Gaussian latent z; model '{model.model_name}' draws "
-                f"{getattr(model, 'latent_dist', 'no z')}"
+                f"--truncation needs a Gaussian latent; model '{model.model_name}' draws none"
             )
-        latent["z"] = truncate(latent["z"], truncation, generator)
+        for key in model.gaussian_latents:
+            latent[key] = truncate(latent[key], truncation, generator)
     return model.render(latent, net=run.sampler_net)
 
 
@@ -122,12 +119,6 @@ def classes(run, per_class: int = 10, seed: int = 0) -> torch.Tensor:
     """(K, per_class, ...): one row per class; column j shares its noise across rows, so
     a column shows one style in every class."""
     model = run.model
-    probe = model.sample_latent(1)
-    if "y" not in probe:
-        raise GankitError(
-            f"--what classes needs a conditional model (cgan, acgan); run '{run.path.name}' "
-            f"is a '{model.model_name}'" + (": use --what traverse" if "c_cat" in probe else "")
-        )
     k = model.num_classes
     latent = model.sample_latent(per_class, torch.Generator().manual_seed(seed))
     rows = []
@@ -145,12 +136,6 @@ def traverse(run, steps: int = 9, seed: int = 0, span: float = 2.0) -> list[torc
     Without continuous codes: one block, row = categorical value, columns = noise draws.
     """
     model = run.model
-    if not hasattr(model, "n_categories"):
-        hint = ": use --what classes" if "y" in model.sample_latent(1) else ""
-        raise GankitError(
-            f"--what traverse needs an InfoGAN run; '{run.path.name}' is a "
-            f"'{model.model_name}'{hint}"
-        )
     k, m = model.n_categories, model.n_continuous
     generator = torch.Generator().manual_seed(seed)
     blocks = []
@@ -173,18 +158,10 @@ def traverse(run, steps: int = 9, seed: int = 0, span: float = 2.0) -> list[torc
     return blocks
 
 
-def _is_vae(model) -> bool:
-    return hasattr(model, "reconstruct") and hasattr(model, "encode")
-
-
 def manifold_plane(run, n: int = 15) -> torch.Tensor:
     """VAE with a 2-D latent: (n, n, ...) decoded at the Gaussian quantiles of a grid over
     (0.05, 0.95)², as in Kingma & Welling's figure 4."""
     model = run.model
-    if not _is_vae(model):
-        raise GankitError(
-            f"--what manifold needs a VAE run; '{run.path.name}' is a '{model.model_name}'"
-        )
     if model.latent_dim != 2:
         raise GankitError(
             f"the manifold plane needs latent_dim 2, this VAE has {model.latent_dim}; use "
@@ -200,12 +177,7 @@ def manifold_plane(run, n: int = 15) -> torch.Tensor:
 
 def reconstructions(run, images: torch.Tensor) -> torch.Tensor:
     """(2, N, ...): held-out inputs above their reconstructions from the posterior mean."""
-    model = run.model
-    if not _is_vae(model):
-        raise GankitError(
-            f"--what manifold needs a VAE run; '{run.path.name}' is a '{model.model_name}'"
-        )
-    return torch.stack([images, model.reconstruct(images).cpu()])
+    return torch.stack([images, run.model.reconstruct(images).cpu()])
 
 
 def block_picture(block: torch.Tensor) -> Image.Image:

@@ -1,51 +1,19 @@
-"""Sample grids (Pillow), toy scatter plots and loss curves (matplotlib).
-
-The grid is written here rather than taken from torchvision, which gankit does not
-depend on (its wheels do not import beside the CPU build of torch we pin).
-"""
+"""Sample grids (Pillow, through :mod:`gankit.images`), toy scatter plots and loss
+curves (matplotlib)."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+
+from gankit.images import image_grid
 
 
-def image_grid(
-    images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1
-) -> Image.Image:
-    """Tile (N, C, H, W) images in [-1, 1] into one picture, ``nrow`` per row.
-
-    Args:
-        images: (N, C, H, W) with C = 1 or 3.
-        nrow: images per row; default the square root of N, rounded up.
-        padding: pixels between tiles (white).
-        scale: integer upscaling with nearest neighbour, so 8x8 digits stay visible.
-    """
-    n, c, h, w = images.shape
-    nrow = nrow or math.ceil(math.sqrt(n))
-    ncol = math.ceil(n / nrow)
-    pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
-    if c == 1:
-        pixels = pixels.expand(n, 3, h, w)
-    canvas = torch.full(
-        (3, ncol * (h + padding) + padding, nrow * (w + padding) + padding), 255, dtype=torch.uint8
-    )
-    for i in range(n):
-        row, col = divmod(i, nrow)
-        top, left = padding + row * (h + padding), padding + col * (w + padding)
-        canvas[:, top : top + h, left : left + w] = pixels[i]
-    picture = Image.fromarray(canvas.permute(1, 2, 0).numpy())
-    if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    return picture
-
-
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: pictures are files, never windows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +26,7 @@ def save_points(
     path: Path, points: torch.Tensor, real: torch.Tensor | None = None, title: str = ""
 ) -> None:
     """Scatter (N, 2) generated points over (M, 2) real points."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     if real is not None:
         ax.scatter(real[:, 0], real[:, 1], s=4, c="#1f77b4", alpha=0.4, label="real")
@@ -96,7 +64,7 @@ def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:
     rows = read_metrics(metrics_path)
     if not rows:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     keys = sorted({k for row in rows for k in row} - {"step", "time", "eval_seconds"})
     loss_keys = [k for k in keys if k.startswith("loss")]
     eval_keys = [k for k in keys if k.startswith("eval_")]

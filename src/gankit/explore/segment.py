@@ -40,7 +40,7 @@ def colour_labels(labels: torch.Tensor) -> torch.Tensor:
 
 
 def _check_segmentation(run) -> None:
-    if not hasattr(run.model, "segment"):
+    if run.model.task != "segment":
         raise GankitError(
             f"--what segment needs segmentation runs (adaptseg); '{run.path.name}' is a "
             f"'{run.model.model_name}' run"
@@ -63,8 +63,7 @@ def held_out_scenes(run, domain: str = "target") -> tuple[torch.Tensor, torch.Te
         if bundle.domain_b is None:
             raise GankitError(f"data '{bundle.name}' has no target domain")
         bundle = bundle.domain_b
-    split = bundle.test if bundle.test is not None else bundle.train
-    images, labels = split.tensors
+    images, labels = bundle.held_out.tensors
     return images, labels, bundle.class_names or [str(c) for c in range(bundle.num_classes)]
 
 
@@ -110,9 +109,9 @@ def save_segmentation_figure(
     """
     from matplotlib.patches import Patch
 
-    from gankit.explore.pictures import _pyplot
+    from gankit.explore.pictures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     images, labels = scenes["images"], scenes["labels"]
     columns = [
         (image_title, images.add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1)),

@@ -55,22 +55,17 @@ def critic_field(model, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     None for families without a discriminator over points (a VAE; a conditional D,
     whose output also depends on the label).
     """
-    adversarial = getattr(model, "adversarial", None)
+    adversarial = model.adversarial
     if adversarial is None:
         return None
-    net = model.D
-    was_training = net.training
-    net.eval()  # no dropout, running statistics: the field D has, not one noisy batch
-    try:
-        with torch.enable_grad():
-            x = points.to(model.device).detach().requires_grad_(True)
-            scores = model.critic_scores(x)
-            if scores is None:
-                return None
-            # sum: each point's push is its own gradient, whatever the batch size
-            (grad,) = torch.autograd.grad(adversarial.g(scores, reduction="sum"), x)
-    finally:
-        net.train(was_training)
+    with torch.enable_grad():
+        x = points.to(model.device).detach().requires_grad_(True)
+        # in eval mode (no dropout, running statistics): the field D has, not one batch's
+        scores = model.critic_scores(x)
+        if scores is None:
+            return None
+        # sum: each point's push is its own gradient, whatever the batch size
+        (grad,) = torch.autograd.grad(adversarial.g(scores, reduction="sum"), x)
     is_probability = adversarial.d is bce_d_loss
     values = scores.detach().sigmoid() if is_probability else scores.detach()
     return values.cpu(), -grad.cpu(), is_probability
@@ -98,9 +93,9 @@ def snapshot(
 
 def draw(frame: dict, real: torch.Tensor, title: str = "", ax=None):
     """Draw one snapshot on a matplotlib axis (a new figure when ``ax`` is None)."""
-    from gankit.explore.pictures import _pyplot
+    from gankit.explore.pictures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=100)
@@ -145,12 +140,12 @@ def draw(frame: dict, real: torch.Tensor, title: str = "", ax=None):
 
 
 def save_frame(path: Path, frame: dict, real: torch.Tensor, title: str = "") -> Path:
-    from gankit.explore.pictures import _pyplot
+    from gankit.explore.pictures import pyplot
 
     fig = draw(frame, real, title)
     fig.tight_layout()
     fig.savefig(path)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -160,9 +155,9 @@ def save_animation(path: Path, frames: list[dict], real: torch.Tensor, name: str
 
     from PIL import Image
 
-    from gankit.explore.pictures import _pyplot
+    from gankit.explore.pictures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     images = []
     for frame in frames:
         fig = draw(frame, real, f"{name} step {frame['step']}".strip())

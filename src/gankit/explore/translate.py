@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from gankit.errors import GankitError, choices
+from gankit.images import image_grid, to_pil
 
 #: Strips in the overview picture ``strips.png``, and strips per row.
 OVERVIEW_STRIPS, OVERVIEW_PER_ROW = 16, 4
@@ -22,7 +22,7 @@ OVERVIEW_STRIPS, OVERVIEW_PER_ROW = 16, 4
 
 def _check_translator(run) -> None:
     model = run.model
-    if getattr(model, "translates", False):
+    if model.task == "translate":
         return
     data = run.config["data"]
     target = f" -> {data['target']}" if data.get("target") else ""
@@ -56,14 +56,6 @@ def read_inputs(path: str | Path, shape: tuple[int, ...]) -> tuple[list[Path], t
     return files, torch.stack(images)
 
 
-def _to_pil(image: torch.Tensor) -> Image.Image:
-    """(C, H, W) in [-1, 1] -> an L or RGB picture."""
-    pixels = ((image.float().clamp(-1, 1) + 1) * 127.5).round().byte()
-    if pixels.shape[0] == 1:
-        return Image.fromarray(pixels[0].numpy(), mode="L")
-    return Image.fromarray(pixels.permute(1, 2, 0).numpy(), mode="RGB")
-
-
 def translate_files(
     run,
     direction: str,
@@ -76,12 +68,12 @@ def translate_files(
 
     Nothing is written when any output already exists and ``overwrite`` is False.
     """
-    from gankit.models.cyclegan import DIRECTIONS, tile_rows
-
     _check_translator(run)
-    if direction not in DIRECTIONS:
-        raise GankitError(f"--direction must be one of {choices(DIRECTIONS)}, got '{direction}'")
     model = run.model
+    if direction not in model.directions:
+        raise GankitError(
+            f"--direction must be one of {choices(model.directions)}, got '{direction}'"
+        )
     root = Path(input_path).expanduser()
     files, images = read_inputs(root, model.input_shape(direction))
     # sampler_net is G_AB, or its EMA when the run kept one; round_trip uses it for the
@@ -92,15 +84,15 @@ def translate_files(
     names = [
         (f.relative_to(root) if root.is_dir() else Path(f.name)).with_suffix("") for f in files
     ]
-    planned: dict[Path, Image.Image] = {}
+    planned = {}
     for name, source, fake, back in zip(names, images, translated, reconstructed):
         target = out / name.with_name(name.name + ".png")
         if target in planned:
             raise GankitError(f"two inputs would both be written to {target}; rename one of them")
-        planned[target] = _to_pil(fake)
+        planned[target] = to_pil(fake)
         if strips:
-            strip = tile_rows([[source, fake, back]])
-            planned[out / name.with_name(name.name + "_strip.png")] = _to_pil(strip)
+            strip = image_grid([[source, fake, back]], scale=_strip_scale(source))
+            planned[out / name.with_name(name.name + "_strip.png")] = strip
     if strips:
         triples = list(zip(images, translated, reconstructed))[:OVERVIEW_STRIPS]
         gap = torch.ones_like(translated[0])  # a white tile between neighbouring strips
@@ -108,7 +100,7 @@ def translate_files(
             [tile for triple in triples[i : i + OVERVIEW_PER_ROW] for tile in (*triple, gap)][:-1]
             for i in range(0, len(triples), OVERVIEW_PER_ROW)
         ]
-        planned[out / "strips.png"] = _to_pil(tile_rows(rows))
+        planned[out / "strips.png"] = image_grid(rows, scale=_strip_scale(images[0]))
     existing = [p for p in planned if p.exists()]
     if existing and not overwrite:
         raise GankitError(
@@ -119,3 +111,8 @@ def translate_files(
         path.parent.mkdir(parents=True, exist_ok=True)
         picture.save(path)
     return list(planned)
+
+
+def _strip_scale(image: torch.Tensor) -> int:
+    """Tiles of about 32 px: small images enlarged by nearest neighbour."""
+    return max(1, 32 // image.shape[-1])

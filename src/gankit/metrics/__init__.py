@@ -2,7 +2,8 @@
 
 - :mod:`gankit.metrics.toy`: mode coverage on toy mixtures (PacGAN's protocol).
 - :mod:`gankit.metrics.divergences`: W1 (exact and sliced), histogram KL/JS, neural W1.
-- :mod:`gankit.metrics.evaluate`: :class:`Scorer` and ``evaluate_run`` behind ``gankit eval``.
+- :mod:`gankit.metrics.evaluate`: :class:`Scorer`, and what ``gankit eval`` measures for
+  each task, given a loaded run.
 """
 
 from gankit.metrics.divergences import (

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 
 from gankit.data import DataBundle
+from gankit.data.base import take
 from gankit.errors import GankitError, choices
 
 TOY_METRICS = ("modes", "w1")
@@ -67,49 +69,40 @@ def _split(bundle: DataBundle, split: str):
     raise GankitError(f"--split must be train or test, got '{split}'")
 
 
-def _take(dataset, n: int, seed: int, labels: bool = False):
-    """``n`` items of a split, a seeded random subset when it has more; with ``labels``,
-    the pair (items, labels)."""
-    total = len(dataset)
-    index = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: min(n, total)]
-    if hasattr(dataset, "tensors"):
-        x, y = dataset.tensors[0][index], dataset.tensors[1][index]
-    else:
-        items = [dataset[int(i)] for i in index]
-        x = torch.stack([item[0] for item in items])
-        y = torch.as_tensor([int(item[1]) for item in items])
-    return (x, y) if labels else x
+@dataclass
+class EvalOptions:
+    """The options of ``gankit eval``; each task reads the ones that apply to it.
 
-
-def family_scores(run, bundle: DataBundle, scorer: Scorer, seed: int) -> tuple[dict, dict]:
-    """Scores only some families have, with their floors where one exists.
-
-    - every family's own ``data_metrics`` on the reference split (a VAE's ELBO);
-    - conditional models: ``cond_acc``, the evaluator's accuracy on samples against the
-      labels asked for (floor: the evaluator's accuracy on real test images);
-    - InfoGAN on labelled data: ``code_error`` (Hungarian-matched code values against
-      evaluator classes) and ``q_accuracy`` (Q classifying real test images that way).
+    Attributes:
+        metrics: metric names (see the module docstring); None: the data's defaults.
+        n: samples to score (and reference items); None: 2500 for toy data, 2000 for
+            images.
+        features: ``evaluator`` or ``inception``, for image metrics.
+        split: the reference split, ``test`` or ``train``.
+        seed: seeds the samples and the subsets.
+        inception_weights: a local InceptionV3 (FID) weights file.
+        data_dir: where the data (and an evaluator's training data) is.
+        train_evaluator: train the dataset's evaluator classifier if it is missing.
     """
-    from gankit.metrics.codes import code_class_matching, conditional_accuracy
 
-    model = run.model
-    x, y = _take(_split(bundle, scorer.split), scorer.n, seed, labels=True)
-    scores = dict(model.data_metrics(x, y))
-    floor: dict[str, float] = {}
-    evaluator = scorer.extractor if scorer.features_kind == "evaluator" else None
-    if evaluator is None:
-        return scores, floor
-    probe = model.sample_latent(1)
-    if "y" in probe:
-        scores["cond_acc"] = conditional_accuracy(run, evaluator, scorer.n, seed)
-        floor["cond_acc"] = evaluator.test_accuracy
-    if "c_cat" in probe and bundle.num_classes and model.n_categories <= bundle.num_classes:
-        matching = code_class_matching(run, evaluator, (x, y), scorer.n, seed)
-        scores["code_error"] = matching.error
-        scores["q_accuracy"] = matching.q_accuracy
-        floor["code_error"] = 1.0 - evaluator.test_accuracy
-        floor["q_accuracy"] = evaluator.test_accuracy
-    return scores, floor
+    metrics: str | list[str] | tuple[str, ...] | None = None
+    n: int | None = None
+    features: str = "evaluator"
+    split: str = "test"
+    seed: int = 0
+    inception_weights: str | None = None
+    data_dir: str | None = None
+    train_evaluator: bool = False
+
+    def check_defaults(self, run, what: str, keys: tuple[str, ...]) -> None:
+        """Refuse options that this kind of run does not read."""
+        defaults = EvalOptions()
+        changed = [k for k in keys if getattr(self, k) != getattr(defaults, k)]
+        if changed:
+            flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+            raise GankitError(
+                f"run '{run.path.name}' is {what} ({run.model.model_name}); drop {flags}"
+            )
 
 
 class Scorer:
@@ -146,7 +139,7 @@ class Scorer:
             raise GankitError(f"--n must be at least 2, got {self.n}")
         self.split = split
         self.seed = seed
-        self.reference = _take(_split(bundle, split), self.n, seed)
+        self.reference = take(_split(bundle, split), self.n, seed)[0]
         self.features_kind = None
         self.extractor = None
         if self.kind == "image":
@@ -193,7 +186,7 @@ class Scorer:
         """The same metrics for real data from the other split (training data when the
         reference is the test split), so the floor includes the train/test gap."""
         other = "train" if self.split == "test" or self.bundle.test is None else "test"
-        real = _take(_split(self.bundle, other), self.n, self.seed + 1)
+        real = take(_split(self.bundle, other), self.n, self.seed + 1)[0]
         self.n_floor = len(real)
         return self.score(real)
 
@@ -234,121 +227,6 @@ class Scorer:
         return out
 
 
-def adaptation_scores(model, bundle: DataBundle) -> dict[str, float]:
-    """Non-generative two-domain models (DANN): the model's own metrics on the source's
-    and the target's test splits, e.g. ``source_accuracy`` and ``target_accuracy``.
-    Target labels are used here only, for evaluation."""
-    out: dict[str, float] = {}
-    domains = {"source": bundle, "target": bundle.domain_b}
-    for prefix, domain in domains.items():
-        if domain is None:
-            continue
-        split = domain.test if domain.test is not None else domain.train
-        x, y = _take(split, len(split), 0, labels=True)
-        scores = model.data_metrics(x, y)
-        if domain.class_names:  # segmentation's per-class iou_<c>: iou_sky, iou_road, ...
-            names = dict(enumerate(domain.class_names))
-            scores = {_class_named(k, names): v for k, v in scores.items()}
-        out.update({f"{prefix}_{k}": v for k, v in scores.items()})
-    return out
-
-
-def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """(N, C, H, W) -> (N, channels, H, W): grey repeated in R, G, B, or RGB averaged to
-    grey, so an untranslated image can be read by the other domain's evaluator."""
-    if images.shape[1] == channels:
-        return images
-    if images.shape[1] == 1:
-        return images.expand(-1, channels, -1, -1)
-    return images.mean(dim=1, keepdim=True)
-
-
-def translation_scores(
-    model,
-    bundle: DataBundle,
-    n: int | None = None,
-    seed: int = 0,
-    train_evaluator: bool = False,
-    data_dir: str | None = None,
-) -> tuple[dict[str, float], dict[str, float], list[str]]:
-    """Translators (CycleGAN) on both domains' held-out splits; returns (scores, floor, notes).
-
-    For each direction, ``ab`` (A -> B by G_AB) and ``ba`` (B -> A by G_BA), on up to
-    ``n`` test images x of the source domain (train images where there is no test split):
-
-    - ``cycle_l1_a`` / ``cycle_l1_b``: ``mean |F(G(a)) − a|`` and ``mean |G(F(b)) − b|``,
-      per pixel in [-1, 1] units;
-    - ``fd_ab``: the Fréchet distance between translated G(a) and real B test images in
-      the features of B's evaluator classifier, next to ``fd_ab_before``, the same for
-      the untranslated a (grey repeated to RGB or RGB averaged to grey where the channel
-      counts differ). Translation should bring it down; the floor is real B train
-      images against the same B test images;
-    - ``acc_ab``: B's evaluator classifying G(a) against a's labels, when both domains
-      carry the same labels: does the class survive translation? ``acc_ab_before`` is
-      the evaluator on the untranslated a; the floor its accuracy on real B.
-
-    Domains without an evaluator (``unpaired:PATH``) get the cycle errors only, with a
-    note saying so.
-    """
-    from gankit.metrics.features import EVALUATOR_DATASETS, load_evaluator
-    from gankit.metrics.frechet import frechet_distance
-
-    n = n or DEFAULT_N["image"]
-    if n < 2:
-        raise GankitError(f"--n must be at least 2, got {n}")
-    domains = {"a": bundle, "b": bundle.domain_b}
-    held_out = {
-        key: _take(d.test if d.test is not None else d.train, n, seed, labels=True)
-        for key, d in domains.items()
-    }
-    scores: dict[str, float] = {}
-    floor: dict[str, float] = {}
-    notes: list[str] = []
-    for source, target, direction in (("a", "b", "AtoB"), ("b", "a", "BtoA")):
-        tag = source + target
-        x, y = held_out[source]
-        translated, reconstructed = model.round_trip(x, direction)
-        scores[f"cycle_l1_{source}"] = float((reconstructed - x).abs().mean())
-        domain = domains[target]
-        if domain.name not in EVALUATOR_DATASETS:
-            notes.append(f"no evaluator for '{domain.name}': fd_{tag} and acc_{tag} skipped")
-            continue
-        evaluator = load_evaluator(
-            domain.name,
-            resolution=domain.shape[-1],
-            train_if_missing=train_evaluator,
-            data_dir=data_dir,
-            progress=False,
-        )
-        # The evaluator reads its dataset's own channels: grey digits that a run reads as
-        # RGB (``channels: 3``) are averaged back to grey, which loses nothing.
-        channels = evaluator.input_shape[0]
-        real = match_channels(held_out[target][0], channels)
-        translated, before = match_channels(translated, channels), match_channels(x, channels)
-        real_features = evaluator.features(real)
-        scores[f"fd_{tag}"] = frechet_distance(evaluator.features(translated), real_features)
-        scores[f"fd_{tag}_before"] = frechet_distance(evaluator.features(before), real_features)
-        other = _take(domain.train, n, seed + 1) if domain.test is not None else None
-        if other is not None:
-            other = match_channels(other, channels)
-            floor[f"fd_{tag}"] = frechet_distance(evaluator.features(other), real_features)
-        same_labels = domains[source].num_classes == domain.num_classes == evaluator.num_classes
-        if same_labels and bool((y >= 0).all()):
-            for key, images in ((f"acc_{tag}", translated), (f"acc_{tag}_before", before)):
-                predictions = evaluator.logits(images).argmax(dim=1)
-                scores[key] = float((predictions == y).float().mean())
-            floor[f"acc_{tag}"] = evaluator.test_accuracy
-    return scores, floor, notes
-
-
-def _class_named(key: str, names: dict[int, str]) -> str:
-    """``iou_3`` -> ``iou_vegetation`` when class 3 has that name; other keys unchanged."""
-    metric, _, index = key.rpartition("_")
-    if metric == "iou" and index.isdigit() and int(index) in names:
-        return f"iou_{names[int(index)]}"
-    return key
-
-
 @dataclass
 class EvalReport:
     """What ``gankit eval`` prints and writes to ``eval.json``."""
@@ -385,109 +263,203 @@ class EvalReport:
         return path
 
 
-def evaluate_run(
-    run: str | Path,
-    metrics: str | list[str] | None = None,
-    n: int | None = None,
-    features: str = "evaluator",
-    split: str = "test",
-    seed: int = 0,
-    inception_weights: str | None = None,
-    runs_dir: str | Path = "runs",
-    data_dir: str | None = None,
-    train_evaluator: bool = False,
-    write: bool = True,
-) -> EvalReport:
-    """Score a run's newest checkpoint; writes ``eval.json`` into the run directory."""
-    from gankit.data import load_data
-    from gankit.training.run import load_run
+# --------------------------------------------------------------------------- task "sample"
+def evaluate_samples(run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
+    """``gankit eval`` for samplers: the data's metrics on ``n`` samples against the
+    reference split, next to the real-vs-real floor, then the family's own scores
+    (``Model.family_scores``: a VAE's ELBO, a conditional GAN's label accuracy, InfoGAN's
+    code matching)."""
+    from gankit.models.base import ScoreContext
 
     started = time.perf_counter()
-    loaded = load_run(run, runs_dir)
-    bundle = load_data(loaded.config["data"], data_dir)
-    if loaded.model.translates:
-        return _evaluate_translation(
-            loaded, bundle, metrics, n, features, split, seed, data_dir, train_evaluator, write
-        )
-    if not loaded.model.generative:
-        report = EvalReport(
-            run=str(loaded.path),
-            step=loaded.step,
-            n=0,
-            n_reference=0,
-            n_floor=0,
-            split="test",
-            features=None,
-            scores=adaptation_scores(loaded.model, bundle),
-            floor={},
-            seconds=round(time.perf_counter() - started, 3),
-            extra={"checkpoint": str(loaded.checkpoint)},
-        )
-        if write:
-            report.write(loaded.path / "eval.json")
-        return report
+    o = options
     scorer = Scorer(
-        bundle, metrics, n, split, features, inception_weights, data_dir, seed, train_evaluator
-    )
-    samples = loaded.sample(scorer.n, seed=seed)
-    scores = scorer.score(samples)
+        bundle, o.metrics, o.n, o.split, o.features, o.inception_weights, o.data_dir, o.seed,
+        o.train_evaluator,
+    )  # fmt: skip
+    scores = scorer.score(run.sample(scorer.n, seed=o.seed))
     floor = scorer.floor()
-    extra_scores, extra_floor = family_scores(loaded, bundle, scorer, seed)
-    scores.update(extra_scores)
-    floor.update(extra_floor)
-    report = EvalReport(
-        run=str(loaded.path),
-        step=loaded.step,
-        n=scorer.n,
-        n_reference=len(scorer.reference),
-        n_floor=scorer.n_floor,
-        split=split,
-        features=scorer.features_kind,
-        scores=scores,
-        floor=floor,
-        seconds=round(time.perf_counter() - started, 3),
-        extra={
-            "metrics": list(scorer.metrics),
-            "checkpoint": str(loaded.checkpoint),
-            "resolution": bundle.shape[-1] if bundle.kind == "image" else None,
-        },
-    )
-    if scorer.extractor is not None and hasattr(scorer.extractor, "test_accuracy"):
-        report.extra["evaluator_test_accuracy"] = scorer.extractor.test_accuracy
-    if write:
-        report.write(loaded.path / "eval.json")
-    return report
+    x, y = take(_split(bundle, scorer.split), scorer.n, o.seed)
+    evaluator = scorer.extractor if scorer.features_kind == "evaluator" else None
+    context = ScoreContext(x, y, evaluator, bundle.num_classes, scorer.n, o.seed, run.sampler_net)
+    family, family_floor = run.model.family_scores(context)
+    scores.update(family)
+    floor.update(family_floor)
+    extra = {
+        "metrics": list(scorer.metrics),
+        "checkpoint": str(run.checkpoint),
+        "resolution": bundle.shape[-1] if bundle.kind == "image" else None,
+    }
+    if evaluator is not None:
+        extra["evaluator_test_accuracy"] = evaluator.test_accuracy
+    return EvalReport(
+        run=str(run.path), step=run.step, n=scorer.n, n_reference=len(scorer.reference),
+        n_floor=scorer.n_floor, split=o.split, features=scorer.features_kind, scores=scores,
+        floor=floor, seconds=round(time.perf_counter() - started, 3), extra=extra,
+    )  # fmt: skip
 
 
-def _evaluate_translation(
-    loaded, bundle, metrics, n, features, split, seed, data_dir, train_evaluator, write
-) -> EvalReport:
-    """``gankit eval`` for translators: :func:`translation_scores` on the test splits."""
-    started = time.perf_counter()
-    if metrics is not None or features != "evaluator" or split != "test":
-        raise GankitError(
-            f"run '{loaded.path.name}' is a translator ({loaded.model.model_name}): it is scored "
-            "by cycle error, FD and class accuracy on the test splits in evaluator features; "
-            "drop --metrics, --features and --split"
+# --------------------------------------------------------------------------- task "translate"
+def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, channels, H, W): grey repeated in R, G, B, or RGB averaged to
+    grey, so an untranslated image can be read by the other domain's evaluator."""
+    if images.shape[1] == channels:
+        return images
+    if images.shape[1] == 1:
+        return images.expand(-1, channels, -1, -1)
+    return images.mean(dim=1, keepdim=True)
+
+
+def translation_scores(
+    model,
+    bundle: DataBundle,
+    n: int | None = None,
+    seed: int = 0,
+    train_evaluator: bool = False,
+    data_dir: str | None = None,
+    net: torch.nn.Module | None = None,
+) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """Translators (CycleGAN) on both domains' held-out splits; returns (scores, floor, notes).
+
+    For each direction, ``ab`` (A -> B) and ``ba`` (B -> A), on up to ``n`` held-out
+    images x of the source domain (``net`` replaces the A -> B network, e.g. its EMA):
+
+    - ``cycle_l1_a`` / ``cycle_l1_b``: ``mean |F(G(a)) − a|`` and ``mean |G(F(b)) − b|``,
+      per pixel in [-1, 1] units;
+    - ``fd_ab``: the Fréchet distance between translated G(a) and real B test images in
+      the features of B's evaluator classifier, next to ``fd_ab_before``, the same for
+      the untranslated a (grey repeated to RGB or RGB averaged to grey where the channel
+      counts differ). Translation should bring it down; the floor is real B train
+      images against the same B test images;
+    - ``acc_ab``: B's evaluator classifying G(a) against a's labels, when both domains
+      carry the same labels: does the class survive translation? ``acc_ab_before`` is
+      the evaluator on the untranslated a; the floor its accuracy on real B.
+
+    Domains without an evaluator (``unpaired:PATH``) get the cycle errors only, with a
+    note saying so.
+    """
+    from gankit.metrics.features import EVALUATOR_DATASETS, load_evaluator
+    from gankit.metrics.frechet import frechet_distance
+
+    n = n or DEFAULT_N["image"]
+    if n < 2:
+        raise GankitError(f"--n must be at least 2, got {n}")
+    domains = {"a": bundle, "b": bundle.domain_b}
+    held_out = {key: take(d.held_out, n, seed) for key, d in domains.items()}
+    scores: dict[str, float] = {}
+    floor: dict[str, float] = {}
+    notes: list[str] = []
+    for (source, target), direction in zip((("a", "b"), ("b", "a")), model.directions):
+        tag = source + target
+        x, y = held_out[source]
+        translated, reconstructed = model.round_trip(x, direction, net)
+        scores[f"cycle_l1_{source}"] = float((reconstructed - x).abs().mean())
+        domain = domains[target]
+        if domain.name not in EVALUATOR_DATASETS:
+            notes.append(f"no evaluator for '{domain.name}': fd_{tag} and acc_{tag} skipped")
+            continue
+        evaluator = load_evaluator(
+            domain.name,
+            resolution=domain.shape[-1],
+            train_if_missing=train_evaluator,
+            data_dir=data_dir,
+            progress=False,
         )
+        # The evaluator reads its dataset's own channels: grey digits that a run reads as
+        # RGB (``channels: 3``) are averaged back to grey, which loses nothing.
+        channels = evaluator.input_shape[0]
+        real = match_channels(held_out[target][0], channels)
+        translated, before = match_channels(translated, channels), match_channels(x, channels)
+        real_features = evaluator.features(real)
+        scores[f"fd_{tag}"] = frechet_distance(evaluator.features(translated), real_features)
+        scores[f"fd_{tag}_before"] = frechet_distance(evaluator.features(before), real_features)
+        if domain.test is not None:
+            other = match_channels(take(domain.train, n, seed + 1)[0], channels)
+            floor[f"fd_{tag}"] = frechet_distance(evaluator.features(other), real_features)
+        same_labels = domains[source].num_classes == domain.num_classes == evaluator.num_classes
+        if same_labels and bool((y >= 0).all()):
+            for key, images in ((f"acc_{tag}", translated), (f"acc_{tag}_before", before)):
+                predictions = evaluator.logits(images).argmax(dim=1)
+                scores[key] = float((predictions == y).float().mean())
+            floor[f"acc_{tag}"] = evaluator.test_accuracy
+    return scores, floor, notes
+
+
+def evaluate_translation(run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
+    """``gankit eval`` for translators: :func:`translation_scores` on the held-out splits."""
+    started = time.perf_counter()
+    options.check_defaults(
+        run,
+        "a translator scored by cycle error, FD and class accuracy on the test splits in "
+        "evaluator features",
+        ("metrics", "features", "split"),
+    )
+    n = options.n
     scores, floor, notes = translation_scores(
-        loaded.model, bundle, n, seed, train_evaluator, data_dir
-    )
-    counts = [len(d.test if d.test is not None else d.train) for d in (bundle, bundle.domain_b)]
+        run.model, bundle, n, options.seed, options.train_evaluator, options.data_dir,
+        run.sampler_net,
+    )  # fmt: skip
     n_used = n or DEFAULT_N["image"]
-    report = EvalReport(
-        run=str(loaded.path),
-        step=loaded.step,
-        n=min(n_used, counts[0]),
-        n_reference=min(n_used, counts[1]),
-        n_floor=min(n_used, len(bundle.domain_b.train)),
-        split="test",
-        features="evaluator",
-        scores=scores,
-        floor=floor,
+    return EvalReport(
+        run=str(run.path), step=run.step, n=min(n_used, len(bundle.held_out)),
+        n_reference=min(n_used, len(bundle.domain_b.held_out)),
+        n_floor=min(n_used, len(bundle.domain_b.train)), split="test", features="evaluator",
+        scores=scores, floor=floor, seconds=round(time.perf_counter() - started, 3),
+        extra={"checkpoint": str(run.checkpoint), "notes": notes},
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- tasks "classify", "segment"
+def accuracy(model, x: torch.Tensor, y: torch.Tensor, bundle: DataBundle) -> dict[str, float]:
+    """The task "classify" on one domain: the share of ``model.predict(x)`` equal to y."""
+    return {"accuracy": float((model.predict(x) == y.cpu()).float().mean())}
+
+
+def segmentation(model, x: torch.Tensor, y: torch.Tensor, bundle: DataBundle) -> dict[str, float]:
+    """The task "segment" on one domain: pixel ``accuracy``, ``miou`` and the IoU of each
+    class, named ``iou_<class name>`` where the data names its classes."""
+    from gankit.metrics.segmentation import segmentation_scores
+
+    scores = segmentation_scores(model.predict(x), y, model.num_classes)
+    if not bundle.class_names:
+        return scores
+    names = dict(enumerate(bundle.class_names))
+    return {_class_named(k, names): v for k, v in scores.items()}
+
+
+DomainScore = Callable[[Any, torch.Tensor, torch.Tensor, DataBundle], dict[str, float]]
+
+
+def domain_scores(model, bundle: DataBundle, score: DomainScore) -> dict[str, float]:
+    """``score`` on the source's and the target's held-out splits, e.g.
+    ``source_accuracy`` and ``target_accuracy``. Target labels are used here only, for
+    evaluation."""
+    out: dict[str, float] = {}
+    for prefix, domain in (("source", bundle), ("target", bundle.domain_b)):
+        if domain is None:
+            continue
+        x, y = take(domain.held_out, len(domain.held_out), 0)
+        out.update({f"{prefix}_{k}": v for k, v in score(model, x, y, domain).items()})
+    return out
+
+
+def evaluate_domains(
+    run, bundle: DataBundle, options: EvalOptions, score: DomainScore
+) -> EvalReport:
+    """``gankit eval`` for classifiers and segmenters: ``score`` on each domain's
+    held-out split. They draw no samples, so there is no floor."""
+    started = time.perf_counter()
+    return EvalReport(
+        run=str(run.path), step=run.step, n=0, n_reference=0, n_floor=0, split="test",
+        features=None, scores=domain_scores(run.model, bundle, score), floor={},
         seconds=round(time.perf_counter() - started, 3),
-        extra={"checkpoint": str(loaded.checkpoint), "notes": notes},
-    )
-    if write:
-        report.write(loaded.path / "eval.json")
-    return report
+        extra={"checkpoint": str(run.checkpoint)},
+    )  # fmt: skip
+
+
+def _class_named(key: str, names: dict[int, str]) -> str:
+    """``iou_3`` -> ``iou_vegetation`` when class 3 has that name; other keys unchanged."""
+    metric, _, index = key.rpartition("_")
+    if metric == "iou" and index.isdigit() and int(index) in names:
+        return f"iou_{names[int(index)]}"
+    return key

@@ -9,17 +9,16 @@ architecture, seed) once, records its test accuracy, and caches it in ``evaluato
 under ``$GANKIT_CACHE`` (else ``$XDG_CACHE_HOME/gankit``, else ``~/.cache/gankit``).
 Scores compare only within one evaluator: report them with their real-vs-real floor.
 
-**InceptionV3.** For standard FID/KID/IS values: torch-fidelity's FID network through
-torchmetrics' ``NoTrainInceptionV3``, from a local ``pt_inception-2015-12-05`` weights
-file (``--inception-weights``) or fetched by that package. Optional:
-``pip install 'gankit[inception]'``.
+**InceptionV3.** For standard FID/KID/IS values: torch-fidelity's FID network
+(``FeatureExtractorInceptionV3``, with its TensorFlow-compatible resize to 299x299), from
+a local ``pt_inception-2015-12-05`` weights file (``--inception-weights``) or fetched by
+that package. Optional: ``pip install 'gankit[inception]'``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError, choices
-from gankit.training.checkpoint import atomic_save
+from gankit.files import atomic_save, cache_root
 
 #: Datasets an evaluator can be trained for, with their native resolution.
 EVALUATOR_DATASETS = {
@@ -46,14 +45,6 @@ FEATURE_DIM = 128
 BATCH_SIZE = 128
 #: Bumped when the saved layout or the network changes, so stale caches are retrained.
 CACHE_FORMAT = 1
-
-
-def cache_root() -> Path:
-    """``$GANKIT_CACHE``, else ``$XDG_CACHE_HOME/gankit``, else ``~/.cache/gankit``."""
-    if os.environ.get("GANKIT_CACHE"):
-        return Path(os.environ["GANKIT_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "gankit"
 
 
 def _resolution(dataset: str, arch: str, resolution: int | None) -> int:
@@ -372,18 +363,17 @@ class InceptionExtractor(nn.Module):
     def __init__(self, weights_path: str | None, batch_size: int = 64) -> None:
         super().__init__()
         try:
-            import torch_fidelity  # noqa: F401
+            from torch_fidelity import FeatureExtractorInceptionV3
         except ImportError:
             raise GankitError(
                 "InceptionV3 features need the torch-fidelity package: "
                 "pip install 'gankit[inception]'"
             ) from None
-        from torchmetrics.image.fid import NoTrainInceptionV3
 
         try:
-            # "2048" is pool3; "logits_unbiased" the logits without bias, as torchmetrics'
-            # InceptionScore uses them.
-            self.net = NoTrainInceptionV3(
+            # "2048" is pool3; "logits_unbiased" the logits without bias, which
+            # torch-fidelity's IS uses.
+            self.net = FeatureExtractorInceptionV3(
                 name="inception-v3-compat",
                 features_list=["2048", "logits_unbiased"],
                 feature_extractor_weights_path=weights_path,
@@ -399,6 +389,10 @@ class InceptionExtractor(nn.Module):
         self.test_accuracy = None
         self.input_shape = None
 
+    def train(self, mode: bool = True) -> InceptionExtractor:
+        """Always stays in eval mode: batch norm must use the network's own statistics."""
+        return super().train(False)
+
     @staticmethod
     def _to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
         if images.dim() != 4 or images.shape[1] not in (1, 3):
@@ -410,11 +404,9 @@ class InceptionExtractor(nn.Module):
 
     def _run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pixels = self._to_uint8_rgb(images)
-        # _torch_fidelity_forward returns every requested output; forward() only the first.
+        # forward returns a tuple: one tensor per name in features_list, in that order.
         with torch.inference_mode():
-            outputs = [
-                self.net._torch_fidelity_forward(chunk) for chunk in pixels.split(self.batch_size)
-            ]
+            outputs = [self.net(chunk) for chunk in pixels.split(self.batch_size)]
         features, logits = (torch.cat(parts) for parts in zip(*outputs))
         return features, logits
 

@@ -59,14 +59,18 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
         a: (N, F) features, N >= 2.
         b: (M, F) features, M >= 2.
     """
-    # torchmetrics' _compute_fid is the formula on precomputed moments (its
-    # FrechetInceptionDistance module would run its own network on images instead).
-    # It takes Tr((Σ_a Σ_b)^{1/2}) as the sum of the square roots of the eigenvalues of
-    # Σ_a Σ_b, which agrees with scipy.linalg.sqrtm without its iterations.
-    from torchmetrics.image.fid import _compute_fid
-
     a, b = _feature_pair(a, b, "frechet_distance", why=" per set for a covariance")
-    return float(_compute_fid(a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T)))
+    mean_a, cov_a, mean_b, cov_b = a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T)
+    # Written out because torchmetrics has no public function on precomputed moments
+    # (its FrechetInceptionDistance module runs its own network on images). The same
+    # arithmetic as its private _compute_fid, so values are unchanged: Tr((Σ_a Σ_b)^{1/2})
+    # is the sum of the square roots of the eigenvalues of Σ_a Σ_b (real, non-negative
+    # up to rounding for a product of two covariances), which agrees with
+    # scipy.linalg.sqrtm without its iterations.
+    mean_term = (mean_a - mean_b).square().sum(dim=-1)
+    trace_term = cov_a.trace() + cov_b.trace()
+    sqrt_trace = torch.linalg.eigvals(cov_a @ cov_b).sqrt().real.sum(dim=-1)
+    return float(mean_term + trace_term - 2 * sqrt_trace)
 
 
 def kernel_inception_distance(

@@ -1,5 +1,5 @@
 """Model families, one file per family. Importing a family module registers its variants."""
 
-from gankit.models.base import GenerativeModel
+from gankit.models.base import Model, ScoreContext
 
-__all__ = ["GenerativeModel"]
+__all__ = ["Model", "ScoreContext"]

@@ -63,11 +63,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.data.base import NO_LABEL
+from gankit.conventions import NO_LABEL
 from gankit.errors import GankitError
 from gankit.losses import bce_d_loss, non_saturating_g_loss
-from gankit.models.base import GenerativeModel, set_learning_rate
-from gankit.nn import Norm, frozen, norm_layer
+from gankit.models.base import Model, set_learning_rate, two_domains
+from gankit.nn import Norm, eval_mode, frozen, norm_layer
 from gankit.registry import register_model
 
 LEVELS = ("aux", "main")
@@ -141,7 +141,7 @@ def output_discriminator(num_classes: int, resolution: int, width: int) -> nn.Se
     return nn.Sequential(*layers)
 
 
-class AdaptSeg(GenerativeModel):
+class AdaptSeg(Model):
     """A two-level segmentation network with one output-space discriminator per level.
 
     Args:
@@ -162,13 +162,9 @@ class AdaptSeg(GenerativeModel):
         lr_schedule: ``poly`` (``(1 − step/steps)^0.9``, the paper's) or ``constant``.
     """
 
-    #: No samples to draw: the trainer skips previews and sampling for this family.
-    generative = False
-    uses_domain_b = True
-    #: Labels are (H, W) maps, one class per pixel.
-    dense_labels = True
+    task = "segment"
     #: What ``gankit adapt`` changes in the model config for the source-only baseline.
-    source_only_overrides: ClassVar[dict[str, float]] = {
+    baseline_overrides: ClassVar[dict[str, float]] = {
         "adv_weight_main": 0.0,
         "adv_weight_aux": 0.0,
     }
@@ -231,6 +227,10 @@ class AdaptSeg(GenerativeModel):
         return bool(self.adv_weights)
 
     # ------------------------------------------------------------------ training
+    def training_data(self, bundle) -> dict:
+        """Labelled source scenes ``x``, ``y`` and unlabelled target scenes ``x_b``."""
+        return two_domains(self, bundle)
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = {"segmenter": torch.optim.Adam(self.segmenter.parameters(), lr=self.lr)}
         if self.adapting:
@@ -300,31 +300,19 @@ class AdaptSeg(GenerativeModel):
         self.step(d_opt)
         return stats
 
-    # ------------------------------------------------------------------ evaluation
+    # ------------------------------------------------------------------ task "segment"
     @torch.no_grad()
     def segment(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(N, C, H, W) images -> per-level (N, K, H, W) class probabilities, in eval mode."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             chunks = [self.segmenter(c.to(self.device)) for c in x.split(256)]
             return {
                 level: torch.cat([c[level] for c in chunks]).softmax(1).cpu() for level in chunks[0]
             }
-        finally:
-            self.train(was_training)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) images -> (N, H, W) class maps from the main output, in eval mode."""
         return self.segment(x)["main"].argmax(dim=1)
-
-    def data_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
-        """Pixel ``accuracy``, ``miou`` and ``iou_<c>`` per class on images x, label maps y."""
-        from gankit.metrics.segmentation import segmentation_scores
-
-        if y is None:
-            return {}
-        return segmentation_scores(self.predict(x), y, self.num_classes)
 
 
 # --------------------------------------------------------------------------- variants

@@ -1,23 +1,37 @@
-"""The contract between a model family and the trainer.
+"""The contract between a model family and the shared code.
 
 The model owns its update rule; the trainer owns the clock. A family implements:
 
+- ``task``: what kind of thing it is, one name that the shared code reads, and the
+  only one. ``"sample"`` draws samples from noise (GANs, the VAE), ``"translate"``
+  maps images of one domain to another (CycleGAN), ``"classify"`` and ``"segment"``
+  predict labels (DANN, AdaptSeg). :mod:`gankit.tasks` maps each name to what serves
+  it: the previews during training, what ``gankit eval`` scores, which ``gankit
+  explore`` pictures apply, how ``gankit adapt`` builds a baseline. A new task is a
+  new entry there, not a new ``if`` in five places;
 - ``configure_optimizers()`` -> named optimizers (the trainer checkpoints them);
 - ``train_step(batch, step)`` -> a dict of floats to log. It does its own
   ``zero_grad``, ``backward`` and optimizer steps, however many networks it has;
-- ``sample_latent(n)`` and ``generate(latent)``, which give the trainer's fixed-noise
-  previews and ``gankit sample``.
+- the methods of its task (below): ``sample_latent`` and ``generate`` to sample,
+  ``translate`` to translate, ``predict`` to classify or segment.
 
-The trainer never looks inside: InfoGAN's Q head, a VAE's encoder, CycleGAN's four
-networks or DANN's domain critic are all the family's business.
+Everything else is a hook with a default that the shared code calls without asking
+which family it holds: ``training_data`` (one domain or two), ``family_scores``
+(numbers only this family has), ``views`` (pictures only this family can draw),
+``baseline_overrides`` (its non-adversarial baseline).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
+
+from gankit.errors import GankitError
+from gankit.nn import eval_mode
 
 
 def linear_decay(step: int, max_steps: int, start_fraction: float) -> float:
@@ -37,27 +51,82 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-class GenerativeModel(nn.Module):
+@dataclass
+class ScoreContext:
+    """What ``gankit eval`` hands a family's :meth:`Model.family_scores`.
+
+    Attributes:
+        x, y: held-out items (N, ...) and their labels (N,) (-1 where unlabelled).
+        evaluator: the dataset's evaluator classifier (``logits(images)``,
+            ``num_classes``, ``test_accuracy``), or None when the features are not an
+            evaluator's (InceptionV3) or the data has none.
+        num_classes: the data's label count, or None.
+        n: how many samples a score should draw.
+        seed: seeds those samples.
+        net: the network samples come from (the EMA generator when the run kept one).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    evaluator: Any
+    num_classes: int | None
+    n: int
+    seed: int
+    net: nn.Module | None
+
+
+def two_domains(model: Model, bundle: Any, same_shape: bool = True) -> dict[str, Dataset]:
+    """:meth:`Model.training_data` of two-domain families: batches get ``x``/``y`` from
+    the source and ``x_b``/``y_b`` from the target, each in its own order.
+
+    Raises:
+        GankitError: the data has one domain, or (``same_shape``) the two domains give
+            items of different shapes.
+    """
+    if bundle.domain_b is None:
+        raise GankitError(
+            f"model '{model.model_name}' trains on two domains; data '{bundle.name}' "
+            "has one: set data.target (e.g. data.target=digits-m) or use a two-domain "
+            "source (unpaired:PATH, segshift)"
+        )
+    if same_shape and tuple(bundle.domain_b.shape) != tuple(bundle.shape):
+        raise GankitError(
+            f"model '{model.model_name}' needs both domains to give items of one shape; "
+            f"domain A gives {tuple(bundle.shape)}, domain B {tuple(bundle.domain_b.shape)} "
+            "(set the source's channels, or the target's in data.target_options)"
+        )
+    return {"": bundle.train, "_b": bundle.domain_b.train}
+
+
+class Model(nn.Module):
     """Base class of every model family.
 
     Attributes:
-        generator_name: the attribute holding the network that makes samples; the
-            trainer keeps its exponential moving average when ``ema_decay`` is set.
+        task: what the family does (see the module docstring); every family sets it.
+        generator_name: the attribute holding the network that makes the family's
+            outputs (samples or translations); the trainer keeps its exponential
+            moving average when ``ema_decay`` is set. None: no such network (DANN).
+        views: ``gankit explore`` pictures that only this family can draw, beyond
+            those of its task (``classes`` for conditional GANs, ``traverse`` for
+            InfoGAN, ``manifold`` for the VAE). Declaring one promises the methods
+            that the picture uses.
+        baseline_overrides: model settings that turn this family into its
+            non-adversarial baseline, for ``gankit adapt``; None when it has none.
+        gaussian_latents: latent inputs drawn from N(0, I), which ``--truncation``
+            may redraw.
+        adversarial: the adversarial loss pair whose generator loss pushes samples
+            (pictures of G against D on 2-D points); None without one.
         model_name: the registered variant name (set by ``create_model``).
         hparams: every constructor argument, so a checkpoint rebuilds the model alone.
         optimizers: filled by :meth:`setup_optimizers`.
     """
 
-    generator_name: str = "G"
-    #: False for families that draw no samples (DANN): no previews, EMA or sampling.
-    generative: bool = True
-    #: True for families that train on two domains: their batches carry ``x_b``/``y_b``
-    #: from the data's second domain (``data.target``, or a two-domain source).
-    uses_domain_b: bool = False
-    #: True for translators (CycleGAN): their inputs are images, not noise, so
-    #: ``sample_latent`` refuses, previews come from held-out data, ``gankit translate``
-    #: and the translation metrics of ``gankit eval`` apply.
-    translates: bool = False
+    task: ClassVar[str]
+    generator_name: ClassVar[str | None] = None
+    views: ClassVar[tuple[str, ...]] = ()
+    baseline_overrides: ClassVar[dict[str, Any] | None] = None
+    gaussian_latents: tuple[str, ...] = ()
+    adversarial: Any = None
 
     def __init__(self, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__()
@@ -77,6 +146,14 @@ class GenerativeModel(nn.Module):
         """Create the optimizers once; ``train_step`` uses them by name."""
         self.optimizers = self.configure_optimizers()
         return self.optimizers
+
+    def training_data(self, bundle: Any) -> dict[str, Dataset]:
+        """The datasets one batch is drawn from, by the suffix of their batch keys.
+
+        One domain by default: ``{"": bundle.train}`` gives ``x`` and ``y``. Two-domain
+        families return :func:`two_domains`, which adds ``x_b`` and ``y_b``.
+        """
+        return {"": bundle.train}
 
     @property
     def real_batches_per_step(self) -> int:
@@ -113,20 +190,30 @@ class GenerativeModel(nn.Module):
         else:
             optimizer.step()
 
-    # ------------------------------------------------------------------ sampling
+    # ------------------------------------------------------------------ outputs
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
     @property
-    def generator(self) -> nn.Module:
-        return getattr(self, self.generator_name)
+    def generator(self) -> nn.Module | None:
+        """The network named by ``generator_name``, or None."""
+        return getattr(self, self.generator_name) if self.generator_name else None
 
+    def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
+        """Numbers only this family has, and their floors where one exists, for
+        ``gankit eval`` (a VAE's ELBO, a conditional GAN's label accuracy). None by
+        default."""
+        return {}, {}
+
+    # ------------------------------------------------------------------ task "sample"
     def sample_latent(
         self, n: int, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         """Inputs for ``n`` samples, e.g. ``{"z": (n, latent_dim)}``, on the CPU."""
-        raise NotImplementedError
+        raise GankitError(
+            f"model '{self.model_name}' (task {self.task}) draws no samples from noise"
+        )
 
     def generate(
         self, latent: dict[str, torch.Tensor], net: nn.Module | None = None
@@ -134,33 +221,12 @@ class GenerativeModel(nn.Module):
         """Samples from the given latent; ``net`` replaces the generator (e.g. its EMA)."""
         raise NotImplementedError
 
-    def preview_latent(
-        self, n: int, generator: torch.Generator, bundle: Any
-    ) -> dict[str, torch.Tensor]:
-        """The inputs of the trainer's previews, saved with the run: ``n`` draws of
-        ``sample_latent``; a translator picks held-out images from ``bundle`` instead."""
-        return self.sample_latent(n, generator)
-
-    def preview_images(
-        self, latent: dict[str, torch.Tensor], net: nn.Module | None = None
-    ) -> torch.Tensor:
-        """What a preview shows for ``preview_latent``'s inputs: the samples (N, ...)."""
-        return self.render(latent, net=net)
-
     @torch.no_grad()
     def render(self, latent: dict[str, torch.Tensor], net: nn.Module | None = None) -> torch.Tensor:
-        """``generate`` in eval mode without gradients: previews and sampling.
-
-        Eval mode matters: batch norm must use its running statistics and must not
-        update them, or drawing a preview would change the model.
-        """
+        """``generate`` in eval mode without gradients: previews and sampling."""
         net = net if net is not None else self.generator
-        was_training = net.training
-        net.eval()
-        try:
+        with eval_mode(net):
             return self.generate(latent, net=net)
-        finally:
-            net.train(was_training)
 
     def sample(
         self, n: int, generator: torch.Generator | None = None, net: nn.Module | None = None
@@ -168,26 +234,20 @@ class GenerativeModel(nn.Module):
         """``n`` samples: (n, C, H, W) images in [-1, 1] or (n, D) points."""
         return self.render(self.sample_latent(n, generator), net=net)
 
-    # ------------------------------------------------------------------ optional hooks
     def with_labels(
         self, latent: dict[str, torch.Tensor], labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """``latent`` asking for the given (n,) class labels; conditional families only."""
-        from gankit.errors import GankitError
-
         raise GankitError(
             f"model '{self.model_name}' is unconditional and takes no labels; "
             "train a conditional model (cgan, acgan) to choose classes"
         )
 
     def critic_scores(self, x: torch.Tensor) -> torch.Tensor | None:
-        """D's raw output for (N, ...) samples as (N,), for pictures of what D learned;
-        None when the family has no discriminator (or one that needs more than x)."""
+        """D's raw output for (N, ...) samples as (N,), in eval mode, for pictures of
+        what D learned; None when the family has no discriminator (or one that needs
+        more than x)."""
         return None
 
-    def data_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
-        """Family-specific numbers on held-out data (a VAE's ELBO, say); empty by default."""
-        return {}
-
     def extra_repr(self) -> str:
-        return f"model_name={self.model_name!r}, data_shape={self.data_shape}"
+        return f"model_name={self.model_name!r}, task={self.task!r}, data_shape={self.data_shape}"

@@ -30,9 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.losses import ADVERSARIAL_LOSSES
-from gankit.models.base import GenerativeModel
-from gankit.models.gan import LossName
+from gankit.losses import ADVERSARIAL_LOSSES, LossName
+from gankit.models.base import Model, ScoreContext
 from gankit.nn import (
     Arch,
     Norm,
@@ -46,7 +45,7 @@ from gankit.nn import (
 from gankit.registry import register_model
 
 
-class ConditionalGAN(GenerativeModel):
+class ConditionalGAN(Model):
     """G(z, y) and a discriminator that uses the label y by concatenation, projection,
     or an auxiliary classifier (ACGAN).
 
@@ -69,6 +68,12 @@ class ConditionalGAN(GenerativeModel):
         spectral_norm: spectral normalisation on every layer of D.
         lr_g, lr_d, betas: Adam's settings for G and D.
     """
+
+    task = "sample"
+    generator_name = "G"
+    #: ``gankit explore --what classes``: one row per label (uses :meth:`with_labels`).
+    views = ("classes",)
+    gaussian_latents = ("z",)
 
     def __init__(
         self,
@@ -233,6 +238,26 @@ class ConditionalGAN(GenerativeModel):
         if len(labels) not in (1, n):
             raise GankitError(f"give 1 label or {n} labels (one per sample), got {len(labels)}")
         return {**latent, "y": labels.expand(n).clone()}
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
+        """``cond_acc``: the evaluator's accuracy on samples against the labels they were
+        drawn for (balanced over classes). A G that ignores its label scores about 1/K;
+        the floor is the evaluator's accuracy on real test images."""
+        evaluator = context.evaluator
+        if evaluator is None:
+            return {}, {}
+        if evaluator.num_classes != self.num_classes:
+            raise GankitError(
+                f"the evaluator predicts {evaluator.num_classes} classes, the model has "
+                f"{self.num_classes}: both must describe the same dataset"
+            )
+        latent = self.sample_latent(context.n, torch.Generator().manual_seed(context.seed))
+        samples = self.render(latent, net=context.net).cpu()
+        predicted = evaluator.logits(samples).argmax(dim=1)
+        accuracy = float((predicted == latent["y"]).float().mean())
+        return {"cond_acc": accuracy}, {"cond_acc": evaluator.test_accuracy}
 
 
 class _LabelledCritic(nn.Module):

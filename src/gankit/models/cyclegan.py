@@ -47,13 +47,11 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.losses import least_squares_d_loss, least_squares_g_loss
-from gankit.models.base import GenerativeModel, linear_decay, set_learning_rate
-from gankit.nn import frozen, init_dcgan_weights, norm_layer
+from gankit.models.base import Model, linear_decay, set_learning_rate, two_domains
+from gankit.nn import eval_mode, frozen, init_dcgan_weights, norm_layer
 from gankit.registry import register_model
 
 DIRECTIONS = ("AtoB", "BtoA")
-#: Inputs per domain in the trainer's previews.
-PREVIEW_COLUMNS = 8
 
 
 # --------------------------------------------------------------------------- networks
@@ -191,7 +189,7 @@ class ImagePool(nn.Module):
 
 
 # --------------------------------------------------------------------------- the family
-class CycleGAN(GenerativeModel):
+class CycleGAN(Model):
     """Two ResNet generators and two PatchGAN discriminators with cycle consistency.
 
     Domain A is the data's first domain (``data.name``), B its second (``data.target``,
@@ -218,9 +216,10 @@ class CycleGAN(GenerativeModel):
             linearly to zero (the paper: 100 of 200 epochs).
     """
 
+    task = "translate"
     generator_name = "G_AB"
-    uses_domain_b = True
-    translates = True
+    #: The translate task's directions: G_AB maps A to B, G_BA maps B to A.
+    directions = DIRECTIONS
 
     def __init__(
         self,
@@ -291,6 +290,10 @@ class CycleGAN(GenerativeModel):
             )
 
     # ------------------------------------------------------------------ training
+    def training_data(self, bundle) -> dict:
+        """Unpaired batches: ``x`` from A and ``x_b`` from B; their channels may differ."""
+        return two_domains(self, bundle, same_shape=False)
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         generators = [*self.G_AB.parameters(), *self.G_BA.parameters()]
         discriminators = [*self.D_A.parameters(), *self.D_B.parameters()]
@@ -375,13 +378,9 @@ class CycleGAN(GenerativeModel):
         ``AtoB`` applies G_AB (or ``net``), ``BtoA`` applies G_BA. Returns CPU tensors.
         """
         generator = self.translator(direction, net)
-        was_training = generator.training
-        generator.eval()
-        try:
+        with eval_mode(generator):
             chunks = images.split(batch_size)
             return torch.cat([generator(c.to(self.device)).cpu() for c in chunks])
-        finally:
-            generator.train(was_training)
 
     def round_trip(
         self, images: torch.Tensor, direction: str = "AtoB", net: nn.Module | None = None
@@ -401,59 +400,6 @@ class CycleGAN(GenerativeModel):
             f"model '{self.model_name}' translates images and draws no samples from noise; "
             "use: gankit translate RUN --direction AtoB --input DIR --out DIR"
         )
-
-    def generate(
-        self, latent: dict[str, torch.Tensor], net: nn.Module | None = None
-    ) -> torch.Tensor:
-        """``{"a": (N, C_A, H, W)}`` -> G_AB(a) (``net`` replacing G_AB), or
-        ``{"b": (N, C_B, H, W)}`` -> G_BA(b)."""
-        if "a" in latent:
-            return self.translator("AtoB", net)(latent["a"].to(self.device))
-        return self.G_BA(latent["b"].to(self.device))
-
-    def preview_latent(self, n: int, generator: torch.Generator, bundle) -> dict[str, torch.Tensor]:
-        """Held-out images of each domain (test split, else train), ``min(n, 8)`` each:
-        the trainer saves them with the run, so every preview translates the same ones."""
-        latent = {}
-        for key, domain in (("a", bundle), ("b", bundle.domain_b)):
-            split = domain.test if domain.test is not None else domain.train
-            index = torch.randperm(len(split), generator=generator)[: min(n, PREVIEW_COLUMNS)]
-            latent[key] = torch.stack([split[int(i)][0] for i in index])
-        return latent
-
-    @torch.no_grad()
-    def preview_images(
-        self, latent: dict[str, torch.Tensor], net: nn.Module | None = None
-    ) -> torch.Tensor:
-        """The trainer's preview: one picture, (1, 3, H', W'), of six rows: A inputs,
-        G_AB(a), G_BA(G_AB(a)), then B inputs, G_BA(b), G_AB(G_BA(b))."""
-        rows = []
-        for key, direction in (("a", "AtoB"), ("b", "BtoA")):
-            translated, reconstructed = self.round_trip(latent[key], direction, net)
-            rows += [latent[key], translated, reconstructed]
-        return tile_rows(rows).unsqueeze(0)
-
-
-def tile_rows(rows, padding: int = 2, scale: int | None = None) -> torch.Tensor:
-    """Rows of (C, H, W) images in [-1, 1] -> one (3, H', W') picture in [-1, 1].
-
-    Each row (a sequence of images, or an (M, C, H, W) tensor) is laid left to right
-    with white gaps; grey images are shown in RGB, so images of a 1- and a 3-channel
-    domain can share a row. ``scale`` (default: tiles of about 32 px) enlarges small
-    images by nearest neighbour.
-    """
-    height, width = rows[0][0].shape[-2:]
-    scale = scale or max(1, 32 // height)
-    columns = max(len(row) for row in rows)
-    step_y, step_x = height * scale + padding, width * scale + padding
-    canvas = torch.ones(3, len(rows) * step_y + padding, columns * step_x + padding)
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row):
-            image = image.detach().float().cpu().clamp(-1, 1).expand(3, -1, -1)
-            image = image.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
-            top, left = padding + r * step_y, padding + c * step_x
-            canvas[:, top : top + height * scale, left : left + width * scale] = image
-    return canvas
 
 
 # --------------------------------------------------------------------------- variants

@@ -30,12 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from gankit.errors import GankitError
-from gankit.models.base import GenerativeModel
-from gankit.nn import Arch, Norm, feature_trunk, grad_reverse, mlp, resolve_arch
+from gankit.models.base import Model, two_domains
+from gankit.nn import Arch, Norm, eval_mode, feature_trunk, grad_reverse, mlp, resolve_arch
 from gankit.registry import register_model
 
 
-class DANN(GenerativeModel):
+class DANN(Model):
     """Feature extractor, label classifier, and a domain classifier behind gradient reversal.
 
     Args:
@@ -52,12 +52,10 @@ class DANN(GenerativeModel):
         lr: Adam's learning rate for all three networks.
     """
 
-    #: No samples to draw: the trainer skips previews and sampling for this family.
-    generative = False
-    uses_domain_b = True
+    task = "classify"
     #: What ``gankit adapt`` changes in the model config for the source-only baseline:
     #: the registered ``source_only`` variant, without the domain classifier.
-    source_only_overrides: ClassVar[dict[str, str | float]] = {
+    baseline_overrides: ClassVar[dict[str, str | float]] = {
         "name": "source_only",
         "domain_weight": 0.0,
     }
@@ -110,6 +108,10 @@ class DANN(GenerativeModel):
         return self.domain_weight * (2.0 / (1.0 + math.exp(-self.gamma * progress)) - 1.0)
 
     # ------------------------------------------------------------------ training
+    def training_data(self, bundle) -> dict:
+        """Labelled source batches ``x``, ``y`` and unlabelled target batches ``x_b``."""
+        return two_domains(self, bundle)
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"DANN": torch.optim.Adam(self.parameters(), lr=self.lr)}
 
@@ -138,23 +140,13 @@ class DANN(GenerativeModel):
         self.step(optimizer)
         return stats
 
-    # ------------------------------------------------------------------ evaluation
+    # ------------------------------------------------------------------ task "classify"
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (N,) predicted labels, in eval mode."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             logits = [self.classifier(self.features(c.to(self.device))) for c in x.split(500)]
             return torch.cat(logits).argmax(dim=1).cpu()
-        finally:
-            self.train(was_training)
-
-    def data_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
-        """Classification accuracy on (x, y)."""
-        if y is None:
-            return {}
-        return {"accuracy": float((self.predict(x) == y.cpu()).float().mean())}
 
 
 # --------------------------------------------------------------------------- variants

@@ -34,23 +34,22 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.losses import ADVERSARIAL_LOSSES, gradient_penalty
-from gankit.models.base import GenerativeModel, linear_decay, set_learning_rate
+from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty
+from gankit.models.base import Model, linear_decay, set_learning_rate
 from gankit.nn import (
     ConvDecoder,
     ConvEncoder,
     Norm,
     apply_spectral_norm,
+    eval_mode,
     frozen,
     init_dcgan_weights,
     mlp,
 )
 from gankit.registry import register_model
 
-LossName = Literal["minimax", "non_saturating", "wasserstein", "least_squares", "hinge"]
 
-
-class GAN(GenerativeModel):
+class GAN(Model):
     """A generator and a discriminator trained with a chosen adversarial loss.
 
     Every DCGAN "trick" is an argument (Radford et al. 2016; Salimans et al. 2016;
@@ -111,6 +110,9 @@ class GAN(GenerativeModel):
         decay_start: the fraction of the run after which the linear decay starts.
     """
 
+    task = "sample"
+    generator_name = "G"
+
     def __init__(
         self,
         data_shape: tuple[int, ...],
@@ -157,6 +159,7 @@ class GAN(GenerativeModel):
         self.arch = arch
         self.latent_dim = latent_dim
         self.latent_dist = latent_dist
+        self.gaussian_latents = ("z",) if latent_dist == "normal" else ()
         self.adversarial = ADVERSARIAL_LOSSES[loss]
         self.label_smoothing = label_smoothing
         self.label_noise = label_noise
@@ -339,11 +342,12 @@ class GAN(GenerativeModel):
         return stats
 
     def critic_scores(self, x: torch.Tensor) -> torch.Tensor:
-        """D's output on (N, ...) points: (N,). With packing, each point is judged as a
-        pack of ``pack`` copies of itself."""
+        """D's output on (N, ...) points: (N,), in eval mode. With packing, each point is
+        judged as a pack of ``pack`` copies of itself."""
         if self.pack > 1:
             x = x.repeat_interleave(self.pack, dim=0)
-        return self.critic(x).squeeze(1)
+        with eval_mode(self.D):
+            return self.critic(x).squeeze(1)
 
     # ------------------------------------------------------------------ sampling
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

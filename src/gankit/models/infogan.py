@@ -27,6 +27,7 @@ to predict the real labels of real images, which ties ``c_cat = k`` to class k.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -34,13 +35,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.losses import ADVERSARIAL_LOSSES
-from gankit.models.base import GenerativeModel
-from gankit.models.gan import LossName
+from gankit.losses import ADVERSARIAL_LOSSES, LossName
+from gankit.models.base import Model, ScoreContext
 from gankit.nn import (
     Arch,
     Norm,
     activation,
+    eval_mode,
     feature_trunk,
     frozen,
     generator_net,
@@ -51,7 +52,7 @@ from gankit.nn import (
 from gankit.registry import register_model
 
 
-class InfoGAN(GenerativeModel):
+class InfoGAN(Model):
     """G(z, c_cat, c_con), D with a Q head that predicts the codes.
 
     Args:
@@ -73,6 +74,13 @@ class InfoGAN(GenerativeModel):
         q_hidden: width of Q's hidden layer.
         lr_g, lr_d, betas: Adam's settings; the paper trains G (1e-3) faster than D (2e-4).
     """
+
+    task = "sample"
+    generator_name = "G"
+    #: ``gankit explore --what traverse``: the codes swept one at a time (reads
+    #: ``n_categories``, ``n_continuous`` and ``noise_dim``).
+    views = ("traverse",)
+    gaussian_latents = ("z",)
 
     def __init__(
         self,
@@ -171,17 +179,14 @@ class InfoGAN(GenerativeModel):
         return source, out
 
     def critic_scores(self, x: torch.Tensor) -> torch.Tensor:
-        return self.discriminate(x)[0].squeeze(1)
+        with eval_mode(self.D):
+            return self.discriminate(x)[0].squeeze(1)
 
     @torch.no_grad()
     def predict_codes(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Q's reading of (N, ...) samples, in eval mode: ``cat`` logits and ``con`` means."""
-        was_training = self.D.training
-        self.D.eval()
-        try:
+        with eval_mode(self.D):
             return self.discriminate(x.to(self.device))[1]
-        finally:
-            self.D.train(was_training)
 
     def info_loss(
         self, q: dict[str, torch.Tensor], c_cat: torch.Tensor, c_con: torch.Tensor
@@ -277,6 +282,94 @@ class InfoGAN(GenerativeModel):
         net = net if net is not None else self.G
         codes = {k: v.to(self.device) for k, v in latent.items()}
         return net(self.latent_input(codes))
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def code_class_matching(
+        self,
+        evaluator,
+        real: tuple[torch.Tensor, torch.Tensor] | None = None,
+        n: int = 2000,
+        seed: int = 0,
+        net: nn.Module | None = None,
+    ) -> CodeMatching:
+        """Hungarian matching of the categorical code's values to the evaluator's classes
+        (after Chen et al. 2016, §7.1).
+
+        Samples are drawn for each code value (balanced), labelled by the evaluator, and
+        code values are mapped to classes one-to-one to maximise agreement on that
+        confusion matrix. The error is the share of samples whose class differs from
+        their code's mapped class. Q's accuracy on real test images under the same map
+        is the paper's "5 % error on MNIST": a classifier learned without labels.
+
+        Args:
+            evaluator: the dataset's evaluator classifier (same classes as the data).
+            real: (images, labels) of real test data, to score Q's own classification.
+            n: generated samples, balanced over code values.
+            seed: seeds the samples.
+            net: the generator to sample from (its EMA), default G.
+        """
+        from scipy.optimize import linear_sum_assignment
+
+        k, classes = self.n_categories, evaluator.num_classes
+        if k > classes:
+            raise GankitError(
+                f"cannot match {k} code values one-to-one to {classes} classes; use "
+                f"n_categories <= {classes}"
+            )
+        latent = self.sample_latent(n, torch.Generator().manual_seed(seed))  # c_cat cycles
+        predicted = evaluator.logits(self.render(latent, net=net).cpu()).argmax(dim=1)
+        confusion = torch.zeros(k, classes, dtype=torch.long)
+        confusion.index_put_(
+            (latent["c_cat"], predicted), torch.ones_like(predicted), accumulate=True
+        )
+        rows, cols = linear_sum_assignment(confusion.numpy(), maximize=True)
+        code_to_class = [0] * k
+        for row, col in zip(rows, cols):
+            code_to_class[int(row)] = int(col)
+        matched = sum(int(confusion[r, c]) for r, c in zip(rows, cols))
+        q_accuracy = None
+        if real is not None:
+            images, labels = real
+            codes = [
+                self.predict_codes(chunk)["cat"].argmax(dim=1).cpu() for chunk in images.split(500)
+            ]
+            q_accuracy = float(
+                (torch.tensor(code_to_class)[torch.cat(codes)] == labels).float().mean()
+            )
+        return CodeMatching(code_to_class, 1.0 - matched / n, q_accuracy, confusion)
+
+    def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
+        """On labelled data with an evaluator: ``code_error`` (the code-class matching's
+        error, floor: the evaluator's error on real test images) and ``q_accuracy`` (Q
+        classifying real held-out images through the matching, floor: the evaluator's
+        accuracy)."""
+        evaluator = context.evaluator
+        if evaluator is None or not context.num_classes or self.n_categories > context.num_classes:
+            return {}, {}
+        matching = self.code_class_matching(
+            evaluator, (context.x, context.y), context.n, context.seed, context.net
+        )
+        scores = {"code_error": matching.error, "q_accuracy": matching.q_accuracy}
+        floor = {"code_error": 1.0 - evaluator.test_accuracy, "q_accuracy": evaluator.test_accuracy}
+        return scores, floor
+
+
+@dataclass
+class CodeMatching:
+    """InfoGAN's categorical code against the classes.
+
+    Attributes:
+        code_to_class: ``code_to_class[c]`` is the class matched to code value c.
+        error: share of generated samples whose evaluator class is not their code's class.
+        q_accuracy: Q's accuracy on real test images under the same map (None without them).
+        confusion: (K, C) counts of evaluator classes per code value.
+    """
+
+    code_to_class: list[int]
+    error: float
+    q_accuracy: float | None
+    confusion: torch.Tensor
 
 
 class _CriticWithQ(nn.Module):

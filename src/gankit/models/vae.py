@@ -32,12 +32,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.models.base import GenerativeModel
-from gankit.nn import Arch, Norm, feature_trunk, generator_net, resolve_arch
+from gankit.models.base import Model, ScoreContext
+from gankit.nn import Arch, Norm, eval_mode, feature_trunk, generator_net, resolve_arch
 from gankit.registry import register_model
 
 
-class VAE(GenerativeModel):
+class VAE(Model):
     """A convolutional (or MLP) VAE with a Gaussian encoder.
 
     Args:
@@ -55,7 +55,12 @@ class VAE(GenerativeModel):
         lr: Adam's learning rate.
     """
 
+    task = "sample"
     generator_name = "decoder"
+    #: ``gankit explore --what manifold``: the decoded latent plane and reconstructions
+    #: (reads ``latent_dim``, uses :meth:`reconstruct`).
+    views = ("manifold",)
+    gaussian_latents = ("z",)
 
     def __init__(
         self,
@@ -174,9 +179,7 @@ class VAE(GenerativeModel):
         """On held-out data, in eval mode: the mean ELBO (nats per sample, one z sample
         each), its two terms, and the per-pixel squared error of the reconstruction
         from the posterior mean (in the data's [-1, 1] units)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             elbo, nll, kl, error, n = 0.0, 0.0, 0.0, 0.0, 0
             for chunk in x.to(self.device).split(500):
                 parts = self.losses(chunk)
@@ -186,8 +189,10 @@ class VAE(GenerativeModel):
                 n += len(chunk)
             elbo = -(nll + kl)
             return {"elbo": elbo / n, "nll": nll / n, "kl": kl / n, "recon_mse": error / n}
-        finally:
-            self.train(was_training)
+
+    def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
+        """:meth:`data_metrics` on the held-out items: the ELBO and its terms."""
+        return self.data_metrics(context.x, context.y), {}
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

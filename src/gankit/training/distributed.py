@@ -88,6 +88,38 @@ def init_from_environment(device_type: str) -> DistContext:
     )
 
 
+def launch(nproc: int, command: list[str]) -> int:
+    """Run ``python -m gankit COMMAND`` in ``nproc`` processes on this machine, as
+    ``torchrun --standalone --nproc_per_node=N -m gankit COMMAND`` would; returns the
+    exit code (the first failed rank's, else 0).
+
+    Goes through torch's launcher API (the agent behind torchrun), so the workers get
+    torchrun's environment, rendezvous and signal handling; a failed rank is not
+    restarted.
+    """
+    import sys
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"gankit-{uuid.uuid4().hex[:8]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",  # standalone: a free port on this machine
+        max_restarts=0,
+    )
+    try:
+        elastic_launch(config, sys.executable)("-m", "gankit", *command)
+    except ChildFailedError as err:
+        codes = [failure.exitcode for failure in err.failures.values()]
+        return next((code for code in codes if code), 1)
+    return 0
+
+
 def available_backends() -> list[str]:
     """The process-group backends this torch build has, of gloo, nccl and mpi."""
     if not dist.is_available():

@@ -12,17 +12,21 @@ Layout of ``runs/<name>/``::
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gankit.config import load_yaml, resolve_config
+from gankit.data import DataBundle, load_data
 from gankit.errors import GankitError
-from gankit.models.base import GenerativeModel
+from gankit.models.base import Model
 from gankit.registry import create_model
 from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
 from gankit.training.ema import make_ema
+from gankit.training.runtime import seed_everything
 
 
 @dataclass
@@ -78,7 +82,71 @@ def find_run(run: str | Path, runs_dir: str | Path = "runs") -> Path:
     raise GankitError(f"run '{run}' not found (no config.yaml); runs in '{runs_root}': {listing}")
 
 
-def build_from_checkpoint(state: dict[str, Any]) -> tuple[GenerativeModel, torch.nn.Module | None]:
+# --------------------------------------------------------------------------- a run's life
+def check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse an existing run unless ``overwrite`` was asked for (checked on every rank
+    before any collective, so all ranks fail together)."""
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise GankitError(
+            f"run directory '{run_dir}' already exists; pass --resume to continue it, "
+            "--overwrite to replace it, or --name to start another"
+        )
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Create the run directory, replacing an existing run only when ``overwrite``."""
+    check_run_dir(run_dir, overwrite)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def resume_config(run_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The saved config of the run at ``run_dir`` with ``train.*`` overrides applied."""
+    saved = load_yaml(RunPaths(run_dir).config.read_text(), f"'{run_dir}/config.yaml'")
+    for key in overrides:
+        if not key.startswith("train."):
+            raise GankitError(
+                f"--resume keeps the run's model and data; only train.* settings may change, "
+                f"not '{key}'"
+            )
+    return resolve_config(saved, overrides)
+
+
+def resume_state(run_dir: Path, steps: int) -> dict[str, Any]:
+    """The newest checkpoint of the run at ``run_dir``, checked against the steps asked for.
+
+    Raises:
+        GankitError: ``run_dir`` is not a run, has no checkpoint, or already has
+            ``steps`` steps.
+    """
+    found = latest_checkpoint(RunPaths(run_dir).checkpoints)
+    if found is None:
+        raise GankitError(f"cannot resume: run '{run_dir}' has no checkpoint yet")
+    if found[0] >= steps:
+        raise GankitError(
+            f"run '{run_dir}' already has {found[0]} of {steps} steps; "
+            f"raise train.steps to continue (e.g. --set train.steps={2 * found[0]})"
+        )
+    return load_checkpoint(found[1])
+
+
+def build(config: dict[str, Any], data_dir: str | None = None) -> tuple[Model, DataBundle]:
+    """Load the data and build the model of a resolved config, seeded by the run seed."""
+    bundle = load_data(config["data"], data_dir)
+    seed_everything(config["train"]["seed"])
+    model_args = {k: v for k, v in config["model"].items() if k != "name"}
+    model = create_model(
+        config["model"]["name"],
+        data_shape=bundle.shape,
+        num_classes=bundle.num_classes,
+        data_shape_b=bundle.domain_b.shape if bundle.domain_b is not None else None,
+        **model_args,
+    )
+    return model, bundle
+
+
+def build_from_checkpoint(state: dict[str, Any]) -> tuple[Model, torch.nn.Module | None]:
     """Rebuild the model (and the EMA generator, if any) from a checkpoint alone."""
     hparams = dict(state["hparams"])
     model = create_model(state["model_name"], **hparams)
@@ -108,8 +176,8 @@ class Run:
     config: dict[str, Any]
     step: int
     checkpoint: Path
-    model: GenerativeModel
-    sampler_net: torch.nn.Module
+    model: Model
+    sampler_net: torch.nn.Module | None
 
     @property
     def paths(self) -> RunPaths:
@@ -139,5 +207,5 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
     state = load_checkpoint(ckpt_path)
     model, ema_net = build_from_checkpoint(state)
     model.eval()
-    sampler = ema_net or (model.generator if model.generative else None)
+    sampler = ema_net or model.generator
     return Run(path, state["config"], step, ckpt_path, model, sampler)

@@ -1,0 +1,191 @@
+"""What the ``gankit`` commands do, as library calls: train, evaluate, explore.
+
+Each one reads the model's task (:mod:`gankit.tasks`) to pick what serves it; none of
+them asks which family it holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gankit.config import Overrides, dump_yaml, parse_overrides, resolve_config
+from gankit.data import load_data
+from gankit.errors import GankitError, choices
+from gankit.explore.explore import ExploreOptions, write_pictures
+from gankit.explore.pictures import save_loss_curves
+from gankit.metrics.evaluate import EvalOptions, EvalReport
+from gankit.registry import get_spec, list_models
+from gankit.tasks import all_views, get_task
+from gankit.training.distributed import barrier, init_from_environment, shutdown
+from gankit.training.run import (
+    Run,
+    RunPaths,
+    build,
+    check_run_dir,
+    load_run,
+    prepare_run_dir,
+    resume_config,
+    resume_state,
+)
+from gankit.training.runtime import default_threads, resolve_device, torch_threads
+from gankit.training.trainer import Trainer, TrainResult
+
+
+def train(
+    config: str | Path | dict | None = None,
+    overrides: Overrides = None,
+    *,
+    name: str | None = None,
+    runs_dir: str | Path = "runs",
+    resume: bool = False,
+    overwrite: bool = False,
+    data_dir: str | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train a model from a preset name, a YAML path or a dict, into ``runs_dir/<name>``.
+
+    Args:
+        config: a preset name (default ``dcgan-digits``), a YAML file or a config dict.
+        overrides: ``["train.steps=100", ...]`` or ``{"train.steps": 100}``.
+        name: the run's name (its directory); defaults to the config's ``name``.
+        runs_dir: where run directories live.
+        resume: continue the run ``name`` from its newest checkpoint; only ``train.*``
+            overrides are allowed (e.g. more steps).
+        overwrite: delete an existing run of the same name first.
+        data_dir: where to look first for downloadable datasets.
+        progress: force the progress bar on or off (default: the config's).
+
+    Returns:
+        A :class:`TrainResult` with the run directory and what was written.
+
+    Raises:
+        GankitError: bad config, unknown names, an existing run without
+            ``overwrite``/``resume``, or missing data.
+        DivergenceError: a loss became NaN or infinite.
+    """
+    if resume and overwrite:
+        raise GankitError("--resume and --overwrite contradict each other; pass one of them")
+    overrides = parse_overrides(overrides)
+    if progress is not None:
+        overrides["train.progress"] = progress
+    state = None
+    if resume:
+        source_name = name or (config if isinstance(config, str) else None)
+        if source_name is None:
+            raise GankitError("--resume needs the run's name: gankit train --resume --name NAME")
+        run_dir = Path(runs_dir) / source_name
+        if not RunPaths(run_dir).config.is_file():
+            raise GankitError(f"cannot resume: '{run_dir}' is not a run (no config.yaml)")
+        resolved = resume_config(run_dir, overrides)
+        state = resume_state(run_dir, resolved["train"]["steps"])
+    else:
+        resolved = resolve_config(config, overrides)
+        if name is not None:
+            resolved = resolve_config({**resolved, "name": name})
+        run_dir = Path(runs_dir) / resolved["name"]
+        check_run_dir(run_dir, overwrite)
+
+    device = resolve_device(resolved["train"]["device"])
+    ctx = init_from_environment(device.type)
+    threads = resolved["train"]["threads"]
+    if threads is None and device.type == "cpu":
+        threads = default_threads(resolved["data"]["name"], ctx.local_world_size)
+    try:
+        with torch_threads(threads):
+            if device.type == "cuda" and ctx.enabled:
+                device = torch.device("cuda", ctx.local_rank)
+                torch.cuda.set_device(device)
+            model, bundle = build(resolved, data_dir)
+            task = get_task(model)
+            trainer = Trainer(
+                resolved, run_dir, model, bundle, state, ctx, device, task.previews, task.scores
+            )
+            # Everything that can fail on user input has run: only now touch the disk.
+            if ctx.is_main:
+                if not resume:
+                    prepare_run_dir(run_dir, overwrite)
+                RunPaths(run_dir).config.write_text(dump_yaml(resolved))
+            barrier(ctx)
+            result = trainer.fit()
+            if ctx.is_main:
+                paths = RunPaths(run_dir)
+                result.loss_curves = save_loss_curves(paths.metrics, paths.loss_curves)
+            return result
+    finally:
+        shutdown(ctx)
+
+
+def evaluate_run(
+    run: str | Path,
+    metrics: str | list[str] | None = None,
+    n: int | None = None,
+    features: str = "evaluator",
+    split: str = "test",
+    seed: int = 0,
+    inception_weights: str | None = None,
+    runs_dir: str | Path = "runs",
+    data_dir: str | None = None,
+    train_evaluator: bool = False,
+    write: bool = True,
+) -> EvalReport:
+    """Score a run's newest checkpoint as its task scores it; writes ``eval.json``.
+
+    Samplers: the data's metrics next to the real-vs-real floor, and the family's own.
+    Translators: cycle error, FD to the other domain, the class kept. Classifiers and
+    segmenters: accuracy or mIoU on both domains.
+    """
+    loaded = load_run(run, runs_dir)
+    bundle = load_data(loaded.config["data"], data_dir)
+    options = EvalOptions(
+        metrics, n, features, split, seed, inception_weights, data_dir, train_evaluator
+    )
+    report = get_task(loaded.model).evaluate(loaded, bundle, options)
+    if write:
+        report.write(loaded.path / "eval.json")
+    return report
+
+
+def explore(
+    run: Run,
+    what: str,
+    options: ExploreOptions | None = None,
+    out_dir: str | Path | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write the pictures of ``what`` for a loaded run; returns their paths.
+
+    Raises:
+        GankitError: ``what`` is no picture gankit draws, or not one that applies to
+            this run's task and family (the message lists those that do).
+    """
+    task = get_task(run.model)
+    views = task.views_for(run.model)
+    if what not in views:
+        known = all_views()
+        if what not in known:
+            raise GankitError(f"unknown --what '{what}'; valid: {choices(known)}")
+        raise GankitError(
+            f"--what {what} does not apply to run '{run.path.name}', a '{run.model.model_name}' "
+            f"(task {task.name}); valid for it: {choices(views) or 'none'}; models that draw "
+            f"{what}: {choices(drawn_by(what))}"
+        )
+    options = options or ExploreOptions()
+    pictures = views[what](run, options)
+    out = Path(out_dir) if out_dir is not None else run.paths.explore
+    return write_pictures(pictures, out, overwrite)
+
+
+def drawn_by(what: str) -> list[str]:
+    """The registered models whose task and family give them the view ``what``."""
+    names = []
+    for name in list_models():
+        cls = get_spec(name).cls
+        task = get_task(cls)
+        if what in task.default_views or (what in task.views and what in cls.views):
+            names.append(name)
+    return names
+
+
+__all__ = ["drawn_by", "evaluate_run", "explore", "train"]

@@ -1,0 +1,8 @@
+"""Conventions that data sources and model families share, in one leaf module.
+
+- Images are float32 in [-1, 1], shape (C, H, W); toy points are float32, shape (D,).
+- Labels are int64. :data:`NO_LABEL` marks an item (or a pixel of a label map) that has
+  no label: sources without labels use it, and losses ignore it.
+"""
+
+NO_LABEL = -1

@@ -1,0 +1,131 @@
+"""Tasks: what the shared code does for each kind of model, in one dict keyed by name.
+
+A model family declares what it is with one class attribute, ``task`` (see
+:mod:`gankit.models.base`). Everything that differs between kinds of model outside the
+family's own file is an entry of :class:`Task`, looked up by that name:
+
+- the pictures drawn while training (``previews``) and the numbers logged every
+  ``train.eval_every`` steps (``scores``);
+- what ``gankit eval`` measures (``evaluate``);
+- which ``gankit explore`` pictures exist (``views``) and which apply to every model of
+  the task (``default_views``; a family adds the others it can draw in ``Model.views``);
+- how ``gankit adapt`` tabulates a run against its baseline (``adaptation``).
+
+This is Hugging Face's ``pipeline(task=...)`` shape: one dict from task name to the code
+that serves it. A new kind of model is a new :class:`Task` given to :func:`register_task`
+(from any module, a test included), not a new ``if`` in the trainer, eval and explore.
+
+Built in: ``sample`` (GANs, the VAE), ``translate`` (CycleGAN), ``classify`` (DANN) and
+``segment`` (AdaptSeg).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gankit.errors import GankitError, choices
+
+#: ``previews(model, bundle, seed) -> Previews | None`` (see ``gankit.training.trainer``).
+PreviewsFactory = Callable[[Any, Any, int], Any]
+#: ``scores(model, bundle, train_config) -> evaluate(step, net) -> dict``.
+ScoresFactory = Callable[[Any, Any, Any], Callable]
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """How ``gankit adapt`` reports a task's runs against their baselines.
+
+    Attributes:
+        headline: ``headline(scores) -> str``: the one number to print per run.
+        table: ``table(rows, source, target) -> str``: the markdown table of all runs.
+    """
+
+    headline: Callable[[dict[str, float]], str]
+    table: Callable[[list, str, str], str]
+
+
+@dataclass(frozen=True)
+class Task:
+    """What serves one task.
+
+    Attributes:
+        name: the name that model families declare as ``task``.
+        summary: one line: what models of this task do.
+        evaluate: ``evaluate(run, bundle, options) -> EvalReport``, behind ``gankit eval``.
+        previews: builds the pictures drawn during training; None: the task draws none.
+        scores: builds the numbers logged every ``train.eval_every`` steps; None: none.
+        views: every ``gankit explore`` picture of the task, by ``--what`` name:
+            ``view(run, options) -> [Picture]`` (see ``gankit.explore.explore``).
+        default_views: the views that apply to every model of the task.
+        adaptation: how ``gankit adapt`` reports the task; None: the task is not adapted.
+    """
+
+    name: str
+    summary: str
+    evaluate: Callable
+    previews: PreviewsFactory | None = None
+    scores: ScoresFactory | None = None
+    views: Mapping[str, Callable] = field(default_factory=dict)
+    default_views: tuple[str, ...] = ()
+    adaptation: Adaptation | None = None
+
+    def views_for(self, model) -> dict[str, Callable]:
+        """The views that apply to ``model``: the task's defaults, then the family's own."""
+        names = [*self.default_views, *(v for v in model.views if v not in self.default_views)]
+        return {name: self.views[name] for name in names if name in self.views}
+
+
+TASKS: dict[str, Task] = {}
+
+#: Modules whose import registers the built-in tasks.
+TASK_MODULES = ("gankit.tasks.sample", "gankit.tasks.translate", "gankit.tasks.adapt")
+
+
+def register_task(task: Task) -> Task:
+    """Add ``task`` under its name; registering a name twice is an error."""
+    if task.name in TASKS:
+        raise ValueError(f"task '{task.name}' is already registered")
+    unknown = set(task.default_views) - set(task.views)
+    if unknown:
+        raise ValueError(f"task '{task.name}': default views {sorted(unknown)} are not views")
+    TASKS[task.name] = task
+    return task
+
+
+def _load_tasks() -> None:
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+
+
+def list_tasks() -> list[str]:
+    _load_tasks()
+    return sorted(TASKS)
+
+
+def get_task(model) -> Task:
+    """The task that ``model`` (an instance or a family class) declares.
+
+    Raises:
+        GankitError: no registered task has that name.
+    """
+    _load_tasks()
+    name = model.task
+    if name not in TASKS:
+        family = model if isinstance(model, type) else type(model)
+        raise GankitError(
+            f"{family.__name__} declares task '{name}', which no registered task serves; "
+            f"valid: {choices(TASKS)} (register one with gankit.tasks.register_task)"
+        )
+    return TASKS[name]
+
+
+def all_views() -> set[str]:
+    """Every ``--what`` name that some task can draw."""
+    _load_tasks()
+    return {name for task in TASKS.values() for name in task.views}
+
+
+__all__ = ["TASKS", "Adaptation", "Task", "all_views", "get_task", "list_tasks", "register_task"]

@@ -1,0 +1,93 @@
+"""The tasks ``classify`` and ``segment``: models that predict labels for a target
+domain while learning from a labelled source (DANN, AdaptSeg). They read ``predict``.
+
+- no previews: they draw nothing;
+- scores during training and ``gankit eval``: the task's measure on the source's and
+  the target's held-out splits (accuracy; pixel accuracy, mIoU and per-class IoU);
+- ``gankit adapt`` trains the family against its ``baseline_overrides`` and tabulates
+  both runs;
+- views: ``segment`` pictures for segmenters.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from gankit.explore import explore
+from gankit.metrics.evaluate import accuracy, domain_scores, evaluate_domains, segmentation
+from gankit.tasks import Adaptation, Task, register_task
+
+
+def _scores(score):
+    def build(model, bundle, cfg):
+        return lambda step, net: domain_scores(model, bundle, score)
+
+    return build
+
+
+def _label(row) -> str:
+    """The model column: the registered name, marked when it is the source-only baseline."""
+    return f"`{row.model}`" + (" source-only" if row.run.endswith("-source-only") else "")
+
+
+def accuracy_table(results: list, source: str, target: str) -> str:
+    """Accuracy on both domains, one row per run."""
+    lines = [
+        f"| model | {source} (source) accuracy | {target} (target) accuracy | steps | time |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results:
+        lines.append(
+            f"| `{row.model}` | {100 * row.scores['source_accuracy']:.1f} % "
+            f"| {100 * row.scores['target_accuracy']:.1f} % | {row.steps} | {row.seconds:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def segmentation_table(results: list, source: str, target: str) -> str:
+    """mIoU on both domains and the target's IoU per class, one row per run."""
+    per_class_keys = [key for key in results[0].scores if key.startswith("target_iou_")]
+    lines = [
+        f"| model | {source} (source) mIoU | {target} (target) mIoU | target pixel accuracy "
+        + "".join(f"| {key.removeprefix('target_iou_')} IoU " for key in per_class_keys)
+        + "| steps | time |",
+        "|---|---|---|---|" + "---|" * len(per_class_keys) + "---|---|",
+    ]
+    for row in results:
+        per_class = "".join(f"| {100 * row.scores[key]:.1f} " for key in per_class_keys)
+        lines.append(
+            f"| {_label(row)} | {100 * row.scores['source_miou']:.1f} "
+            f"| {100 * row.scores['target_miou']:.1f} "
+            f"| {100 * row.scores['target_accuracy']:.1f} % {per_class}"
+            f"| {row.steps} | {row.seconds:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+CLASSIFY = register_task(
+    Task(
+        name="classify",
+        summary="classifies a target domain, trained on a labelled source",
+        evaluate=partial(evaluate_domains, score=accuracy),
+        scores=_scores(accuracy),
+        adaptation=Adaptation(
+            headline=lambda s: f"target accuracy {100 * s['target_accuracy']:.1f} %",
+            table=accuracy_table,
+        ),
+    )
+)
+
+SEGMENT = register_task(
+    Task(
+        name="segment",
+        summary="segments a target domain, trained on a labelled source",
+        evaluate=partial(evaluate_domains, score=segmentation),
+        scores=_scores(segmentation),
+        views={"segment": explore.segment},
+        default_views=("segment",),
+        adaptation=Adaptation(
+            headline=lambda s: f"target mIoU {100 * s['target_miou']:.1f}",
+            table=segmentation_table,
+        ),
+    )
+)

@@ -1,0 +1,57 @@
+"""The task ``sample``: models that draw samples from noise (the GAN family, the VAE).
+
+- previews: the fixed noise's samples, as a grid or a scatter (and toy snapshots);
+- scores during training and ``gankit eval``: the data's metrics on samples, next to
+  the real-vs-real floor, then the family's own (``Model.family_scores``);
+- views: grid, interp and toy for every sampler; classes, traverse and manifold for
+  the families that declare them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gankit.explore import explore
+from gankit.explore.previews import SamplePreviews
+from gankit.metrics.evaluate import Scorer, evaluate_samples
+from gankit.tasks import Task, register_task
+from gankit.training.trainer import FIXED_NOISE_OFFSET
+
+
+def sample_scores(model, bundle, cfg):
+    """Every ``eval_every`` steps: the data's metrics on ``eval_n`` samples.
+
+    The scorer (and the evaluator classifier it may train) is built up front under
+    ``fork_rng``: building it must not consume the run's random numbers, or a run with
+    evaluation would train differently from one without. The samples come from a fixed
+    generator, so evaluations compare across steps.
+    """
+    with torch.random.fork_rng(devices=[]):
+        scorer = Scorer(bundle, cfg.eval_metrics, cfg.eval_n, seed=cfg.seed, train_evaluator=True)
+
+    def evaluate(step: int, net) -> dict[str, float]:
+        generator = torch.Generator().manual_seed(cfg.seed + FIXED_NOISE_OFFSET + 1)
+        with torch.random.fork_rng(devices=[]):
+            return scorer.score(model.sample(scorer.n, generator=generator, net=net))
+
+    return evaluate
+
+
+SAMPLE = register_task(
+    Task(
+        name="sample",
+        summary="draws samples from noise",
+        evaluate=evaluate_samples,
+        previews=SamplePreviews,
+        scores=sample_scores,
+        views={
+            "grid": explore.grid,
+            "interp": explore.interp,
+            "toy": explore.toy_field,
+            "classes": explore.classes,
+            "traverse": explore.traverse,
+            "manifold": explore.manifold,
+        },
+        default_views=("grid", "interp", "toy"),
+    )
+)

@@ -1,0 +1,43 @@
+"""The task ``translate``: models that map images of domain A to domain B and back
+(CycleGAN). They read ``directions``, ``translate``, ``round_trip`` and ``input_shape``.
+
+- previews: held-out images of both domains, translated and reconstructed;
+- scores during training and ``gankit eval``: cycle error, FD to the other domain and
+  the class kept (:func:`gankit.metrics.evaluate.translation_scores`);
+- ``gankit translate`` writes translated files.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gankit.explore.previews import TranslationPreviews
+from gankit.metrics.evaluate import evaluate_translation, translation_scores
+from gankit.tasks import Task, register_task
+
+
+def _previews(model, bundle, seed: int) -> TranslationPreviews:
+    return TranslationPreviews(model, bundle)
+
+
+def translation_during_training(model, bundle, cfg):
+    """Every ``eval_every`` steps: :func:`translation_scores` on ``eval_n`` held-out images
+    (the evaluators are trained if missing, under ``fork_rng``)."""
+
+    def evaluate(step: int, net) -> dict[str, float]:
+        with torch.random.fork_rng(devices=[]):
+            scores, _, _ = translation_scores(model, bundle, cfg.eval_n, cfg.seed, True, net=net)
+        return scores
+
+    return evaluate
+
+
+TRANSLATE = register_task(
+    Task(
+        name="translate",
+        summary="translates images between two domains",
+        evaluate=evaluate_translation,
+        previews=_previews,
+        scores=translation_during_training,
+    )
+)
