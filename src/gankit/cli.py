@@ -30,7 +30,11 @@ RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run directories
 
 
 def _fail(message: str, code: int) -> None:
-    typer.echo(f"gankit: error: {message}", err=True)
+    # Under torchrun every rank meets the same user error; rank 0 alone says so.
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(f"gankit: error: {message}", err=True)
     raise typer.Exit(code)
 
 

@@ -95,13 +95,24 @@ def launch(nproc: int, command: list[str]) -> int:
 
     Goes through torch's launcher API (the agent behind torchrun), so the workers get
     torchrun's environment, rendezvous and signal handling; a failed rank is not
-    restarted.
+    restarted. SIGTERM, SIGINT (Ctrl-C), SIGHUP or SIGQUIT to this process reach every
+    worker as that signal: they stop after the step they are in, rank 0 saves a
+    checkpoint, and this returns 128 + the signal's number. Workers still running
+    30 s later are killed. The agent's own log lines are silenced: rank 0 says what
+    happened.
     """
+    import logging
     import sys
     import uuid
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    # each of the agent's modules has a logger of its own level (torch sets them)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     config = LaunchConfig(
         min_nodes=1,
@@ -114,9 +125,11 @@ def launch(nproc: int, command: list[str]) -> int:
     )
     try:
         elastic_launch(config, sys.executable)("-m", "gankit", *command)
+    except SignalException as err:
+        return 128 + int(err.sigval)
     except ChildFailedError as err:
         codes = [failure.exitcode for failure in err.failures.values()]
-        return next((code for code in codes if code), 1)
+        return next((code for code in codes if code and code > 0), 1)
     return 0
 
 
