@@ -43,6 +43,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import errno
+
         from gankit.errors import DivergenceError, GankitError
 
         try:
@@ -53,6 +55,11 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(err), EXIT_DIVERGED)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing '{err.filename}'" if err.filename else ""
+            _fail(f"no space left on the device{where}; free some space and retry", 2)
 
     return wrapper
 
@@ -247,13 +254,13 @@ def info(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Show a run's config, steps done and latest losses."""
-    from gankit.config import dump_yaml, load_yaml
+    from gankit.config import dump_yaml
     from gankit.explore.pictures import read_metrics
     from gankit.training.checkpoint import list_checkpoints
-    from gankit.training.run import RunPaths, find_run
+    from gankit.training.run import RunPaths, find_run, run_config
 
     paths = RunPaths(find_run(run, runs_dir))
-    config = load_yaml(paths.config.read_text(), f"'{paths.config}'")
+    config = run_config(paths.root)
     checkpoints = list_checkpoints(paths.checkpoints)
     rows = read_metrics(paths.metrics)
     done = checkpoints[-1][0] if checkpoints else 0
@@ -544,6 +551,44 @@ def translate(
     loaded = load_run(run, runs_dir)
     written = translate_files(loaded, direction, input_, out, strips, overwrite)
     typer.echo(f"{direction}: wrote {len(written)} file(s) from {loaded.checkpoint} into {out}")
+
+
+checkpoint_app = typer.Typer(help="Checkpoint files: convert those of older gankit versions.")
+app.add_typer(checkpoint_app, name="checkpoint")
+
+
+@checkpoint_app.command("upgrade")
+@handle_errors
+def checkpoint_upgrade(
+    target: Annotated[
+        str, typer.Argument(help="A run (directory or name under --runs-dir), or one .pt file.")
+    ],
+    trust: Annotated[
+        bool,
+        typer.Option(help="Say that you trust the file: upgrading unpickles it, running its code."),
+    ] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Rewrite older checkpoints so they load as plain tensors; keeps each old one as .pt.bak.
+
+    gankit loads checkpoints with torch.load(weights_only=True), which never runs code.
+    Checkpoints of gankit before format 2 hold numpy objects that only a full unpickling
+    can read, and a full unpickling runs any code a file carries: do it only for files
+    you made or trust.
+    """
+    from gankit.errors import GankitError
+    from gankit.training.run import upgrade_checkpoints
+
+    if not trust:
+        raise GankitError(
+            f"checkpoint upgrade unpickles '{target}' in full, which runs any code it carries; "
+            "pass --trust if you made it or trust where it came from"
+        )
+    for path, backup in upgrade_checkpoints(target, runs_dir):
+        if backup is None:
+            typer.echo(f"{path}: already in the current format")
+        else:
+            typer.echo(f"{path}: upgraded (the old file is {backup})")
 
 
 def main() -> None:

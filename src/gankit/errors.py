@@ -8,6 +8,8 @@ prints its message as one line and exits with code 2; library users catch it as 
 
 from __future__ import annotations
 
+import sys
+
 
 class GankitError(ValueError):
     """Bad user input: the message names the thing at fault and what would be valid."""
@@ -20,3 +22,9 @@ class DivergenceError(RuntimeError):
 def choices(valid) -> str:
     """Format a collection of valid names for an error message."""
     return ", ".join(sorted(str(v) for v in valid))
+
+
+def warn(message: str) -> None:
+    """One line on stderr, ``gankit: warning: ...``: something was wrong and gankit went
+    on without it (a damaged file it could do without)."""
+    sys.stderr.write(f"gankit: warning: {message}\n")
