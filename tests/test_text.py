@@ -323,3 +323,21 @@ def test_explore_draws_the_temperature_trade_off(trained):
     assert "--- temperature 0.5: word share" in passages
     out = cli.invoke(app, ["eval", str(resumed.run_dir), "--metrics", "fd"])
     assert out.exit_code == 2 and "drop --metrics" in out.output
+
+
+def test_word_level_trains_and_scores_bits_per_word_and_per_char(corpus, tmp_path):
+    cfg = config(corpus, 20)
+    cfg["data"].update(level="word", window=8)
+    cfg["train"].update(sample_every=20, eval_every=20, ckpt_every=20)
+    result = gankit.train(cfg, runs_dir=tmp_path)
+    assert "<unk>" in result.model.vocabulary and result.model.level == "word"
+    out = cli.invoke(app, ["eval", str(result.run_dir), "--n", "2"])
+    assert out.exit_code == 0, out.output
+    scores = json.loads((result.run_dir / "eval.json").read_text())["scores"]
+    assert {"bits_per_token", "unigram_bits_per_token", "bits_per_char"} <= set(scores)
+    # a word costs more bits than a character: per character, the same bits are spread
+    assert scores["bits_per_char"] < scores["bits_per_token"]
+    out = cli.invoke(app, ["generate", str(result.run_dir), "--seed-text", "the zebra ",
+                           "--temperature", "1", "--length", "5"])  # fmt: skip
+    assert out.exit_code == 0 and "the zebra " in out.output
+    assert "note: the model reads these seed words as <unk>: zebra" in out.output

@@ -588,6 +588,9 @@ def generate(
     with torch_threads(1):  # one token at a time: see gankit.tasks.sequence.one_thread
         written = passages(loaded, seed_text, temperatures, length, top_k, greedy, seed)
     typer.echo(f"run {loaded.path} at step {loaded.step}, seed {seed}")
+    if loaded.model.level == "word" and loaded.model.out_of_vocabulary(seed_text):
+        unknown = ", ".join(loaded.model.out_of_vocabulary(seed_text))
+        typer.echo(f"note: the model reads these seed words as <unk>: {unknown}", err=True)
     for passage in written:
         typer.echo(f"--- {passage.label} ---")
         typer.echo(passage.text)

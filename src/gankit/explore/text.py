@@ -129,18 +129,20 @@ def temperature_curve(run, options: ExploreOptions) -> list[Picture]:
     def picture(path: Path) -> None:
         plt = pyplot()
         fig, left = plt.subplots(figsize=(6, 4), dpi=100)
-        left.plot(temperatures, share, "o-", color="#1f77b4", label="words found in the corpus")
+        left.plot(
+            temperatures, share, "o-", color="#1f77b4", label="sampled words found in the corpus"
+        )
         left.axhline(
-            100 * scores["word_share_real"], color="#1f77b4", ls=":", label="held-out text"
+            100 * scores["word_share_real"], color="#1f77b4", ls=":", label="the held-out text's"
         )
         left.set_xlabel("temperature T")
         left.set_ylabel("word share (%)", color="#1f77b4")
         right = left.twinx()
-        right.plot(temperatures, entropy, "s--", color="#d62728", label="entropy of p_T")
-        right.set_ylabel("entropy of p_T (bits per token)", color="#d62728")
+        right.plot(temperatures, entropy, "s--", color="#d62728", label="entropy of $p_T$")
+        right.set_ylabel("entropy of $p_T$ (bits per token)", color="#d62728")
         handles = left.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
-        left.legend(handles[0] + more[0], handles[1] + more[1], loc="center right", fontsize=8)
+        left.legend(handles[0] + more[0], handles[1] + more[1], loc="center left", fontsize=8)
         left.set_title(title, fontsize=9)
         fig.tight_layout()
         fig.savefig(path)

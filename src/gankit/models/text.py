@@ -241,6 +241,12 @@ class RNNLanguageModel(Model):
             )
         return self.vocabulary
 
+    def out_of_vocabulary(self, text: str) -> list[str]:
+        """The distinct characters (or words) of ``text`` that the vocabulary lacks."""
+        vocabulary = set(self._require_vocabulary())
+        tokens = text if self.level == "char" else re.findall(WORD_TOKEN, text)
+        return sorted(set(tokens) - vocabulary)
+
     def encode(self, text: str) -> torch.Tensor:
         """``text`` -> (P,) ids. Characters outside the vocabulary are an error that names
         them; at the word level, unknown words become ``<unk>`` as in training.
@@ -253,7 +259,7 @@ class RNNLanguageModel(Model):
         if not text:
             raise GankitError("the seed text is empty; give at least one token")
         if self.level == "char":
-            missing = sorted(set(text) - set(index))
+            missing = self.out_of_vocabulary(text)
             if missing:
                 shown = ", ".join(repr(c) for c in missing[:10])
                 raise GankitError(
