@@ -62,6 +62,16 @@ def test_windows_are_next_token_pairs_split_by_position(corpus):
     assert torch.equal(bundle.test.tensors[0][0], test_ids[:16])
 
 
+def test_any_unicode_text_round_trips(tmp_path):
+    text = "naïve café — Ünïcödé, 日本語 and emoji 🐈\n" * 10
+    path = tmp_path / "unicode.txt"
+    path.write_text(text, encoding="utf-8")
+    bundle = load_dataset(f"text:{path}", window=8)
+    ids = torch.cat([bundle.extra["train_ids"], bundle.extra["test_ids"]])
+    assert "".join(bundle.class_names[i] for i in ids) == text
+    assert bundle.class_names == sorted(set(text))
+
+
 def test_a_folder_is_its_files_in_order(tmp_path):
     (tmp_path / "b.txt").write_text("second file " * 20)
     (tmp_path / "a.txt").write_text("first file " * 20)  # no trailing newline: one is added

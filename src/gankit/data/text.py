@@ -152,23 +152,31 @@ def read_text_file(path: Path, where: str) -> str:
         ) from None
 
 
-def tokenize(corpus: str, level: Level) -> list[str]:
-    """The text's tokens; ``"".join(tokenize(t, level)) == t``."""
-    return list(corpus) if level == "char" else re.findall(WORD_TOKEN, corpus)
+def encode_corpus(
+    corpus: str, level: Level, max_vocab: int, where: str
+) -> tuple[list[str], torch.Tensor]:
+    """The sorted vocabulary and the text as (L,) int64 ids.
 
-
-def vocabulary_of(tokens: list[str], level: Level, max_vocab: int, where: str) -> list[str]:
-    """The sorted vocabulary (words: ``<unk>`` first, then the most frequent words)."""
-    counts = Counter(tokens)
+    Characters: every distinct character, found on the code points (no Python object per
+    character). Words: ``<unk>`` first, then the ``max_vocab - 1`` most frequent tokens,
+    sorted; the joined tokens give the text back.
+    """
     if level == "char":
-        if len(counts) > max_vocab:
+        code_points = np.frombuffer(corpus.encode("utf-32-le"), dtype=np.uint32)
+        distinct, ids = np.unique(code_points, return_inverse=True)
+        if len(distinct) > max_vocab:
             raise GankitError(
-                f"{where}: the text has {len(counts)} distinct characters, more than "
+                f"{where}: the text has {len(distinct)} distinct characters, more than "
                 f"max_vocab {max_vocab}; raise data.max_vocab"
             )
-        return sorted(counts)
+        return [chr(c) for c in distinct.tolist()], torch.from_numpy(ids.astype(np.int64))
+    tokens = re.findall(WORD_TOKEN, corpus)
+    counts = Counter(tokens)
     kept = sorted(counts, key=lambda token: (-counts[token], token))[: max_vocab - 1]
-    return [UNKNOWN_TOKEN, *sorted(kept)]
+    vocabulary = [UNKNOWN_TOKEN, *sorted(kept)]
+    index = {token: i for i, token in enumerate(vocabulary)}
+    ids = np.fromiter((index.get(t, 0) for t in tokens), np.int64, count=len(tokens))
+    return vocabulary, torch.from_numpy(ids)
 
 
 def text_bundle(
@@ -194,11 +202,8 @@ def text_bundle(
         raise GankitError(f"{where}: level must be 'char' or 'word', got '{level}'")
     if not corpus.strip():
         raise GankitError(f"{where}: the text is empty")
-    tokens = tokenize(corpus, level)
-    vocabulary = vocabulary_of(tokens, level, max_vocab, where)
-    index = {token: i for i, token in enumerate(vocabulary)}
-    unknown = index.get(UNKNOWN_TOKEN, -1)
-    ids = torch.from_numpy(np.fromiter((index.get(t, unknown) for t in tokens), np.int64))
+    vocabulary, ids = encode_corpus(corpus, level, max_vocab, where)
+    unknown = vocabulary.index(UNKNOWN_TOKEN) if level == "word" else -1
     cut = round(len(ids) * (1.0 - test_fraction))
     train_ids, test_ids = ids[:cut], ids[cut:]
     shortest = min(len(train_ids), len(test_ids))
