@@ -591,6 +591,56 @@ def checkpoint_upgrade(
             typer.echo(f"{path}: upgraded (the old file is {backup})")
 
 
+@app.command()
+@handle_errors
+def generate(
+    run: Annotated[str, typer.Argument(help="A language-model run directory, or its name.")],
+    seed_text: Annotated[str, typer.Option(help="The text the passages continue.")] = ...,
+    temperature: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated temperatures T > 0 [default: 0.2,0.5,1.0,1.2]."),
+    ] = None,
+    length: Annotated[int, typer.Option(help="Tokens to generate per passage.")] = 400,
+    top_k: Annotated[
+        int | None, typer.Option(help="Sample from the K most probable tokens only.")
+    ] = None,
+    greedy: Annotated[
+        bool, typer.Option(help="One passage of the most probable tokens instead.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling.")] = 0,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Continue a seed text with a language model: one passage per temperature."""
+    from gankit.errors import GankitError
+    from gankit.explore.text import COURSE_TEMPERATURES, passages
+    from gankit.training.run import load_run
+    from gankit.training.runtime import torch_threads
+
+    if greedy and temperature is not None:
+        raise GankitError("--greedy draws no samples; drop --temperature (or --greedy)")
+    temperatures = COURSE_TEMPERATURES
+    if temperature is not None:
+        try:
+            temperatures = tuple(float(t) for t in temperature.split(",") if t.strip())
+        except ValueError:
+            raise GankitError(
+                f"--temperature must be comma-separated numbers such as 0.5,1.0; got "
+                f"'{temperature}'"
+            ) from None
+        if not temperatures:
+            raise GankitError("--temperature is empty; give numbers > 0 such as 0.5,1.0")
+    loaded = load_run(run, runs_dir)
+    with torch_threads(1):  # one token at a time: see gankit.tasks.sequence.one_thread
+        written = passages(loaded, seed_text, temperatures, length, top_k, greedy, seed)
+    typer.echo(f"run {loaded.path} at step {loaded.step}, seed {seed}")
+    if loaded.model.level == "word" and loaded.model.out_of_vocabulary(seed_text):
+        unknown = ", ".join(loaded.model.out_of_vocabulary(seed_text))
+        typer.echo(f"note: the model reads these seed words as <unk>: {unknown}", err=True)
+    for passage in written:
+        typer.echo(f"--- {passage.label} ---")
+        typer.echo(passage.text)
+
+
 def main() -> None:
     app(prog_name="gankit")
 

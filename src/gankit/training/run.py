@@ -361,6 +361,7 @@ def build(config: dict[str, Any], data_dir: str | None = None) -> tuple[Model, D
         data_shape=bundle.shape,
         num_classes=bundle.num_classes,
         data_shape_b=bundle.domain_b.shape if bundle.domain_b is not None else None,
+        class_names=bundle.class_names,
         **model_args,
     )
     return model, bundle
