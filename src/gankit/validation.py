@@ -9,6 +9,7 @@ it without importing each other.
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -96,3 +97,15 @@ def validate_kwargs(
         annotation = hints.get(key, params[key].annotation)
         if not type_matches(value, annotation):
             raise GankitError(f"{where}: '{key}' must be {_type_name(annotation)}, got {value!r}")
+        if not _finite(value):
+            raise GankitError(f"{where}: '{key}' must be finite (no .nan or .inf), got {value!r}")
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity in a number or in a list of them: YAML reads ``.nan`` and
+    ``.inf`` as floats, and no setting of gankit means them."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return True
