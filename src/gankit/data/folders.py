@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from gankit.data.base import (
@@ -102,6 +102,8 @@ def open_image(path: str | Path) -> Iterator[Image.Image]:
                 yield image
     except _DECODE_ERRORS as err:
         reason = str(err) or type(err).__name__
+        if isinstance(err, UnidentifiedImageError):  # its message names the handle
+            reason = "cannot identify image file"
         if isinstance(err, _BOMBS):
             reason = f"it declares over {MAX_IMAGE_PIXELS} pixels (8192 x 8192), gankit's limit"
         raise UnreadableImage(path, reason) from err
