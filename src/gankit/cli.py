@@ -274,7 +274,7 @@ def eval_(
         str | None,
         typer.Option(help="Comma-separated: modes,w1 (toy) or fd,kid,is,pr,dc (images)."),
     ] = None,
-    n: Annotated[int | None, typer.Option("--n", help="Samples to score.")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Samples to score (at most 50,000).")] = None,
     features: Annotated[str, typer.Option(help="evaluator or inception.")] = "evaluator",
     split: Annotated[str, typer.Option(help="Reference split: test or train.")] = "test",
     seed: Annotated[int, typer.Option(help="Seed of the samples and subsets.")] = 0,
