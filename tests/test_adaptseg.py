@@ -136,7 +136,7 @@ def test_the_segmentation_update_goes_through_frozen_discriminators():
 def test_bad_options_and_data_are_one_line_errors():
     with pytest.raises(GankitError, match="'levels' must be 'multi'"):
         create_model("adaptseg", data_shape=SHAPE, num_classes=5, levels="three")
-    with pytest.raises(GankitError, match="must be >= 0"):
+    with pytest.raises(GankitError, match="adv_weight_main must be a finite number >= 0"):
         create_model("adaptseg", data_shape=SHAPE, num_classes=5, adv_weight_main=-1.0)
     with pytest.raises(GankitError, match=r"segments \(C, H, W\) images"):
         create_model("adaptseg", data_shape=(2,), num_classes=2)

@@ -116,7 +116,7 @@ def test_patch_layers_follow_the_resolution():
         ({"data_shape_b": (1, 8, 8)}, "images of one size"),
         ({"data_shape": (1, 10, 10), "data_shape_b": None}, "multiple of 4"),
         ({"d_layers": 3}, "d_layers 3 shrinks 16 px images below 3x3"),
-        ({"pool_size": -1}, "must be >= 0"),
+        ({"pool_size": -1}, r"pool_size must be an integer in \[0, 1000\], got -1"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):

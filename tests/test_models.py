@@ -195,7 +195,7 @@ def test_label_noise_flips_targets():
     [
         ("wgan_gp", {"d_norm": "batch"}, "gp_weight > 0 with d_norm 'batch'"),
         ("hinge", {"label_smoothing": 0.1}, "need a loss with targets"),
-        ("dcgan", {"n_critic": 0}, "n_critic must be >= 1"),
+        ("dcgan", {"n_critic": 0}, r"n_critic must be an integer in \[1, 100\], got 0"),
         ("dcgan", {"nope": 1}, "unknown key 'nope'"),
         ("dcgan", {"lr_g": "fast"}, "'lr_g' must be float"),
         ("dcgan", {"loss": "kl"}, "'loss' must be 'minimax'"),

@@ -173,11 +173,13 @@ SAMPLE_FORMATS = (".png", ".npy", ".pt")
 @handle_errors
 def sample(
     run: Annotated[str, typer.Argument(help="A run directory, or a run name under --runs-dir.")],
-    n: Annotated[int, typer.Option("--n", help="How many samples.")] = 64,
+    n: Annotated[
+        int, typer.Option("--n", help="How many samples: at most 50,000 (1,024 in a .png).")
+    ] = 64,
     out: Annotated[
         Path | None, typer.Option(help="Output file: .png (picture), .npy or .pt (tensor).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the noise, in [0, 2**32 - 1].")] = 0,
     labels: Annotated[
         str | None,
         typer.Option(help="Conditional models: one class label, or one per sample (3,3,7,...)."),
@@ -185,12 +187,13 @@ def sample(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Draw samples from a run's newest checkpoint (the EMA generator, if kept)."""
-    import numpy as np
-    import torch
+    """Draw samples from a run's newest checkpoint (the EMA generator, if kept).
 
+    The generator draws 1,024 samples at a time, and a .npy file is written as they
+    come, so memory stays bounded for any --n up to 50,000."""
     from gankit.errors import GankitError
-    from gankit.explore.pictures import save_samples
+    from gankit.explore.latent import sample_chunks
+    from gankit.explore.pictures import write_sample_file
     from gankit.training.run import load_run
 
     loaded = load_run(run, runs_dir)
@@ -201,14 +204,8 @@ def sample(
         )
     if out.exists() and not overwrite:
         raise GankitError(f"--out '{out}' already exists; pass --overwrite or choose another path")
-    samples = loaded.sample(n, seed=seed, labels=_int_list(labels, "--labels"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        np.save(out, samples.numpy())
-    elif out.suffix == ".pt":
-        torch.save(samples, out)
-    else:
-        save_samples(out, samples, title=f"{loaded.path.name} step {loaded.step} seed {seed}")
+    chunks = sample_chunks(loaded, n, seed, _int_list(labels, "--labels"))
+    write_sample_file(out, chunks, n, title=f"{loaded.path.name} step {loaded.step} seed {seed}")
     typer.echo(f"{n} samples from {loaded.checkpoint} -> {out}")
 
 
@@ -284,7 +281,7 @@ def eval_(
         str | None,
         typer.Option(help="Comma-separated: modes,w1 (toy) or fd,kid,is,pr,dc (images)."),
     ] = None,
-    n: Annotated[int | None, typer.Option("--n", help="Samples to score.")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Samples to score (at most 50,000).")] = None,
     features: Annotated[str, typer.Option(help="evaluator or inception.")] = "evaluator",
     split: Annotated[str, typer.Option(help="Reference split: test or train.")] = "test",
     seed: Annotated[int, typer.Option(help="Seed of the samples and subsets.")] = 0,
@@ -480,15 +477,18 @@ def explore(
     what: Annotated[
         str, typer.Option(help="grid, interp, classes, traverse, manifold, toy or segment.")
     ] = "grid",
-    n: Annotated[int, typer.Option("--n", help="grid: samples; manifold: inputs.")] = 64,
-    seed: Annotated[int, typer.Option(help="Seed of the latents.")] = 0,
+    n: Annotated[
+        int, typer.Option("--n", help="grid: samples; manifold: inputs (at most 1,024).")
+    ] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the latents, in [0, 2**32 - 1].")] = 0,
     truncation: Annotated[
         float | None, typer.Option(help="grid: redraw Gaussian latents beyond this |z|.")
     ] = None,
     method: Annotated[str, typer.Option(help="interp: lerp or slerp.")] = "slerp",
-    pairs: Annotated[int, typer.Option(help="interp: how many random pairs.")] = 6,
+    pairs: Annotated[int, typer.Option(help="interp: how many random pairs (at most 64).")] = 6,
     steps: Annotated[
-        int, typer.Option(help="interp/traverse: columns; classes: samples per class.")
+        int,
+        typer.Option(help="interp/traverse: columns; classes: samples per class (at most 64)."),
     ] = 10,
     seeds: Annotated[
         str | None, typer.Option(help="interp: two latent seeds to walk between, e.g. 3,8.")

@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import yaml
 
-from gankit.errors import GankitError, choices
+from gankit.conventions import MAX_SEED
+from gankit.errors import GankitError, check_int, choices
 from gankit.validation import validate_kwargs
 
 DEFAULT_PRESET = "dcgan-digits"
@@ -38,19 +39,21 @@ class TrainConfig:
     Attributes:
         steps: generator updates to run (a critic with ``n_critic`` steps per update
             still counts one step per generator update, as in the papers).
-        batch_size: real samples per network update.
+        batch_size: real samples per network update (at most 65,536).
         seed: seeds weights, data order and noise; the same seed gives the same weights.
+            In [0, 2**32 - 1], numpy's range.
         device: ``auto`` picks CUDA, then MPS, then CPU.
         threads: CPU threads for torch. None: 1 for toy 2-D data, else the cores
-            divided by the processes on this machine (see ``default_threads``).
+            divided by the processes on this machine (see ``default_threads``). At
+            most 1024.
         log_every: steps between lines of ``metrics.jsonl``.
         sample_every: steps between sample grids drawn from the fixed noise.
         ckpt_every: steps between checkpoints.
         keep_checkpoints: how many step checkpoints to keep (the newest).
         ema_decay: keep an exponential moving average of the generator with this decay;
             None disables it. Samples and ``gankit sample`` then use the average.
-        n_fixed: how many fixed-noise samples each grid shows.
-        num_workers: DataLoader workers for streamed (on-disk) data sources.
+        n_fixed: how many fixed-noise samples each grid shows (at most 1024).
+        num_workers: DataLoader workers for streamed (on-disk) data sources (at most 64).
         tensorboard: also write TensorBoard events (needs ``pip install tensorboard``).
         progress: show a progress bar.
         eval_every: steps between evaluations (``eval_*`` lines in ``metrics.jsonl``);
@@ -59,6 +62,7 @@ class TrainConfig:
         eval_metrics: comma-separated metric names, e.g. ``"modes,w1"`` or ``"fd,kid"``;
             None uses the defaults for the data (see ``gankit eval --help``).
         eval_n: samples per evaluation; None uses 2500 for toy data, 2000 for images.
+            At most 50,000.
         precision: ``fp32``; ``bf16`` (autocast, on CPU or CUDA); ``fp16`` (autocast with
             a gradient scaler, CUDA only). Gradient penalties run in float32.
         channels_last: keep conv models and image batches in NHWC memory layout.
@@ -90,28 +94,89 @@ class TrainConfig:
     sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "log_every", "sample_every", "ckpt_every", "n_fixed"):
-            if getattr(self, key) < 1:
-                raise GankitError(f"train.{key} must be >= 1, got {getattr(self, key)}")
-        if self.keep_checkpoints < 1:
-            raise GankitError(f"train.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        for key in ("steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints"):
+            check_int(f"train.{key}", getattr(self, key), 1)
+        for key, high in TRAIN_BOUNDS.items():
+            value = getattr(self, key)
+            if value is not None:
+                check_int(f"train.{key}", value, 0 if key == "num_workers" else 1, high)
+        check_int("train.seed", self.seed, 0, MAX_SEED)
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise GankitError(f"train.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
-        if self.threads is not None and self.threads < 1:
-            raise GankitError(f"train.threads must be >= 1 or null, got {self.threads}")
         if self.eval_every is not None and self.eval_every < 1:
             raise GankitError(f"train.eval_every must be >= 1 or null, got {self.eval_every}")
-        if self.num_workers < 0:
-            raise GankitError(f"train.num_workers must be >= 0, got {self.num_workers}")
+
+
+#: Upper bounds of the train settings that size memory or processes: a batch, the
+#: fixed-noise previews (one grid), the samples of an evaluation (FID's usual 50,000),
+#: DataLoader worker processes and CPU threads.
+TRAIN_BOUNDS = {
+    "batch_size": 65_536,
+    "n_fixed": 1024,
+    "eval_n": 50_000,
+    "num_workers": 64,
+    "threads": 1024,
+}
 
 
 # --------------------------------------------------------------------------- YAML
+#: Bounds on a YAML document (a config file, a preset, a ``--set`` value). The largest
+#: preset is under 2 KB with about 60 values; these leave room for any real config but
+#: stop a "billion laughs" document (a few nested aliases that expand to 10^9 values)
+#: before it is built.
+MAX_YAML_BYTES = 2**20
+MAX_YAML_NODES = 10_000  # keys and values, each alias counted as the node it repeats
+MAX_YAML_DEPTH = 64  # nested lists and mappings
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-4`` as a float.
+    """SafeLoader that reads ``1e-4`` as a float, and refuses documents over the bounds.
 
     PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-4``); learning rates
     are written ``1e-4`` everywhere, so we add YAML 1.2's float pattern.
+
+    Nodes are counted while they are composed, an alias counting as the size of the
+    node it repeats, so a document that would expand past ``MAX_YAML_NODES`` stops
+    there, with the memory of at most that many nodes.
     """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+        self._expanded: dict[int, int] = {}  # id(anchored node) -> its node count
+
+    def _count(self, nodes: int, mark) -> None:
+        self._nodes += nodes
+        if self._nodes > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_YAML_NODES} values (aliases expanded)", mark
+            )
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                if id(node) not in self._expanded:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"alias *{event.anchor} repeats a node that contains it",
+                        event.start_mark,
+                    )  # fmt: skip
+                self._count(self._expanded[id(node)], event.start_mark)
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+            )
+        before = self._nodes
+        self._count(1, event.start_mark)
+        self._depth += 1
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if event.anchor is not None:
+            self._expanded[id(node)] = self._nodes - before
+        return node
 
 
 _Loader.add_implicit_resolver(
@@ -129,6 +194,15 @@ _Loader.add_implicit_resolver(
 
 
 def load_yaml(text: str, source: str) -> Any:
+    """Parse one YAML document with the safe loader, within the bounds above.
+
+    Raises:
+        GankitError: naming ``source``, when the text is not YAML or exceeds a bound.
+    """
+    if len(text) > MAX_YAML_BYTES:
+        raise GankitError(
+            f"{source} has {len(text)} characters; a config is at most {MAX_YAML_BYTES}"
+        )
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
@@ -137,6 +211,10 @@ def load_yaml(text: str, source: str) -> Any:
         raise GankitError(
             f"{source} is not valid YAML{at}: {getattr(err, 'problem', err)}"
         ) from None
+    except (ValueError, OverflowError) as err:
+        # a constructor's own error: a date such as 2024-02-30, an integer of more
+        # digits than Python converts
+        raise GankitError(f"{source} is not valid YAML: {err}") from None
 
 
 def parse_value(text: str) -> Any:
@@ -181,16 +259,30 @@ def read_config_source(source: str | Path | dict | None) -> dict[str, Any]:
     else:
         text = str(source)
         if text.endswith((".yaml", ".yml")) or Path(text).is_file():
-            path = Path(text)
-            if not path.is_file():
-                raise GankitError(f"config file '{path}' does not exist")
-            raw = load_yaml(path.read_text(), f"config file '{path}'")
+            raw = load_yaml(_read_config_file(Path(text)), f"config file '{text}'")
         else:
             raw = load_preset(text)
             raw.setdefault("name", text)
     if not isinstance(raw, dict):
         raise GankitError(f"config '{source}' must be a mapping with model, data and train")
     return raw
+
+
+def _read_config_file(path: Path) -> str:
+    """The text of a config file: a regular file of at most ``MAX_YAML_BYTES``."""
+    if not path.exists():
+        raise GankitError(f"config file '{path}' does not exist")
+    if not path.is_file():
+        raise GankitError(f"config file '{path}' is not a regular file; give a YAML file")
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise GankitError(
+            f"config file '{path}' has {size} bytes; a config is at most {MAX_YAML_BYTES}"
+        )
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise GankitError(f"cannot read config file '{path}': {err}") from None
 
 
 Overrides = list[str] | dict[str, Any] | None

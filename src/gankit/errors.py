@@ -8,11 +8,25 @@ prints its message as one line and exits with code 2; library users catch it as 
 
 from __future__ import annotations
 
+import math
 import sys
+from typing import Any
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a newline becomes ``\\n``), so that a
+    value quoted in a message (a file name, a YAML string) cannot break it into lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class GankitError(ValueError):
-    """Bad user input: the message names the thing at fault and what would be valid."""
+    """Bad user input: the message names the thing at fault and what would be valid.
+
+    The message is always one line: control characters in it are escaped.
+    """
+
+    def __init__(self, message: Any = "") -> None:
+        super().__init__(one_line(str(message).strip()))
 
 
 class DivergenceError(RuntimeError):
@@ -28,3 +42,25 @@ def warn(message: str) -> None:
     """One line on stderr, ``gankit: warning: ...``: something was wrong and gankit went
     on without it (a damaged file it could do without)."""
     sys.stderr.write(f"gankit: warning: {message}\n")
+
+
+def check_int(what: str, value: int, low: int, high: int | None = None) -> None:
+    """Refuse an integer setting outside ``[low, high]`` (``high`` None: no upper bound).
+
+    Raises:
+        GankitError: naming ``what`` (e.g. ``"model: latent_dim"``), the value and the range.
+    """
+    if not low <= value <= (value if high is None else high):
+        valid = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise GankitError(f"{what} must be an integer {valid}, got {value}")
+
+
+def check_finite(what: str, value: float, low: float = -math.inf, above: bool = False) -> None:
+    """Refuse a number that is NaN, infinite, or below ``low`` (at or below it, if ``above``).
+
+    Raises:
+        GankitError: naming ``what``, the value and the valid range.
+    """
+    if not math.isfinite(value) or value < low or (above and value == low):
+        bound = "" if low == -math.inf else f" {'>' if above else '>='} {low:g}"
+        raise GankitError(f"{what} must be a finite number{bound}, got {value}")

@@ -74,7 +74,7 @@ def list_models() -> list[str]:
 
 def get_spec(name: str) -> ModelSpec:
     _load_families()
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise GankitError(f"unknown model '{name}'; valid: {choices(MODELS)}")
     return MODELS[name]
 

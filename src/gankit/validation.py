@@ -9,6 +9,7 @@ it without importing each other.
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -96,3 +97,19 @@ def validate_kwargs(
         annotation = hints.get(key, params[key].annotation)
         if not type_matches(value, annotation):
             raise GankitError(f"{where}: '{key}' must be {_type_name(annotation)}, got {value!r}")
+        problem = _unrepresentable(value)
+        if problem:
+            raise GankitError(f"{where}: '{key}' {problem}, got {value!r}")
+
+
+def _unrepresentable(value: Any) -> str | None:
+    """What is wrong with a number (or a list of numbers) that no setting means: YAML
+    reads ``.nan`` and ``.inf`` as floats and integers of any size, and torch holds no
+    integer beyond 64 bits. None when nothing is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be finite (no .nan or .inf)"
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return "must be within 64 bits, in [-2**63, 2**63 - 1]"
+    if isinstance(value, (list, tuple)):
+        return next(filter(None, map(_unrepresentable, value)), None)
+    return None

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import BinaryIO, Literal
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
-from gankit.conventions import NO_LABEL
-from gankit.errors import GankitError
+from gankit.conventions import MAX_SEED, NO_LABEL
+from gankit.errors import GankitError, check_int
 
 #: Image resolutions the conv models are built for.
 RESOLUTIONS = (8, 16, 28, 32, 64)
@@ -100,6 +103,11 @@ def check_resolution(resolution: int, where: str) -> None:
         raise GankitError(f"{where}: resolution {resolution} is not supported; valid: {valid}")
 
 
+def check_seed(seed: int, where: str) -> None:
+    """Refuse a data seed outside ``[0, MAX_SEED]`` (numpy's range)."""
+    check_int(f"{where}: seed", seed, 0, MAX_SEED)
+
+
 def resize_images(images: torch.Tensor, resolution: int, where: str) -> torch.Tensor:
     """Resize (N, C, H, W) images in [-1, 1] to (N, C, R, R), bilinear with antialias."""
     check_resolution(resolution, where)
@@ -109,3 +117,39 @@ def resize_images(images: torch.Tensor, resolution: int, where: str) -> torch.Te
         images, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
     )
     return resized.clamp(-1.0, 1.0)
+
+
+_FILE_KINDS = {
+    stat.S_ISDIR: "a folder",
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
+
+
+class NotRegularFile(OSError):
+    """A data path that is a FIFO, a device, a socket or a folder, not a file."""
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open ``path`` to read bytes, refusing anything but a regular file.
+
+    A FIFO would block its reader forever and a device such as ``/dev/zero`` never
+    ends, so the path is opened without blocking and checked before any byte is read
+    (one ``open``, then ``fstat`` on it: the path cannot change in between).
+
+    Raises:
+        NotRegularFile: ``path`` is not a regular file (an OSError, with the others
+            ``open`` raises).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS.items() if test(mode)), "special")
+            raise NotRegularFile(f"{kind}, not a regular file")
+        return os.fdopen(fd, "rb")  # O_NONBLOCK does not change reads of a regular file
+    except BaseException:
+        os.close(fd)
+        raise

@@ -22,14 +22,24 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from gankit.data.base import NO_LABEL, DataBundle, check_resolution, tensor_split, to_unit_range
+from gankit.data.base import (
+    NO_LABEL,
+    DataBundle,
+    check_resolution,
+    check_seed,
+    open_regular,
+    tensor_split,
+    to_unit_range,
+)
 from gankit.errors import GankitError
 
 #: Decoded float32 pixels a folder may hold in memory. ``in_memory_limit`` counts
@@ -40,9 +50,22 @@ IN_MEMORY_BYTES = 512 * 2**20
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 MODES = {1: "L", 3: "RGB"}
 
+#: The most pixels an image file may declare: 8192 x 8192, 64 megapixels. Pillow's own
+#: default is 89 million with only a warning up to twice that, so a PNG of a few
+#: kilobytes could declare 178 million pixels and make Pillow allocate over 0.5 GB.
+#: gankit reads images to at most 64 px; a photo of 64 megapixels is still accepted.
+MAX_IMAGE_PIXELS = 2**26
+
+# Pillow checks the declared size when it opens a file (and a frame, for some formats);
+# with the warning raised as an error (open_image), the check refuses exactly above this.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+_BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
 # Exceptions Pillow raises for files it cannot decode (UnidentifiedImageError is an
-# OSError; some plugins raise SyntaxError, ValueError or EOFError on bad data).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+# OSError; some plugins raise SyntaxError, ValueError or EOFError on bad data); OSError
+# also covers a path that is not a regular file (gankit.data.base.NotRegularFile).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, *_BOMBS)
 
 
 class UnreadableImage(Exception):
@@ -61,6 +84,31 @@ def _bad_file_error(err: UnreadableImage) -> GankitError:
     )
 
 
+@contextmanager
+def open_image(path: str | Path) -> Iterator[Image.Image]:
+    """Open an image file with Pillow, within bounds: ``with open_image(p) as image: ...``.
+
+    Only a regular file is opened (a FIFO would block forever, a device never ends), and
+    only one that declares at most ``MAX_IMAGE_PIXELS`` pixels. Decoding errors in the
+    ``with`` block are reported the same way.
+
+    Raises:
+        UnreadableImage: the path is not a regular file, or Pillow refused or failed it.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with open_regular(path) as handle, Image.open(handle) as image:
+                yield image
+    except _DECODE_ERRORS as err:
+        reason = str(err) or type(err).__name__
+        if isinstance(err, UnidentifiedImageError):  # its message names the handle
+            reason = "cannot identify image file"
+        if isinstance(err, _BOMBS):
+            reason = f"it declares over {MAX_IMAGE_PIXELS} pixels (8192 x 8192), gankit's limit"
+        raise UnreadableImage(path, reason) from err
+
+
 def decode_image(path: str | Path, resolution: int, channels: int) -> torch.Tensor:
     """One image as a (C, R, R) float tensor in [-1, 1].
 
@@ -68,16 +116,14 @@ def decode_image(path: str | Path, resolution: int, channels: int) -> torch.Tens
     shrinking), then the centre square is cropped, so no image is stretched.
 
     Raises:
-        UnreadableImage: Pillow could not open or decode the file.
+        UnreadableImage: the file is not a regular file, declares more than
+            ``MAX_IMAGE_PIXELS`` pixels, or Pillow could not open or decode it.
     """
-    try:
-        with Image.open(path) as image:
-            # JPEG only: decode at a reduced scale when the file is much larger than
-            # needed; the result is never smaller than (resolution, resolution).
-            image.draft(None, (resolution, resolution))
-            image = image.convert(MODES[channels])
-    except _DECODE_ERRORS as err:
-        raise UnreadableImage(path, str(err) or type(err).__name__) from err
+    with open_image(path) as image:
+        # JPEG only: decode at a reduced scale when the file is much larger than
+        # needed; the result is never smaller than (resolution, resolution).
+        image.draft(None, (resolution, resolution))
+        image = image.convert(MODES[channels])
     width, height = image.size
     scale = resolution / min(width, height)
     size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
@@ -93,13 +139,11 @@ def verify_image(path: str | Path) -> None:
     """Cheap check that ``path`` looks like a readable image, without decoding pixels.
 
     Raises:
-        UnreadableImage: the header or (for PNG) a checksum is bad.
+        UnreadableImage: the header or (for PNG) a checksum is bad, or the file is not a
+            regular file or declares too many pixels (see :func:`open_image`).
     """
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except _DECODE_ERRORS as err:
-        raise UnreadableImage(path, str(err) or type(err).__name__) from err
+    with open_image(path) as image:
+        image.verify()
 
 
 def list_images(root: Path) -> list[Path]:
@@ -214,6 +258,7 @@ def folder(
             an unreadable image, named.
     """
     _check_options(resolution, channels, in_memory_limit, test_fraction)
+    check_seed(seed, "data (folder)")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise GankitError(f"data (folder): '{root}' is not a folder; give a folder of images")

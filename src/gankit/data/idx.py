@@ -13,6 +13,7 @@ import math
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ import torch
 from gankit.data.base import (
     DataBundle,
     check_resolution,
+    open_regular,
     resize_images,
     tensor_split,
     to_unit_range,
@@ -79,41 +81,68 @@ MNIST_MD5 = {
 }
 
 
+#: The most bytes of values an IDX file may declare. The largest MNIST-like file,
+#: EMNIST ByClass's training images, holds 0.64 GB; a header that declares more is
+#: refused before anything is decompressed, so a small gzip cannot expand without bound.
+MAX_IDX_BYTES = 2**30
+
+
 def read_idx(path: str | Path) -> torch.Tensor:
     """Read an IDX file, gzipped or not (detected from its first bytes).
+
+    The header is read first; the values are then read in exactly the number of bytes
+    its dimensions give, never more, and the file must end there.
 
     Returns:
         A tensor with the file's dimensions, e.g. (N, 28, 28) uint8 for images or
         (N,) uint8 for labels; multi-byte types are converted to native byte order.
 
     Raises:
-        GankitError: naming the file, when it is unreadable, not IDX, or truncated.
+        GankitError: naming the file, when it is unreadable, not IDX, truncated, longer
+            than its header says, or declares more than ``MAX_IDX_BYTES`` of values.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] == GZIP_MAGIC:
-            raw = gzip.decompress(raw)
+        with open_regular(path) as raw_file:
+            compressed = raw_file.read(2) == GZIP_MAGIC
+            raw_file.seek(0)
+            with gzip.GzipFile(fileobj=raw_file) if compressed else raw_file as handle:
+                return _read_idx_stream(handle, path)
     except (OSError, EOFError, zlib.error) as err:
         raise GankitError(f"cannot read IDX file {path}: {err}") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+
+
+def _read_idx_stream(handle: BinaryIO, path: Path) -> torch.Tensor:
+    magic = handle.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_DTYPES:
         raise GankitError(
-            f"{path} is not an IDX file: bad magic number {raw[:4].hex() or '(empty)'}; "
+            f"{path} is not an IDX file: bad magic number {magic.hex() or '(empty)'}; "
             f"expected 0000 then a type code in {sorted(hex(c) for c in IDX_DTYPES)}"
         )
-    dtype, ndim = np.dtype(IDX_DTYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise GankitError(f"IDX file {path} is truncated: its header needs {header} bytes")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + math.prod(dims) * dtype.itemsize
-    if len(raw) != expected:
+    dtype, ndim = np.dtype(IDX_DTYPES[magic[2]]), magic[3]
+    header = handle.read(4 * ndim)
+    if len(header) < 4 * ndim:
+        raise GankitError(f"IDX file {path} is truncated: its header needs {4 + 4 * ndim} bytes")
+    dims = struct.unpack(f">{ndim}I", header)
+    size = math.prod(dims) * dtype.itemsize
+    if size > MAX_IDX_BYTES:
         raise GankitError(
-            f"IDX file {path} has {len(raw)} bytes but its dimensions {dims} need "
-            f"{expected}: the file is truncated or corrupt"
+            f"IDX file {path} declares dimensions {dims}: {size} bytes of values, more than "
+            f"the {MAX_IDX_BYTES} an IDX file may hold"
         )
-    values = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return torch.from_numpy(values.astype(dtype.newbyteorder("="), copy=True))
+    values = handle.read(size)
+    if len(values) < size:
+        raise GankitError(
+            f"IDX file {path} is truncated: its dimensions {dims} need {size} bytes of values, "
+            f"it holds {len(values)}"
+        )
+    if handle.read(1):  # one byte past the values, not the rest: it may never end
+        raise GankitError(
+            f"IDX file {path} is corrupt: it holds more than the {size} bytes of values its "
+            f"dimensions {dims} give"
+        )
+    array = np.frombuffer(values, dtype=dtype).reshape(dims)
+    return torch.from_numpy(array.astype(dtype.newbyteorder("="), copy=True))
 
 
 def _read_split(

@@ -16,15 +16,25 @@ from pathlib import Path
 
 import torch
 
+from gankit.conventions import MAX_SEED
 from gankit.data import load_data
-from gankit.errors import GankitError
+from gankit.errors import GankitError, check_finite, check_int
 from gankit.explore import latent, toy
-from gankit.explore.pictures import save_samples
+from gankit.explore.pictures import MAX_GRID, save_samples, writing
+
+#: The most pairs a walk shows (rows), and the most steps (columns) of a walk, a
+#: traversal or a row of classes; ``latent.MAX_BLOCK`` bounds their product.
+MAX_PAIRS = 64
+MAX_STEPS = 64
 
 
 @dataclass
 class ExploreOptions:
-    """The options of ``gankit explore``; each view reads the ones it needs."""
+    """The options of ``gankit explore``; each view reads the ones it needs.
+
+    Bounded so that a picture stays a picture: ``n`` in [1, 1024] (a 32 x 32 grid),
+    ``pairs`` and ``steps`` in [1, 64], seeds in [0, 2**32 - 1].
+    """
 
     n: int = 64
     seed: int = 0
@@ -38,6 +48,16 @@ class ExploreOptions:
     extra: dict = field(default_factory=dict)
     #: segment: loaded runs whose predictions go next to this run's (e.g. source-only).
     compare: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_int("--n", self.n, 1, MAX_GRID)
+        check_int("--pairs", self.pairs, 1, MAX_PAIRS)
+        check_int("--steps", self.steps, 1, MAX_STEPS)
+        check_int("--seed", self.seed, 0, MAX_SEED)
+        for seed in self.seeds or ():
+            check_int("--seeds", seed, 0, MAX_SEED)
+        if self.truncation is not None:
+            check_finite("--truncation", self.truncation, 0.0, above=True)
 
 
 @dataclass
@@ -55,13 +75,15 @@ View = Callable[[object, ExploreOptions], list[Picture]]
 def write_pictures(pictures: list[Picture], out_dir: Path, overwrite: bool) -> list[Path]:
     """Write ``pictures`` into ``out_dir``; nothing is written when one of them exists
     already and ``overwrite`` is False."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / picture.name for picture in pictures]
     for path in paths:
         if path.exists() and not overwrite:
             raise GankitError(f"'{path}' already exists; pass --overwrite or choose another --out")
     for picture, path in zip(pictures, paths):
-        picture.write(path)
+        with writing(path):
+            picture.write(path)
     return paths
 
 

@@ -5,11 +5,24 @@ traversals and the VAE manifold. Each function takes a loaded run and returns pi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from PIL import Image
 
-from gankit.errors import GankitError
+from gankit.conventions import MAX_SEED
+from gankit.errors import GankitError, check_int
 from gankit.explore.pictures import image_grid
+
+#: The most samples one ``gankit sample`` draws: FID's usual 50,000. At 64 px RGB they
+#: are 2.5 GB of float32, written to ``.npy`` a chunk at a time.
+MAX_SAMPLES = 50_000
+#: The most samples a picture of rows and columns shows: 64 x 64 (walks, classes,
+#: traversals).
+MAX_BLOCK = 4096
+#: Samples rendered per forward pass when drawing many: the generator's working memory
+#: is that of this many samples, whatever ``--n`` is (about 1 GB for a 64 px DCGAN).
+RENDER_CHUNK = 1024
 
 
 def _scale(images: torch.Tensor) -> int:
@@ -36,6 +49,40 @@ def truncate(z: torch.Tensor, threshold: float, generator: torch.Generator) -> t
         z[outside] = torch.randn(int(outside.sum()), generator=generator)
         outside = z.abs() > threshold
     return z
+
+
+def sample_chunks(
+    run, n: int, seed: int = 0, labels: list[int] | None = None
+) -> Iterator[torch.Tensor]:
+    """``run.sample(n, seed, labels)`` rendered ``RENDER_CHUNK`` samples at a time.
+
+    The latent of all ``n`` samples is drawn first, exactly as ``run.sample`` draws it,
+    so the samples are the same; only the generator's passes are split.
+
+    Raises:
+        GankitError: ``n`` outside ``[1, MAX_SAMPLES]``, a seed outside ``[0, MAX_SEED]``,
+            or labels the model cannot take.
+    """
+    check_int("--n", n, 1, MAX_SAMPLES)
+    check_int("--seed", seed, 0, MAX_SEED)
+    model = run.model
+    latent = model.sample_latent(n, torch.Generator().manual_seed(seed))
+    if labels is not None:
+        latent = model.with_labels(latent, torch.tensor(labels))
+    parts = (
+        {key: value[start : start + RENDER_CHUNK] for key, value in latent.items()}
+        for start in range(0, n, RENDER_CHUNK)
+    )
+    return (model.render(part, net=run.sampler_net) for part in parts)
+
+
+def check_block(rows: int, columns: int, what: str, option: str = "--steps") -> None:
+    """Refuse a picture of more than ``MAX_BLOCK`` samples (rows x columns)."""
+    if rows * columns > MAX_BLOCK:
+        raise GankitError(
+            f"--what {what} would draw {rows} x {columns} = {rows * columns} samples, more than "
+            f"the {MAX_BLOCK} a picture shows; use {option} {max(1, MAX_BLOCK // rows)} or less"
+        )
 
 
 def grid(run, n: int = 64, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
@@ -120,6 +167,7 @@ def classes(run, per_class: int = 10, seed: int = 0) -> torch.Tensor:
     a column shows one style in every class."""
     model = run.model
     k = model.num_classes
+    check_block(k, per_class, "classes")
     latent = model.sample_latent(per_class, torch.Generator().manual_seed(seed))
     rows = []
     for label in range(k):
@@ -137,6 +185,7 @@ def traverse(run, steps: int = 9, seed: int = 0, span: float = 2.0) -> list[torc
     """
     model = run.model
     k, m = model.n_categories, model.n_continuous
+    check_block(max(1, m) * k, steps, "traverse")
     generator = torch.Generator().manual_seed(seed)
     blocks = []
     if m == 0:

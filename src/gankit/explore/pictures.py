@@ -3,13 +3,67 @@ curves (matplotlib)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gankit.errors import GankitError
 from gankit.files import read_jsonl
 from gankit.images import image_grid
+
+#: The most samples a grid picture shows (``--n`` of ``explore --what grid`` and of
+#: ``gankit sample`` to a picture): 32 x 32.
+MAX_GRID = 1024
+
+
+@contextmanager
+def writing(path: Path, option: str = "--out") -> Iterator[None]:
+    """Report a file that cannot be written (a read-only folder, a parent that is a
+    file, a full disk) as a one-line error naming it and the option that chose it."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise GankitError(
+            f"cannot write {option} '{path}': {reason}; choose a path in a writable folder"
+        ) from None
+
+
+def write_sample_file(path: Path, chunks: Iterable[torch.Tensor], n: int, title: str = "") -> Path:
+    """Write ``n`` samples, given in chunks of (k, ...), as ``.npy``, ``.pt`` or a picture.
+
+    A ``.npy`` file is written chunk by chunk into a memory-mapped array, so it never
+    sits in memory whole; ``.pt`` and pictures hold all the samples at once.
+    """
+    path = Path(path)
+    if path.suffix not in (".npy", ".pt") and n > MAX_GRID:
+        raise GankitError(
+            f"--n {n} is more than the {MAX_GRID} samples a picture shows; write them to a "
+            ".npy or .pt file instead"
+        )
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".npy":
+            array = None
+            start = 0
+            for chunk in chunks:
+                if array is None:
+                    shape = (n, *chunk.shape[1:])
+                    array = np.lib.format.open_memmap(path, "w+", np.float32, shape)
+                array[start : start + len(chunk)] = chunk.numpy()
+                start += len(chunk)
+            array.flush()
+            del array  # closes the memory map
+            return path
+        samples = torch.cat(list(chunks))
+        if path.suffix == ".pt":
+            with open(path, "wb") as handle:  # open() names an unwritable path; torch.save does not
+                torch.save(samples, handle)
+            return path
+        return save_samples(path, samples, title=title)
 
 
 def pyplot():

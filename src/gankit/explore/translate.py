@@ -14,10 +14,14 @@ from pathlib import Path
 import torch
 
 from gankit.errors import GankitError, choices
+from gankit.explore.pictures import writing
 from gankit.images import image_grid, to_pil
 
 #: Strips in the overview picture ``strips.png``, and strips per row.
 OVERVIEW_STRIPS, OVERVIEW_PER_ROW = 16, 4
+#: The most input files one call translates (0.5 GB of 64 px RGB inputs), and how many
+#: go through the generators at once (their working memory).
+MAX_INPUTS, TRANSLATE_CHUNK = 10_000, 256
 
 
 def _check_translator(run) -> None:
@@ -47,6 +51,11 @@ def read_inputs(path: str | Path, shape: tuple[int, ...]) -> tuple[list[Path], t
     files = list_images(path) if path.is_dir() else [path]
     if not files:
         raise GankitError(f"--input '{path}' holds no images (png, jpg, bmp, gif, tif, webp)")
+    if len(files) > MAX_INPUTS:
+        raise GankitError(
+            f"--input '{path}' holds {len(files)} images; one call translates at most "
+            f"{MAX_INPUTS}: split the folder"
+        )
     images = []
     for file in files:
         try:
@@ -78,7 +87,12 @@ def translate_files(
     files, images = read_inputs(root, model.input_shape(direction))
     # sampler_net is G_AB, or its EMA when the run kept one; round_trip uses it for the
     # A -> B half of either direction
-    translated, reconstructed = model.round_trip(images, direction, run.sampler_net)
+    trips = [
+        model.round_trip(chunk, direction, run.sampler_net)
+        for chunk in images.split(TRANSLATE_CHUNK)
+    ]
+    translated = torch.cat([fake for fake, _ in trips])
+    reconstructed = torch.cat([back for _, back in trips])
 
     out = Path(out_dir).expanduser()
     names = [
@@ -108,8 +122,9 @@ def translate_files(
             "pass --overwrite or choose another --out"
         )
     for path, picture in planned.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        picture.save(path)
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            picture.save(path)
     return list(planned)
 
 

@@ -27,14 +27,17 @@ from typing import Any
 
 import torch
 
+from gankit.conventions import MAX_SEED
 from gankit.data import DataBundle
 from gankit.data.base import take
-from gankit.errors import GankitError, choices
+from gankit.errors import GankitError, check_int, choices
 
 TOY_METRICS = ("modes", "w1")
 IMAGE_METRICS = ("fd", "kid", "is", "pr", "dc")
 DEFAULT_METRICS = {"toy": ("modes", "w1"), "image": ("fd", "kid", "is", "pr", "dc")}
 DEFAULT_N = {"toy": 2500, "image": 2000}
+#: The most samples one evaluation scores: FID's usual 50,000 (train.eval_n has the same).
+MAX_EVAL_N = 50_000
 FEATURE_KINDS = ("evaluator", "inception")
 
 
@@ -76,10 +79,10 @@ class EvalOptions:
     Attributes:
         metrics: metric names (see the module docstring); None: the data's defaults.
         n: samples to score (and reference items); None: 2500 for toy data, 2000 for
-            images.
+            images. At most 50,000.
         features: ``evaluator`` or ``inception``, for image metrics.
         split: the reference split, ``test`` or ``train``.
-        seed: seeds the samples and the subsets.
+        seed: seeds the samples and the subsets; in [0, 2**32 - 1].
         inception_weights: a local InceptionV3 (FID) weights file.
         data_dir: where the data (and an evaluator's training data) is.
         train_evaluator: train the dataset's evaluator classifier if it is missing.
@@ -93,6 +96,11 @@ class EvalOptions:
     inception_weights: str | None = None
     data_dir: str | None = None
     train_evaluator: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n is not None:
+            check_int("--n", self.n, 1, MAX_EVAL_N)
+        check_int("--seed", self.seed, 0, MAX_SEED)
 
     def check_defaults(self, run, what: str, keys: tuple[str, ...]) -> None:
         """Refuse options that this kind of run does not read."""

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gankit.errors import GankitError, choices
+from gankit.conventions import MAX_SEED
+from gankit.errors import GankitError, check_int, choices
 from gankit.files import atomic_save, cache_root
 
 #: Datasets an evaluator can be trained for, with their native resolution.
@@ -236,6 +237,7 @@ def train_evaluator(
         raise GankitError(f"evaluator epochs must be a positive integer, got {epochs!r}")
     if threads is not None and threads < 1:
         raise GankitError(f"evaluator threads must be a positive integer, got {threads!r}")
+    check_int("evaluator seed", seed, 0, MAX_SEED)
 
     from gankit.data import load_dataset
 

@@ -66,7 +66,15 @@ from torch import nn
 from gankit.conventions import NO_LABEL
 from gankit.errors import GankitError
 from gankit.losses import bce_d_loss, non_saturating_g_loss
-from gankit.models.base import Model, set_learning_rate, two_domains
+from gankit.models.base import (
+    MAX_CHANNELS,
+    Model,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+    set_learning_rate,
+    two_domains,
+)
 from gankit.nn import Norm, eval_mode, frozen, norm_layer
 from gankit.registry import register_model
 
@@ -196,11 +204,13 @@ class AdaptSeg(Model):
                 f"model: adaptseg needs per-pixel labels of at least 2 classes; the source has "
                 f"num_classes={num_classes} (use segshift or segfolder:PATH)"
             )
-        if min(seg_weight_aux, adv_weight_main, adv_weight_aux) < 0:
-            raise GankitError(
-                f"model: seg_weight_aux, adv_weight_main and adv_weight_aux must be >= 0, got "
-                f"{seg_weight_aux}, {adv_weight_main}, {adv_weight_aux}"
-            )
+        check_sizes(MAX_CHANNELS, channels=channels, d_channels=d_channels)
+        check_weights(
+            seg_weight_aux=seg_weight_aux,
+            adv_weight_main=adv_weight_main,
+            adv_weight_aux=adv_weight_aux,
+        )
+        check_optimizer(lr=lr, lr_d=lr_d)
         self.levels, self.lr, self.lr_d, self.lr_schedule = levels, lr, lr_d, lr_schedule
         multi = levels == "multi"
         self.seg_weights = {"main": 1.0, "aux": seg_weight_aux} if multi else {"main": 1.0}

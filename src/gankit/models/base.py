@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from gankit.errors import GankitError
+from gankit.errors import GankitError, check_finite, check_int
 from gankit.nn import eval_mode
 
 
@@ -49,6 +49,48 @@ def linear_decay(step: int, max_steps: int, start_fraction: float) -> float:
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+# --------------------------------------------------------------------------- argument checks
+#: Upper bounds on the sizes a family's constructor accepts, so that a config cannot ask
+#: for a network that fills memory (``latent_dim: 1e9`` alone would need 4 TB of
+#: weights). Each is several times the largest value a published recipe uses: latent and
+#: hidden sizes up to 2048 (BigGAN's z has 120, StyleGAN's 512), conv base widths up to
+#: 128 (DCGAN's and CycleGAN's 64; DCGAN's deepest layer has 8 times the base), up to 32
+#: layers or blocks (CycleGAN's 9). The largest model they allow, an MLP GAN on 64 px RGB
+#: images packed by 8, has about 490 million parameters: 1.8 GiB of float32 weights.
+MAX_WIDTH = 2048
+MAX_CHANNELS = 128
+MAX_DEPTH = 32
+
+
+def check_sizes(high: int, low: int = 1, **sizes: int) -> None:
+    """Refuse a size (``latent_dim=...``, ``n_layers=...``) outside ``[low, high]``.
+
+    Raises:
+        GankitError: naming the first size out of range and the valid range.
+    """
+    for name, value in sizes.items():
+        check_int(f"model: {name}", value, low, high)
+
+
+def check_optimizer(betas: tuple[float, ...] | None = None, **rates: float) -> None:
+    """Refuse a learning rate that is not a finite number > 0, or Adam betas that are not
+    two numbers in [0, 1) (Adam's averages would not decay).
+
+    Raises:
+        GankitError: naming the setting, its value and the valid range.
+    """
+    for name, rate in rates.items():
+        check_finite(f"model: {name}", rate, 0.0, above=True)
+    if betas is not None and (len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas)):
+        raise GankitError(f"model: betas must be two numbers in [0, 1), got {list(betas)}")
+
+
+def check_weights(**weights: float) -> None:
+    """Refuse a loss weight or penalty (``gp_weight=...``) that is not finite and >= 0."""
+    for name, weight in weights.items():
+        check_finite(f"model: {name}", weight, 0.0)
 
 
 @dataclass

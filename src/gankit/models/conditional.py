@@ -31,7 +31,16 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.losses import ADVERSARIAL_LOSSES, LossName
-from gankit.models.base import Model, ScoreContext
+from gankit.models.base import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Model,
+    ScoreContext,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+)
 from gankit.nn import (
     Arch,
     Norm,
@@ -112,8 +121,13 @@ class ConditionalGAN(Model):
                 "model: d_conditioning 'none' needs aux_weight > 0 (ACGAN), or D never sees "
                 "the label; use d_conditioning 'projection' or 'concat' for a cGAN"
             )
-        if aux_weight < 0:
-            raise GankitError(f"model: aux_weight must be >= 0, got {aux_weight}")
+        check_weights(aux_weight=aux_weight)
+        check_sizes(MAX_WIDTH, latent_dim=latent_dim, embed_dim=embed_dim, hidden_dim=hidden_dim)
+        check_sizes(MAX_CHANNELS, g_channels=g_channels, d_channels=d_channels)
+        check_sizes(MAX_DEPTH, n_layers=n_layers)
+        check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
+        if not 0.0 <= leaky_slope < 1.0:
+            raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
         self.arch = resolve_arch(arch, self.data_shape)
         self.latent_dim = latent_dim
         self.adversarial = ADVERSARIAL_LOSSES[loss]

@@ -47,11 +47,23 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.losses import least_squares_d_loss, least_squares_g_loss
-from gankit.models.base import Model, linear_decay, set_learning_rate, two_domains
+from gankit.models.base import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    Model,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+    linear_decay,
+    set_learning_rate,
+    two_domains,
+)
 from gankit.nn import eval_mode, frozen, init_dcgan_weights, norm_layer
 from gankit.registry import register_model
 
 DIRECTIONS = ("AtoB", "BtoA")
+#: The paper's pool holds 50 fakes; each one is a (C, H, W) image kept in memory.
+MAX_POOL = 1000
 
 
 # --------------------------------------------------------------------------- networks
@@ -240,7 +252,9 @@ class CycleGAN(Model):
     ) -> None:
         super().__init__(data_shape, num_classes)
         self.data_shape_b = tuple(data_shape_b) if data_shape_b is not None else self.data_shape
-        self._check(channels, n_blocks, d_layers, cycle_weight, identity_weight, pool_size)
+        check_weights(cycle_weight=cycle_weight, identity_weight=identity_weight)
+        self._check(channels, d_channels, n_blocks, d_layers, pool_size, identity_weight)
+        check_optimizer(betas, lr=lr)
         if not 0.0 <= decay_start <= 1.0:
             raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
         self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
@@ -255,7 +269,7 @@ class CycleGAN(Model):
         self.pool_a = ImagePool(pool_size, self.data_shape)
         self.pool_b = ImagePool(pool_size, self.data_shape_b)
 
-    def _check(self, channels, n_blocks, d_layers, cycle_weight, identity_weight, pool_size):
+    def _check(self, channels, d_channels, n_blocks, d_layers, pool_size, identity_weight):
         a, b = self.data_shape, self.data_shape_b
         if len(a) != 3 or len(b) != 3 or a[1:] != b[1:]:
             raise GankitError(
@@ -267,20 +281,15 @@ class CycleGAN(Model):
                 f"model: cyclegan downsamples twice by 2: the image size must be a multiple "
                 f"of 4 and at least 8, got {a[-1]}"
             )
-        if channels < 1 or n_blocks < 0 or (d_layers is not None and d_layers < 1):
-            raise GankitError(
-                f"model: channels must be >= 1, n_blocks >= 0 and d_layers >= 1 or null, got "
-                f"{channels}, {n_blocks}, {d_layers}"
-            )
+        check_sizes(MAX_CHANNELS, channels=channels, d_channels=d_channels)
+        check_sizes(MAX_DEPTH, 0, n_blocks=n_blocks)
+        if d_layers is not None:
+            check_sizes(MAX_DEPTH, d_layers=d_layers)
+        check_sizes(MAX_POOL, 0, pool_size=pool_size)
         if d_layers is not None and a[-1] // 2**d_layers < 3:
             raise GankitError(
                 f"model: d_layers {d_layers} shrinks {a[-1]} px images below 3x3; use at most "
                 f"{patch_layers(a[-1])} (or null)"
-            )
-        if cycle_weight < 0 or identity_weight < 0 or pool_size < 0:
-            raise GankitError(
-                f"model: cycle_weight, identity_weight and pool_size must be >= 0, got "
-                f"{cycle_weight}, {identity_weight}, {pool_size}"
             )
         if identity_weight > 0 and a[0] != b[0]:
             raise GankitError(

@@ -29,8 +29,17 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn.functional as F
 
-from gankit.errors import GankitError
-from gankit.models.base import Model, two_domains
+from gankit.errors import GankitError, check_finite
+from gankit.models.base import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Model,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+    two_domains,
+)
 from gankit.nn import Arch, Norm, eval_mode, feature_trunk, grad_reverse, mlp, resolve_arch
 from gankit.registry import register_model
 
@@ -81,10 +90,12 @@ class DANN(Model):
                 f"model: DANN classifies the source's labels; the source has "
                 f"num_classes={num_classes} (choose a labelled source such as digits or moons)"
             )
-        if domain_weight < 0 or gamma <= 0:
-            raise GankitError(
-                f"model: domain_weight must be >= 0 and gamma > 0, got {domain_weight}, {gamma}"
-            )
+        check_sizes(MAX_CHANNELS, channels=channels)
+        check_sizes(MAX_WIDTH, hidden_dim=hidden_dim)
+        check_sizes(MAX_DEPTH, n_layers=n_layers)
+        check_optimizer(lr=lr)
+        check_weights(domain_weight=domain_weight)
+        check_finite("model: gamma", gamma, 0.0, above=True)
         self.arch = resolve_arch(arch, self.data_shape)
         self.domain_weight, self.gamma, self.schedule, self.lr = domain_weight, gamma, schedule, lr
         self.features = feature_trunk(

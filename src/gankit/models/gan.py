@@ -33,9 +33,19 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.errors import GankitError
+from gankit.errors import GankitError, check_finite
 from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty
-from gankit.models.base import Model, linear_decay, set_learning_rate
+from gankit.models.base import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Model,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+    linear_decay,
+    set_learning_rate,
+)
 from gankit.nn import (
     ConvDecoder,
     ConvEncoder,
@@ -47,6 +57,9 @@ from gankit.nn import (
     mlp,
 )
 from gankit.registry import register_model
+
+#: WGAN's early critic ran 100 steps per G step (Arjovsky et al. 2017); PacGAN packs 2-4.
+MAX_N_CRITIC, MAX_PACK = 100, 8
 
 
 class GAN(Model):
@@ -91,7 +104,7 @@ class GAN(Model):
         label_noise: *noisy labels* trick: each of D's targets is flipped (real <->
             fake) with this probability.
         spectral_norm: wrap every layer of D in spectral normalisation (SNGAN).
-        n_critic: D updates per G update, each on a fresh real batch.
+        n_critic: D updates per G update, each on a fresh real batch (at most 100).
         clip_value: WGAN's weight clipping: after each D step, clamp every D
             parameter to ``[-clip_value, clip_value]``. None disables it.
         gp_weight: λ of WGAN-GP's gradient penalty; 0 disables it.
@@ -103,7 +116,7 @@ class GAN(Model):
         betas: Adam's (β1, β2); DCGAN uses β1=0.5 instead of 0.9 for stability.
         pack: PacGAN's packing (Lin et al. 2018): D judges groups of ``pack`` samples,
             all real or all fake, concatenated; 1 is an ordinary D. Penalises mode
-            collapse; the batch size must be a multiple of it.
+            collapse; the batch size must be a multiple of it. At most 8.
         lr_schedule: ``constant``, or ``linear``: constant until ``decay_start`` of the
             run's steps, then linearly to zero for both networks. Annealing lets G
             settle onto the modes instead of jittering around them.
@@ -148,7 +161,18 @@ class GAN(Model):
         decay_start: float = 0.5,
     ) -> None:
         super().__init__(data_shape, num_classes)
-        self._check(loss, label_smoothing, label_noise, n_critic, gp_weight, d_norm, d_dropout)
+        check_sizes(MAX_WIDTH, latent_dim=latent_dim, hidden_dim=hidden_dim)
+        check_sizes(MAX_CHANNELS, g_channels=g_channels, d_channels=d_channels)
+        check_sizes(MAX_DEPTH, n_layers=n_layers)
+        check_sizes(MAX_N_CRITIC, n_critic=n_critic)
+        check_sizes(MAX_PACK, pack=pack)
+        check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
+        check_weights(gp_weight=gp_weight)
+        self._check(loss, label_smoothing, label_noise, gp_weight, d_norm, d_dropout)
+        if not 0.0 <= leaky_slope < 1.0:
+            raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
+        if clip_value is not None:
+            check_finite("model: clip_value", clip_value, 0.0, above=True)
         is_image = len(self.data_shape) == 3
         if arch == "auto":
             arch = "conv" if is_image else "mlp"
@@ -169,8 +193,6 @@ class GAN(Model):
         self.optimizer_name = optimizer
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         self.lr_schedule, self.decay_start = lr_schedule, decay_start
-        if pack < 1:
-            raise GankitError(f"model: pack must be >= 1, got {pack}")
         self.pack = pack
         if not 0.0 <= decay_start <= 1.0:
             raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
@@ -220,7 +242,7 @@ class GAN(Model):
             apply_spectral_norm(self.D)
 
     @staticmethod
-    def _check(loss, label_smoothing, label_noise, n_critic, gp_weight, d_norm, d_dropout) -> None:
+    def _check(loss, label_smoothing, label_noise, gp_weight, d_norm, d_dropout) -> None:
         if not ADVERSARIAL_LOSSES[loss].uses_targets and (label_smoothing or label_noise):
             raise GankitError(
                 f"model: label_smoothing/label_noise need a loss with targets (minimax, "
@@ -230,10 +252,6 @@ class GAN(Model):
             raise GankitError(
                 "model: label_smoothing must be in [0, 1) and label_noise in [0, 0.5)"
             )
-        if n_critic < 1:
-            raise GankitError(f"model: n_critic must be >= 1, got {n_critic}")
-        if gp_weight < 0:
-            raise GankitError(f"model: gp_weight must be >= 0, got {gp_weight}")
         if gp_weight > 0 and d_norm == "batch":
             raise GankitError(
                 "model: gp_weight > 0 with d_norm 'batch' is invalid (the gradient penalty is "

@@ -36,7 +36,16 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.losses import ADVERSARIAL_LOSSES, LossName
-from gankit.models.base import Model, ScoreContext
+from gankit.models.base import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Model,
+    ScoreContext,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+)
 from gankit.nn import (
     Arch,
     Norm,
@@ -110,13 +119,15 @@ class InfoGAN(Model):
         betas: tuple[float, float] = (0.5, 0.999),
     ) -> None:
         super().__init__(data_shape, num_classes)
-        if n_categories < 2 or n_continuous < 0 or noise_dim < 0:
-            raise GankitError(
-                "model: InfoGAN needs n_categories >= 2, n_continuous >= 0 and noise_dim >= 0; "
-                f"got {n_categories}, {n_continuous} and {noise_dim}"
-            )
-        if lambda_cat < 0 or lambda_con < 0:
-            raise GankitError("model: lambda_cat and lambda_con must be >= 0")
+        check_sizes(MAX_WIDTH, 2, n_categories=n_categories)
+        check_sizes(MAX_WIDTH, 0, n_continuous=n_continuous, noise_dim=noise_dim)
+        check_sizes(MAX_WIDTH, hidden_dim=hidden_dim, q_hidden=q_hidden)
+        check_sizes(MAX_CHANNELS, g_channels=g_channels, d_channels=d_channels)
+        check_sizes(MAX_DEPTH, n_layers=n_layers)
+        check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
+        check_weights(lambda_cat=lambda_cat, lambda_con=lambda_con)
+        if not 0.0 <= leaky_slope < 1.0:
+            raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
         if not 0.0 <= supervised_fraction <= 1.0:
             raise GankitError(
                 f"model: supervised_fraction must be in [0, 1], got {supervised_fraction}"

@@ -31,8 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.errors import GankitError
-from gankit.models.base import Model, ScoreContext
+from gankit.errors import GankitError, check_finite
+from gankit.models.base import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Model,
+    ScoreContext,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+)
 from gankit.nn import Arch, Norm, eval_mode, feature_trunk, generator_net, resolve_arch
 from gankit.registry import register_model
 
@@ -85,11 +94,12 @@ class VAE(Model):
             recon = "bce" if is_image else "mse"
         if recon == "bce" and not is_image:
             raise GankitError("model: recon 'bce' needs images in [-1, 1]; use 'mse' for points")
-        if obs_std <= 0 or beta < 0 or latent_dim < 1:
-            raise GankitError(
-                "model: the VAE needs obs_std > 0, beta >= 0 and latent_dim >= 1; "
-                f"got {obs_std}, {beta} and {latent_dim}"
-            )
+        check_sizes(MAX_WIDTH, latent_dim=latent_dim, hidden_dim=hidden_dim)
+        check_sizes(MAX_CHANNELS, channels=channels)
+        check_sizes(MAX_DEPTH, n_layers=n_layers)
+        check_optimizer(lr=lr)
+        check_weights(beta=beta)
+        check_finite("model: obs_std", obs_std, 0.0, above=True)
         self.latent_dim, self.recon, self.obs_std, self.beta, self.lr = (
             latent_dim,
             recon,

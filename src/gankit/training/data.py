@@ -69,6 +69,20 @@ def check_batch_size(n: int, batch_size: int, world_size: int = 1) -> None:
         )
 
 
+def worker_error(err: GankitError) -> GankitError:
+    """The one-line error a DataLoader worker raised (a file it could not read).
+
+    The worker's exception reaches this process as its type and a text: "Caught
+    GankitError in DataLoader worker process 0", the worker's traceback, and last the
+    original message after the exception's name. That message is the error.
+    """
+    text = str(err)
+    name = f"{GankitError.__module__}.{GankitError.__name__}: "
+    if "DataLoader worker" not in text or name not in text:
+        return err
+    return GankitError(text.rpartition(name)[2])
+
+
 class BatchStream:
     """``stream.get(step)`` -> ``{"x": (k*B, ...), "y": (k*B,)}`` for ``k`` batches per step.
 
@@ -120,7 +134,10 @@ class BatchStream:
             index = index.to(self.device)
             x, y = (t.index_select(0, index) for t in self.tensors)
         else:
-            parts = [next(self._iterator) for _ in range(self.k)]
+            try:
+                parts = [next(self._iterator) for _ in range(self.k)]
+            except GankitError as err:
+                raise worker_error(err) from None
             x = torch.cat([p[0] for p in parts]).to(self.device, non_blocking=True)
             y = torch.cat([p[1] for p in parts]).to(self.device, non_blocking=True)
         return {"x": x, "y": y}
