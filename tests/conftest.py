@@ -73,3 +73,24 @@ def evaluator_cache(evaluator_cache_dir, monkeypatch):
 def _seeded():
     torch.manual_seed(0)
     yield
+
+
+def cli(*args):
+    """``gankit ARGS`` in this process, through typer's runner."""
+    from typer.testing import CliRunner
+
+    from gankit.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *words: str, code: int = 2) -> str:
+    """The result is ``gankit: error: ...`` on one line, with each of ``words``."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("gankit: error: ")]
+    assert len(errors) == 1 and errors[0] == lines[-1], lines
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]

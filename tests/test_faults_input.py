@@ -23,33 +23,15 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from typer.testing import CliRunner
 
 import gankit
-from conftest import tiny_config
-from gankit.cli import app
+from conftest import cli, one_line_error, tiny_config
 from gankit.errors import GankitError
 from gankit.registry import get_spec
 
 SRC = Path(gankit.__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX limits and FIFOs")
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *words: str, code: int = 2) -> str:
-    """The result is ``gankit: error: ...`` on one line, with each of ``words``."""
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("gankit: error: ")]
-    assert len(errors) == 1 and errors[0] == lines[-1], lines
-    for word in words:
-        assert word in errors[0], errors[0]
-    return errors[0]
 
 
 #: Address space for a bounded ``gankit`` process: a tiny run needs about 1 GiB (torch
