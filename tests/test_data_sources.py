@@ -73,7 +73,9 @@ def test_unlabelled_toys_use_no_label():
 
 
 def test_unknown_dataset_lists_the_valid_ones():
-    with pytest.raises(GankitError, match="unknown dataset 'imagenet'; valid: cifar10, digits"):
+    with pytest.raises(
+        GankitError, match="unknown dataset 'imagenet'; valid: cifar10, devils-dictionary, digits"
+    ):
         load_dataset("imagenet")
     assert "folder:PATH" in list_datasets()
 

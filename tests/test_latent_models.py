@@ -209,7 +209,7 @@ def test_cgan_conditioning_shapes(conditioning):
         ("cgan", {"num_classes": None}, "needs labelled data with at least 2 classes"),
         ("cgan", {"num_classes": 10, "d_conditioning": "none"}, "needs aux_weight > 0"),
         ("infogan", {"supervised_fraction": 0.5, "num_classes": 5}, "must equal the data's"),
-        ("infogan", {"n_categories": 1}, "n_categories >= 2"),
+        ("infogan", {"n_categories": 1}, r"n_categories must be an integer in \[2, "),
         ("vae", {"recon": "bce", "data_shape": (2,)}, "recon 'bce' needs images"),
     ],
 )

@@ -11,9 +11,12 @@ from gankit.errors import GankitError
 from gankit.registry import create_model, get_spec, list_models, register_model
 
 IMAGE = (1, 8, 8)
+#: Language models (task "sequence") read windows of token ids, here of 12 tokens.
+TOKENS = (12,)
 
 
 def build(name: str, shape=IMAGE):
+    shape = TOKENS if get_spec(name).cls.task == "sequence" else shape
     model = create_model(name, data_shape=shape, num_classes=10, **tiny_kwargs(name))
     model.setup_optimizers()
     return model
@@ -21,6 +24,9 @@ def build(name: str, shape=IMAGE):
 
 def batch_for(model, shape=IMAGE, batch_size=8):
     n = batch_size * model.real_batches_per_step
+    if model.task == "sequence":  # token ids and the tokens that follow them
+        tokens = torch.randint(0, 10, (n, TOKENS[0] + 1))
+        return {"x": tokens[:, :-1], "y": tokens[:, 1:]}
     # segmentation families label every pixel: (n, H, W) label maps
     label_shape = (n, *shape[1:]) if model.task == "segment" else (n,)
     batch = {"x": torch.rand(n, *shape) * 2 - 1, "y": torch.randint(0, 10, label_shape)}
@@ -40,6 +46,10 @@ def outputs(model, latent_seed: int = 1):
         return model.translate(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE))
     if model.task == "sample":
         return model.render(model.sample_latent(4, torch.Generator().manual_seed(latent_seed)))
+    if model.task == "sequence":
+        prompt = torch.arange(8).reshape(2, 4)
+        generator = torch.Generator().manual_seed(latent_seed)
+        return model.sample_tokens(prompt, 6, generator=generator).tokens
     return model.predict(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE))
 
 
@@ -96,7 +106,11 @@ IMAGES_ONLY = {"dcgan", "adaptseg", "adaptseg_single"}
 
 @pytest.mark.parametrize(
     "name",
-    [n for n in list_models() if n not in IMAGES_ONLY and get_spec(n).cls.task != "translate"],
+    [
+        n
+        for n in list_models()
+        if n not in IMAGES_ONLY and get_spec(n).cls.task not in ("translate", "sequence")
+    ],
 )
 def test_points_models_work_on_2d_data(name):
     model = build(name, shape=(2,))
@@ -207,7 +221,7 @@ def test_registering_a_name_twice_is_an_error():
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(
         GankitError,
-        match="unknown model 'stylegan9'; valid: acgan, adaptseg, adaptseg_single, cgan, cyclegan",
+        match="unknown model 'stylegan9'; valid: acgan, adaptseg, adaptseg_single, cgan, char_gru",
     ):
         create_model("stylegan9", data_shape=IMAGE)
 

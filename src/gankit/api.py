@@ -6,26 +6,31 @@ them asks which family it holds.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
 
-from gankit.config import Overrides, dump_yaml, parse_overrides, resolve_config
+from gankit.config import Overrides, check_run_name, dump_yaml, parse_overrides, resolve_config
 from gankit.data import load_data
 from gankit.errors import GankitError, choices
 from gankit.explore.explore import ExploreOptions, write_pictures
 from gankit.explore.pictures import save_loss_curves
+from gankit.files import atomic_write_text
 from gankit.metrics.evaluate import EvalOptions, EvalReport
 from gankit.registry import get_spec, list_models
 from gankit.tasks import all_views, get_task
-from gankit.training.distributed import barrier, init_from_environment, shutdown
+from gankit.training.distributed import barrier, init_from_environment, launch_rank, shutdown
+from gankit.training.lock import run_lock
 from gankit.training.run import (
     Run,
     RunPaths,
     build,
     check_run_dir,
+    check_runs_dir,
+    fresh_run_dir,
+    is_run,
     load_run,
-    prepare_run_dir,
     resume_config,
     resume_state,
 )
@@ -51,9 +56,12 @@ def train(
         overrides: ``["train.steps=100", ...]`` or ``{"train.steps": 100}``.
         name: the run's name (its directory); defaults to the config's ``name``.
         runs_dir: where run directories live.
-        resume: continue the run ``name`` from its newest checkpoint; only ``train.*``
-            overrides are allowed (e.g. more steps).
-        overwrite: delete an existing run of the same name first.
+        resume: continue the run ``name`` from its newest intact checkpoint; only
+            ``train.*`` overrides are allowed (e.g. more steps).
+        overwrite: replace an existing run of the same name. Only a folder that is a
+            gankit run is replaced, once every input check has passed; the old run is
+            kept as ``<name>~old`` until the new one saves its first checkpoint, and
+            put back if it fails before that.
         data_dir: where to look first for downloadable datasets.
         progress: force the progress bar on or off (default: the config's).
 
@@ -61,8 +69,9 @@ def train(
         A :class:`TrainResult` with the run directory and what was written.
 
     Raises:
-        GankitError: bad config, unknown names, an existing run without
-            ``overwrite``/``resume``, or missing data.
+        GankitError: bad config, unknown names, a run name that is not a folder name,
+            an existing run without ``overwrite``/``resume``, a run another process is
+            training, missing data, or a full disk.
         DivergenceError: a loss became NaN or infinite.
     """
     if resume and overwrite:
@@ -70,23 +79,44 @@ def train(
     overrides = parse_overrides(overrides)
     if progress is not None:
         overrides["train.progress"] = progress
-    state = None
-    if resume:
-        source_name = name or (config if isinstance(config, str) else None)
-        if source_name is None:
-            raise GankitError("--resume needs the run's name: gankit train --resume --name NAME")
-        run_dir = Path(runs_dir) / source_name
-        if not RunPaths(run_dir).config.is_file():
-            raise GankitError(f"cannot resume: '{run_dir}' is not a run (no config.yaml)")
-        resolved = resume_config(run_dir, overrides)
-        state = resume_state(run_dir, resolved["train"]["steps"])
-    else:
-        resolved = resolve_config(config, overrides)
-        if name is not None:
-            resolved = resolve_config({**resolved, "name": name})
-        run_dir = Path(runs_dir) / resolved["name"]
-        check_run_dir(run_dir, overwrite)
+    runs_root = check_runs_dir(runs_dir)
+    # Under torchrun only rank 0 writes the run, so only rank 0 holds its lock.
+    writer = launch_rank() == 0
+    with contextlib.ExitStack() as held:
+        state = None
+        if resume:
+            source_name = name or (config if isinstance(config, str) else None)
+            if source_name is None:
+                raise GankitError(
+                    "--resume needs the run's name: gankit train --resume --name NAME"
+                )
+            run_dir = runs_root / check_run_name(source_name)
+            if not is_run(run_dir):
+                raise GankitError(f"cannot resume: '{run_dir}' is not a run (no config.yaml)")
+            if writer:  # before reading it: nobody else is writing it
+                held.enter_context(run_lock(run_dir))
+            resolved = resume_config(run_dir, overrides)
+            state = resume_state(run_dir, resolved["train"]["steps"], writer)
+        else:
+            resolved = resolve_config(config, overrides)
+            if name is not None:
+                resolved = resolve_config({**resolved, "name": name})
+            run_dir = runs_root / resolved["name"]
+            check_run_dir(run_dir, overwrite)
+            if writer and overwrite and is_run(run_dir):  # refused now if it is training
+                held.enter_context(run_lock(run_dir))
+        return _train(resolved, run_dir, state, overwrite, data_dir, held)
 
+
+def _train(
+    resolved: dict,
+    run_dir: Path,
+    state: dict | None,
+    overwrite: bool,
+    data_dir: str | None,
+    held: contextlib.ExitStack,
+) -> TrainResult:
+    """Build and train a checked config into ``run_dir`` (rank 0 holds what ``held`` does)."""
     device = resolve_device(resolved["train"]["device"])
     ctx = init_from_environment(device.type)
     threads = resolved["train"]["threads"]
@@ -104,9 +134,10 @@ def train(
             )
             # Everything that can fail on user input has run: only now touch the disk.
             if ctx.is_main:
-                if not resume:
-                    prepare_run_dir(run_dir, overwrite)
-                RunPaths(run_dir).config.write_text(dump_yaml(resolved))
+                if state is None:
+                    replaced = held.enter_context(fresh_run_dir(run_dir, overwrite))
+                    trainer.on_checkpoint = replaced.commit if replaced is not None else None
+                atomic_write_text(RunPaths(run_dir).config, dump_yaml(resolved))
             barrier(ctx)
             result = trainer.fit()
             if ctx.is_main:

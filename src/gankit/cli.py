@@ -43,6 +43,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import errno
+
         from gankit.errors import DivergenceError, GankitError
 
         try:
@@ -53,6 +55,11 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(err), EXIT_DIVERGED)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing '{err.filename}'" if err.filename else ""
+            _fail(f"no space left on the device{where}; free some space and retry", 2)
 
     return wrapper
 
@@ -244,13 +251,13 @@ def info(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Show a run's config, steps done and latest losses."""
-    from gankit.config import dump_yaml, load_yaml
+    from gankit.config import dump_yaml
     from gankit.explore.pictures import read_metrics
     from gankit.training.checkpoint import list_checkpoints
-    from gankit.training.run import RunPaths, find_run
+    from gankit.training.run import RunPaths, find_run, run_config
 
     paths = RunPaths(find_run(run, runs_dir))
-    config = load_yaml(paths.config.read_text(), f"'{paths.config}'")
+    config = run_config(paths.root)
     checkpoints = list_checkpoints(paths.checkpoints)
     rows = read_metrics(paths.metrics)
     done = checkpoints[-1][0] if checkpoints else 0
@@ -544,6 +551,94 @@ def translate(
     loaded = load_run(run, runs_dir)
     written = translate_files(loaded, direction, input_, out, strips, overwrite)
     typer.echo(f"{direction}: wrote {len(written)} file(s) from {loaded.checkpoint} into {out}")
+
+
+checkpoint_app = typer.Typer(help="Checkpoint files: convert those of older gankit versions.")
+app.add_typer(checkpoint_app, name="checkpoint")
+
+
+@checkpoint_app.command("upgrade")
+@handle_errors
+def checkpoint_upgrade(
+    target: Annotated[
+        str, typer.Argument(help="A run (directory or name under --runs-dir), or one .pt file.")
+    ],
+    trust: Annotated[
+        bool,
+        typer.Option(help="Say that you trust the file: upgrading unpickles it, running its code."),
+    ] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Rewrite older checkpoints so they load as plain tensors; keeps each old one as .pt.bak.
+
+    gankit loads checkpoints with torch.load(weights_only=True), which never runs code.
+    Checkpoints of gankit before format 2 hold numpy objects that only a full unpickling
+    can read, and a full unpickling runs any code a file carries: do it only for files
+    you made or trust.
+    """
+    from gankit.errors import GankitError
+    from gankit.training.run import upgrade_checkpoints
+
+    if not trust:
+        raise GankitError(
+            f"checkpoint upgrade unpickles '{target}' in full, which runs any code it carries; "
+            "pass --trust if you made it or trust where it came from"
+        )
+    for path, backup in upgrade_checkpoints(target, runs_dir):
+        if backup is None:
+            typer.echo(f"{path}: already in the current format")
+        else:
+            typer.echo(f"{path}: upgraded (the old file is {backup})")
+
+
+@app.command()
+@handle_errors
+def generate(
+    run: Annotated[str, typer.Argument(help="A language-model run directory, or its name.")],
+    seed_text: Annotated[str, typer.Option(help="The text the passages continue.")] = ...,
+    temperature: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated temperatures T > 0 [default: 0.2,0.5,1.0,1.2]."),
+    ] = None,
+    length: Annotated[int, typer.Option(help="Tokens to generate per passage.")] = 400,
+    top_k: Annotated[
+        int | None, typer.Option(help="Sample from the K most probable tokens only.")
+    ] = None,
+    greedy: Annotated[
+        bool, typer.Option(help="One passage of the most probable tokens instead.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling.")] = 0,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Continue a seed text with a language model: one passage per temperature."""
+    from gankit.errors import GankitError
+    from gankit.explore.text import COURSE_TEMPERATURES, passages
+    from gankit.training.run import load_run
+    from gankit.training.runtime import torch_threads
+
+    if greedy and temperature is not None:
+        raise GankitError("--greedy draws no samples; drop --temperature (or --greedy)")
+    temperatures = COURSE_TEMPERATURES
+    if temperature is not None:
+        try:
+            temperatures = tuple(float(t) for t in temperature.split(",") if t.strip())
+        except ValueError:
+            raise GankitError(
+                f"--temperature must be comma-separated numbers such as 0.5,1.0; got "
+                f"'{temperature}'"
+            ) from None
+        if not temperatures:
+            raise GankitError("--temperature is empty; give numbers > 0 such as 0.5,1.0")
+    loaded = load_run(run, runs_dir)
+    with torch_threads(1):  # one token at a time: see gankit.tasks.sequence.one_thread
+        written = passages(loaded, seed_text, temperatures, length, top_k, greedy, seed)
+    typer.echo(f"run {loaded.path} at step {loaded.step}, seed {seed}")
+    if loaded.model.level == "word" and loaded.model.out_of_vocabulary(seed_text):
+        unknown = ", ".join(loaded.model.out_of_vocabulary(seed_text))
+        typer.echo(f"note: the model reads these seed words as <unk>: {unknown}", err=True)
+    for passage in written:
+        typer.echo(f"--- {passage.label} ---")
+        typer.echo(passage.text)
 
 
 def main() -> None:

@@ -359,15 +359,45 @@ def resolve_config(
     validate_kwargs(TrainConfig, train_raw, where="train")
     train = dataclasses.asdict(TrainConfig(**train_raw))
 
-    name = config.get("name") or f"{model_name}-{data_name}"
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        raise GankitError(f"run name '{name}' may use only letters, digits, '.', '_' and '-'")
+    name = check_run_name(config.get("name") or f"{model_name}-{data_name}")
     return {
         "name": name,
         "model": resolved_model,
         "data": {"name": data_name, **data},
         "train": train,
     }
+
+
+#: A run's name: one folder name under the runs folder.
+RUN_NAME = re.compile(r"[A-Za-z0-9._-]+")
+#: Bytes; a file system allows 255 in one name, and --overwrite appends "~old".
+RUN_NAME_MAX_BYTES = 250
+
+
+def check_run_name(name: Any) -> str:
+    """``name`` if it names one folder under the runs folder, never a path: no
+    separators, not ``.`` or ``..``, at most 250 bytes.
+
+    Raises:
+        GankitError: it does not; the message says what would be valid.
+    """
+    valid = (
+        isinstance(name, str)
+        and RUN_NAME.fullmatch(name) is not None
+        and name not in (".", "..")
+        and len(name.encode()) <= RUN_NAME_MAX_BYTES
+    )
+    if not valid:
+        shown = (
+            str(name)
+            if len(str(name)) <= 60
+            else f"{str(name)[:40]}... ({len(str(name))} characters)"
+        )
+        raise GankitError(
+            f"run name '{shown}' is not a folder name: use letters, digits, '.', '_' and '-', "
+            f"not '.' or '..', at most {RUN_NAME_MAX_BYTES} bytes"
+        )
+    return name
 
 
 def dump_yaml(config: dict[str, Any]) -> str:

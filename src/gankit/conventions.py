@@ -9,4 +9,10 @@
 
 NO_LABEL = -1
 
+#: Text tokens: ``char`` level splits into characters; ``word`` level into words, runs of
+#: white space and single punctuation marks, so that joining the tokens gives the text back.
+WORD_TOKEN = r"\w+|\s+|[^\w\s]"
+#: The word-level token that stands for every word outside the vocabulary.
+UNKNOWN_TOKEN = "<unk>"
+
 MAX_SEED = 2**32 - 1

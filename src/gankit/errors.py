@@ -9,6 +9,7 @@ prints its message as one line and exits with code 2; library users catch it as 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 
@@ -35,6 +36,12 @@ class DivergenceError(RuntimeError):
 def choices(valid) -> str:
     """Format a collection of valid names for an error message."""
     return ", ".join(sorted(str(v) for v in valid))
+
+
+def warn(message: str) -> None:
+    """One line on stderr, ``gankit: warning: ...``: something was wrong and gankit went
+    on without it (a damaged file it could do without)."""
+    sys.stderr.write(f"gankit: warning: {message}\n")
 
 
 def check_int(what: str, value: int, low: int, high: int | None = None) -> None:

@@ -8,7 +8,9 @@ final name, never half of one that a later run would trust.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,12 +33,17 @@ def cache_root() -> Path:
     return Path(base).expanduser() / "gankit"
 
 
+#: The temporary files of :func:`atomic_write`: ``.<final name>.<8 random characters>.tmp``.
+PARTIAL_WRITE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temporary_path)``, fsync the file, then rename it to ``path``.
 
     The temporary file sits beside ``path`` (a rename is atomic only within one file
     system) and is deleted if ``write`` raises, so ``write`` may also check what it
-    wrote (a checksum) and raise to keep it from ever reaching ``path``.
+    wrote (a checksum) and raise to keep it from ever reaching ``path``. A process
+    killed mid-write leaves it behind: :func:`remove_partial_writes` clears those.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,17 +54,58 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         with open(tmp_name, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            err.filename = str(path)  # a full disk names the file it was writing
         raise
 
 
 def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save(obj)`` to ``path`` atomically: readers see the old file or the new
     one, never half of one."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+    def save(tmp: Path) -> None:
+        # Through a Python file: a full disk is then an OSError (ENOSPC), where torch's
+        # own file writer reports it as an opaque RuntimeError.
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+
+    atomic_write(path, save)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def remove_partial_writes(folder: Path) -> list[Path]:
+    """Delete the temporary files that killed :func:`atomic_write` calls left in
+    ``folder``; returns them. Only for a folder no other process is writing to."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        if PARTIAL_WRITE.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a JSON-lines file, one per line; a line that is not a whole
+    object (the last one, cut short by a killed writer) is skipped. No file: none."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from gankit.models.base import Model
 
 #: Constructor arguments that come from the data, not from the user's config.
-#: ``data_shape_b`` (the second domain's item shape) reaches only models that take it.
-DATA_ARGS = ("data_shape", "num_classes", "data_shape_b")
+#: ``data_shape_b`` (the second domain's item shape) and ``class_names`` (a name per label:
+#: a language model's vocabulary) reach only models that take them.
+DATA_ARGS = ("data_shape", "num_classes", "data_shape_b", "class_names")
 
 #: Modules whose import registers model families (one file per family).
 FAMILY_MODULES = (
@@ -31,6 +32,7 @@ FAMILY_MODULES = (
     "gankit.models.dann",
     "gankit.models.cyclegan",
     "gankit.models.adaptseg",
+    "gankit.models.text",
 )
 
 
@@ -103,6 +105,7 @@ def create_model(
     data_shape: tuple[int, ...],
     num_classes: int | None = None,
     data_shape_b: tuple[int, ...] | None = None,
+    class_names: list[str] | None = None,
     **kwargs: Any,
 ) -> Model:
     """Build the registered model ``name`` for data of shape ``data_shape``.
@@ -117,6 +120,8 @@ def create_model(
     data_args: dict[str, Any] = {"data_shape": list(data_shape), "num_classes": num_classes}
     if "data_shape_b" in inspect.signature(spec.cls).parameters:
         data_args["data_shape_b"] = list(data_shape_b) if data_shape_b is not None else None
+    if "class_names" in inspect.signature(spec.cls).parameters:
+        data_args["class_names"] = list(class_names) if class_names is not None else None
     model = spec.cls(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in data_args.items()}, **args
     )

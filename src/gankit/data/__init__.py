@@ -28,6 +28,7 @@ DATASETS: dict[str, str] = {
     "digits-m": "gankit.data.domains:digits_m",
     "fashion-m": "gankit.data.domains:fashion_m",
     "segshift": "gankit.data.domains:segshift",
+    "devils-dictionary": "gankit.data.text:devils_dictionary",
 }
 
 #: Sources whose name is ``prefix:ARGUMENT``; the argument is passed as ``path``.
@@ -35,6 +36,7 @@ PREFIXED: dict[str, str] = {
     "folder": "gankit.data.folders:folder",
     "unpaired": "gankit.data.domains:unpaired",
     "segfolder": "gankit.data.domains:segfolder",
+    "text": "gankit.data.text:text",
 }
 
 TOY_DATASETS = ("ring", "grid", "spiral", "swissroll", "moons")

@@ -42,10 +42,12 @@ class DataBundle:
 
     ``kind="segmentation"`` bundles hold (C, H, W) images with (H, W) int64 label maps
     as ``y`` (``NO_LABEL`` marks pixels to ignore); ``num_classes`` counts the classes.
+    ``kind="text"`` bundles hold (N,) int64 token windows and their next tokens as ``y``;
+    ``class_names`` is the vocabulary (see :mod:`gankit.data.text`).
     """
 
     name: str
-    kind: Literal["toy", "image", "segmentation"]
+    kind: Literal["toy", "image", "segmentation", "text"]
     train: Dataset
     test: Dataset | None
     shape: tuple[int, ...]

@@ -3,7 +3,6 @@ curves (matplotlib)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 
 from gankit.errors import GankitError
+from gankit.files import read_jsonl
 from gankit.images import image_grid
 
 #: The most samples a grid picture shows (``--n`` of ``explore --what grid`` and of
@@ -107,10 +107,8 @@ def save_samples(
 
 
 def read_metrics(path: Path) -> list[dict]:
-    if not Path(path).exists():
-        return []
-    with open(path) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The rows of ``metrics.jsonl``; a line cut short by a killed run is skipped."""
+    return read_jsonl(path)
 
 
 def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:

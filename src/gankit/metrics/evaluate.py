@@ -253,8 +253,9 @@ class EvalReport:
 
     def table(self) -> str:
         if not self.floor:
-            lines = [f"{'metric':<18}{'value':>12}", "-" * 30]
-            lines += [f"{key:<18}{value:>12.4g}" for key, value in self.scores.items()]
+            width = max([18, *(len(key) + 2 for key in self.scores)])
+            lines = [f"{'metric':<{width}}{'value':>12}", "-" * (width + 12)]
+            lines += [f"{key:<{width}}{value:>12.4g}" for key, value in self.scores.items()]
             return "\n".join(lines)
         lines = [
             f"{'metric':<14}{'generated':>12}{'real floor':>12}",

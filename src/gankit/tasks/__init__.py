@@ -15,8 +15,8 @@ This is Hugging Face's ``pipeline(task=...)`` shape: one dict from task name to 
 that serves it. A new kind of model is a new :class:`Task` given to :func:`register_task`
 (from any module, a test included), not a new ``if`` in the trainer, eval and explore.
 
-Built in: ``sample`` (GANs, the VAE), ``translate`` (CycleGAN), ``classify`` (DANN) and
-``segment`` (AdaptSeg).
+Built in: ``sample`` (GANs, the VAE), ``translate`` (CycleGAN), ``classify`` (DANN),
+``segment`` (AdaptSeg) and ``sequence`` (the LSTM/GRU language models).
 """
 
 from __future__ import annotations
@@ -81,7 +81,12 @@ class Task:
 TASKS: dict[str, Task] = {}
 
 #: Modules whose import registers the built-in tasks.
-TASK_MODULES = ("gankit.tasks.sample", "gankit.tasks.translate", "gankit.tasks.adapt")
+TASK_MODULES = (
+    "gankit.tasks.sample",
+    "gankit.tasks.translate",
+    "gankit.tasks.adapt",
+    "gankit.tasks.sequence",
+)
 
 
 def register_task(task: Task) -> Task:

@@ -60,6 +60,15 @@ class _RankSlice(Sampler[list[int]]):
             number += 1
 
 
+def check_batch_size(n: int, batch_size: int, world_size: int = 1) -> None:
+    """Refuse a global batch larger than the dataset's ``n`` items."""
+    if n < batch_size * world_size:
+        raise GankitError(
+            f"train.batch_size {batch_size} x {world_size} processes is larger than the "
+            f"dataset ({n} items); use a batch_size of at most {n // world_size}"
+        )
+
+
 def worker_error(err: GankitError) -> GankitError:
     """The one-line error a DataLoader worker raised (a file it could not read).
 
@@ -99,11 +108,7 @@ class BatchStream:
         world_size: int = 1,
     ) -> None:
         n = len(dataset)
-        if n < batch_size * world_size:
-            raise GankitError(
-                f"train.batch_size {batch_size} x {world_size} processes is larger than the "
-                f"dataset ({n} items); use a batch_size of at most {n // world_size}"
-            )
+        check_batch_size(n, batch_size, world_size)
         self.k = batches_per_step
         self.device = device
         global_batches = IndexBatches(

@@ -55,6 +55,12 @@ class DistContext:
 SINGLE = DistContext()
 
 
+def launch_rank() -> int:
+    """This process's rank as torchrun set it (0 outside torchrun), known before the
+    process group is joined."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_from_environment(device_type: str) -> DistContext:
     """Join the process group torchrun set up; a single process needs nothing."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -8,11 +8,20 @@ Layout of ``runs/<name>/``::
     samples/           step_XXXXXXXX.png, drawn from the fixed noise
     fixed_noise.pt     the latent used for every preview, so grids compare across resumes
     loss_curves.png    drawn when training stops
+    train.lock         held by the process that trains the run (training/lock.py)
+
+A run's name is one folder name, never a path (:func:`gankit.config.check_run_name`).
+``--overwrite`` replaces only a folder that is recognisably a run (:func:`replaceable`),
+and sets the old run aside as ``<name>~old`` until the new one has saved its first
+checkpoint (:func:`fresh_run_dir`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +30,39 @@ import torch
 
 from gankit.config import load_yaml, resolve_config
 from gankit.data import DataBundle, load_data
-from gankit.errors import GankitError
+from gankit.errors import GankitError, warn
+from gankit.files import PARTIAL_WRITE, remove_partial_writes
 from gankit.models.base import Model
 from gankit.registry import create_model
-from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
+from gankit.training.checkpoint import (
+    CheckpointError,
+    list_checkpoints,
+    load_latest,
+    one_line,
+    upgrade_checkpoint,
+)
 from gankit.training.ema import make_ema
+from gankit.training.lock import LOCK_NAME, run_lock
 from gankit.training.runtime import seed_everything
+
+#: What gankit writes in a run folder; anything else there is the user's.
+RUN_ENTRIES = frozenset(
+    {
+        "config.yaml",
+        "metrics.jsonl",
+        "checkpoints",
+        "samples",
+        "snapshots",
+        "explore",
+        "tensorboard",
+        "fixed_noise.pt",
+        "loss_curves.png",
+        "eval.json",
+        LOCK_NAME,
+    }
+)
+#: Suffix of the folder that ``--overwrite`` moves the old run to; no run name has "~".
+ASIDE_SUFFIX = "~old"
 
 
 @dataclass
@@ -66,44 +102,211 @@ class RunPaths:
     def loss_curves(self) -> Path:
         return self.root / "loss_curves.png"
 
+    @property
+    def aside(self) -> Path:
+        """Where ``--overwrite`` keeps the run it replaces until the new one has started."""
+        return self.root.with_name(self.root.name + ASIDE_SUFFIX)
+
+
+def is_run(path: Path) -> bool:
+    """A folder with a config.yaml or a step checkpoint."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    paths = RunPaths(path)
+    return paths.config.is_file() or bool(list_checkpoints(paths.checkpoints))
+
+
+def user_entries(path: Path) -> list[str]:
+    """The names in a run folder that are not gankit's (nor its lock or partial writes)."""
+    if not Path(path).is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in Path(path).iterdir()
+        if entry.name not in RUN_ENTRIES and not PARTIAL_WRITE.match(entry.name)
+    )
+
 
 def find_run(run: str | Path, runs_dir: str | Path = "runs") -> Path:
     """A run directory given as a path or as a name under ``runs_dir``."""
     for candidate in (Path(run), Path(runs_dir) / str(run)):
-        if (candidate / "config.yaml").is_file():
+        if is_run(candidate):
             return candidate
     runs_root = Path(runs_dir)
-    known = (
-        sorted(p.name for p in runs_root.iterdir() if (p / "config.yaml").is_file())
-        if runs_root.is_dir()
-        else []
-    )
+    known = sorted(p.name for p in runs_root.iterdir() if is_run(p)) if runs_root.is_dir() else []
     listing = ", ".join(known) if known else "none"
     raise GankitError(f"run '{run}' not found (no config.yaml); runs in '{runs_root}': {listing}")
 
 
 # --------------------------------------------------------------------------- a run's life
-def check_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Refuse an existing run unless ``overwrite`` was asked for (checked on every rank
-    before any collective, so all ranks fail together)."""
-    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+def check_runs_dir(runs_dir: str | Path) -> Path:
+    """``runs_dir`` as a path, refused when it (or the nearest existing folder above
+    it) is a file: runs go into folders."""
+    runs_root = Path(runs_dir)
+    existing = next((p for p in (runs_root, *runs_root.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is" if existing == runs_root else f"is inside '{existing}', which is"
         raise GankitError(
-            f"run directory '{run_dir}' already exists; pass --resume to continue it, "
-            "--overwrite to replace it, or --name to start another"
+            f"--runs-dir '{runs_root}' {where} a file, not a folder; pass a folder "
+            "(it is created if missing)"
+        )
+    return runs_root
+
+
+def check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse an existing run unless ``overwrite`` was asked for, and refuse to
+    overwrite anything that is not a gankit run (checked on every rank before any
+    collective, so all ranks fail together)."""
+    aside = RunPaths(run_dir).aside
+    if aside.exists() and not overwrite:
+        raise GankitError(
+            f"'{aside}' holds the run that an interrupted --overwrite of '{run_dir.name}' set "
+            f"aside; move it back to '{run_dir}', delete it, or pass --overwrite to finish "
+            "replacing it"
+        )
+    if not occupied(run_dir):
+        return
+    if not overwrite:
+        raise _already_exists(run_dir)
+    refused = replaceable(run_dir)
+    if refused:
+        raise GankitError(
+            f"--overwrite replaces only a gankit run, and '{run_dir}' {refused}; nothing was "
+            "deleted: pick another --name (or --runs-dir), or move those files away"
         )
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Create the run directory, replacing an existing run only when ``overwrite``."""
+def _already_exists(run_dir: Path) -> GankitError:
+    return GankitError(
+        f"run directory '{run_dir}' already exists; pass --resume to continue it, "
+        "--overwrite to replace it, or --name to start another"
+    )
+
+
+def occupied(run_dir: Path) -> bool:
+    """``run_dir`` holds a run or anything of the user's (a lock file alone does not
+    count: it is what a process killed at its start leaves)."""
+    return run_dir.exists() and bool(
+        not run_dir.is_dir() or user_entries(run_dir) or is_run(run_dir)
+    )
+
+
+def replaceable(run_dir: Path) -> str | None:
+    """None if ``run_dir`` is a gankit run holding nothing but gankit's files, else why
+    it is not (in words that follow "'run_dir' ...")."""
+    if run_dir.is_symlink():
+        return "is a link to another folder"
+    if not run_dir.is_dir():
+        return "is not a folder"
+    if not is_run(run_dir):
+        return "has no config.yaml and no checkpoint"
+    foreign = user_entries(run_dir)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        return f"holds files gankit did not write ({shown})"
+    return None
+
+
+class Replacement:
+    """The old run that ``--overwrite`` moved aside: deleted by :meth:`commit` once the
+    new run has saved a checkpoint, moved back by :meth:`restore` if it never does."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir, self.aside = run_dir, RunPaths(run_dir).aside
+        self.settled = False
+
+    def commit(self, *_: Any) -> None:
+        if not self.settled:
+            self.settled = True
+            shutil.rmtree(self.aside, ignore_errors=True)
+
+    def restore(self) -> None:
+        if not self.settled:
+            self.settled = True
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            os.replace(self.aside, self.run_dir)
+
+
+@contextlib.contextmanager
+def fresh_run_dir(run_dir: Path, overwrite: bool) -> Iterator[Replacement | None]:
+    """Create and lock the folder of a new run for the block; yields the
+    :class:`Replacement` of the run it replaces (``overwrite``), or None.
+
+    The old run is renamed to ``<name>~old`` (one rename: it is whole, here or there).
+    An exception out of the block before :meth:`Replacement.commit` deletes the new
+    folder and renames the old run back. A ``<name>~old`` left by a replacement that
+    was killed is settled first: deleted if the run at ``run_dir`` had saved a
+    checkpoint (it had started cleanly), else kept as the run being replaced while the
+    half-made run at ``run_dir`` is deleted.
+    """
     check_run_dir(run_dir, overwrite)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        shutil.rmtree(run_dir)
+    paths = RunPaths(run_dir)
+    replaced = None
+    if overwrite and paths.aside.exists():
+        started = bool(list_checkpoints(paths.checkpoints))
+        unwanted = paths.aside if started else run_dir
+        foreign = user_entries(unwanted)
+        if foreign:
+            raise GankitError(
+                f"--overwrite: '{unwanted}' holds files gankit did not write "
+                f"({', '.join(foreign[:5])}); move them away"
+            )
+        shutil.rmtree(unwanted, ignore_errors=True)
+        if not started:
+            replaced = Replacement(run_dir)
+    if replaced is None and overwrite and is_run(run_dir):
+        os.replace(run_dir, paths.aside)
+        replaced = Replacement(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        if occupied(run_dir):  # another process made a run here since the first check
+            raise _already_exists(run_dir)
+        try:
+            yield replaced
+        except BaseException:
+            if replaced is not None:
+                replaced.restore()
+            raise
+    if replaced is not None:
+        replaced.commit()
+
+
+def run_config(run_dir: Path) -> dict[str, Any]:
+    """The run's config.yaml; if that is missing or empty, the config embedded in its
+    newest intact checkpoint (with a warning), never a default.
+
+    Raises:
+        GankitError: config.yaml is not valid YAML (a hand edit gone wrong: the user
+            fixes or deletes it), or it is unusable and no checkpoint has a config.
+    """
+    path = RunPaths(run_dir).config
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    if text.strip():
+        try:
+            saved = load_yaml(text, f"'{path}'")
+        except GankitError as err:
+            raise GankitError(
+                f"{err}; fix it, or delete it to use the config saved in the newest checkpoint"
+            ) from None
+        if isinstance(saved, dict):
+            return saved
+        if saved is not None:
+            raise GankitError(
+                f"'{path}' is not a run config (a mapping with name, model, data and train); "
+                "fix it, or delete it to use the config saved in the newest checkpoint"
+            )
+    problem = "is empty" if path.is_file() else "is missing"
+    found = load_latest(RunPaths(run_dir).checkpoints)
+    if found is None:
+        raise GankitError(f"'{path}' {problem} and the run has no checkpoint to take it from")
+    warn(f"'{path}' {problem}; using the config saved in '{found[1]}'")
+    return found[2]["config"]
 
 
 def resume_config(run_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     """The saved config of the run at ``run_dir`` with ``train.*`` overrides applied."""
-    saved = load_yaml(RunPaths(run_dir).config.read_text(), f"'{run_dir}/config.yaml'")
+    saved = run_config(run_dir)
     for key in overrides:
         if not key.startswith("train."):
             raise GankitError(
@@ -113,22 +316,39 @@ def resume_config(run_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     return resolve_config(saved, overrides)
 
 
-def resume_state(run_dir: Path, steps: int) -> dict[str, Any]:
-    """The newest checkpoint of the run at ``run_dir``, checked against the steps asked for.
+def resume_state(run_dir: Path, steps: int, writer: bool = True) -> dict[str, Any]:
+    """The newest intact checkpoint of the run at ``run_dir``, checked against the steps
+    asked for.
+
+    The ``writer`` (the process holding the run's lock) also tidies what killed or
+    failed processes left: partial writes are deleted, damaged checkpoints newer than
+    the one resumed from are renamed ``*.pt.damaged`` (so that they neither shadow nor
+    displace the new ones), and an old run set aside by ``--overwrite`` is deleted (the
+    run that replaced it has a checkpoint).
 
     Raises:
-        GankitError: ``run_dir`` is not a run, has no checkpoint, or already has
-            ``steps`` steps.
+        GankitError: ``run_dir`` has no checkpoint, or already has ``steps`` steps.
     """
-    found = latest_checkpoint(RunPaths(run_dir).checkpoints)
+    paths = RunPaths(run_dir)
+    if writer:
+        for folder in (paths.root, paths.checkpoints, paths.snapshots):
+            remove_partial_writes(folder)
+    found = load_latest(paths.checkpoints)
     if found is None:
         raise GankitError(f"cannot resume: run '{run_dir}' has no checkpoint yet")
-    if found[0] >= steps:
+    step, _, state = found
+    if step >= steps:
         raise GankitError(
-            f"run '{run_dir}' already has {found[0]} of {steps} steps; "
-            f"raise train.steps to continue (e.g. --set train.steps={2 * found[0]})"
+            f"run '{run_dir}' already has {step} of {steps} steps; "
+            f"raise train.steps to continue (e.g. --set train.steps={2 * step})"
         )
-    return load_checkpoint(found[1])
+    if writer:
+        for newer_step, newer in list_checkpoints(paths.checkpoints):
+            if newer_step > step:
+                os.replace(newer, newer.with_name(newer.name + ".damaged"))
+        if paths.aside.exists() and replaceable(paths.aside) is None:
+            shutil.rmtree(paths.aside)
+    return state
 
 
 def build(config: dict[str, Any], data_dir: str | None = None) -> tuple[Model, DataBundle]:
@@ -141,6 +361,7 @@ def build(config: dict[str, Any], data_dir: str | None = None) -> tuple[Model, D
         data_shape=bundle.shape,
         num_classes=bundle.num_classes,
         data_shape_b=bundle.domain_b.shape if bundle.domain_b is not None else None,
+        class_names=bundle.class_names,
         **model_args,
     )
     return model, bundle
@@ -198,14 +419,47 @@ class Run:
 
 
 def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
-    """Load a run's newest checkpoint: ``load_run("runs/dcgan-digits").sample(16)``."""
+    """Load a run's newest intact checkpoint: ``load_run("runs/dcgan-digits").sample(16)``.
+
+    Only tensors and plain values are loaded (``weights_only``): a run someone hands
+    you cannot run code.
+    """
     path = find_run(run, runs_dir)
-    found = latest_checkpoint(RunPaths(path).checkpoints)
+    found = load_latest(RunPaths(path).checkpoints)
     if found is None:
         raise GankitError(f"run '{path}' has no checkpoint yet (nothing in {path}/checkpoints)")
-    step, ckpt_path = found
-    state = load_checkpoint(ckpt_path)
-    model, ema_net = build_from_checkpoint(state)
+    step, ckpt_path, state = found
+    try:
+        model, ema_net = build_from_checkpoint(state)
+    except (KeyError, RuntimeError, TypeError, ValueError) as err:
+        if isinstance(err, GankitError):
+            raise
+        raise CheckpointError(
+            f"checkpoint '{ckpt_path}' does not fit the model it names ({one_line(err)})"
+        ) from None
     model.eval()
     sampler = ema_net or model.generator
     return Run(path, state["config"], step, ckpt_path, model, sampler)
+
+
+def upgrade_checkpoints(
+    target: str | Path, runs_dir: str | Path = "runs"
+) -> list[tuple[Path, Path | None]]:
+    """Rewrite the older checkpoints of a run (or one checkpoint file) in today's format.
+
+    Unpickles each old file in full, which runs any code it holds: the caller has the
+    user's word that they trust it (``gankit checkpoint upgrade --trust``). A run is
+    locked while its checkpoints are rewritten.
+
+    Returns:
+        (checkpoint, backup) per file; backup is None where nothing needed converting.
+    """
+    target = Path(target)
+    if target.is_file():
+        return [(target, upgrade_checkpoint(target))]
+    run_dir = find_run(target, runs_dir)
+    with run_lock(run_dir):
+        found = list_checkpoints(RunPaths(run_dir).checkpoints)
+        if not found:
+            raise GankitError(f"run '{run_dir}' has no checkpoint to upgrade")
+        return [(path, upgrade_checkpoint(path)) for _, path in found]

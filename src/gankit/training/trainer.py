@@ -9,12 +9,14 @@ task (:mod:`gankit.tasks`). What it guarantees:
   the same weights as 2N steps;
 - checkpoints are atomic, the newest K are kept, each embeds the resolved config;
 - Ctrl-C and SIGTERM stop between two steps and save a checkpoint;
-- a non-finite loss stops the run and leaves the last good checkpoint in place.
+- a non-finite loss stops the run and leaves the last good checkpoint in place;
+- a full disk stops the run with one line and leaves the last good checkpoint in place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import time
@@ -27,10 +29,17 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig
-from gankit.errors import DivergenceError, GankitError
+from gankit.errors import DivergenceError, GankitError, warn
+from gankit.files import atomic_save, atomic_write_text, read_jsonl
 from gankit.models.base import Model
-from gankit.training.checkpoint import atomic_save, latest_checkpoint, save_checkpoint
-from gankit.training.data import BatchStream
+from gankit.training.checkpoint import (
+    FORMAT,
+    CheckpointError,
+    latest_checkpoint,
+    one_line,
+    save_checkpoint,
+)
+from gankit.training.data import BatchStream, check_batch_size
 from gankit.training.distributed import (
     SINGLE,
     DistContext,
@@ -138,6 +147,8 @@ class Trainer:
             net)`` whose numbers are logged every ``eval_every`` steps; None: none.
         Both come from the model's task (:mod:`gankit.tasks`) and are built on rank 0
         only, once the model is on its device.
+        on_checkpoint: called with the path of each checkpoint once it is on disk
+            (``--overwrite`` deletes the run it replaced after the first).
     """
 
     def __init__(
@@ -151,6 +162,7 @@ class Trainer:
         device: torch.device | None = None,
         previews: Callable[[Model, Any, int], Previews] | None = None,
         scores: Callable[[Model, Any, TrainConfig], EvalHook] | None = None,
+        on_checkpoint: Callable[[Path], None] | None = None,
     ) -> None:
         self.config = config
         self.train_cfg = cfg = TrainConfig(**config["train"])
@@ -162,6 +174,8 @@ class Trainer:
         self.model.check_batch_size(cfg.batch_size)
         self.model.setup_optimizers()
         self.datasets = self.model.training_data(bundle)
+        for dataset in self.datasets.values():  # here, before the run folder is touched
+            check_batch_size(len(dataset), cfg.batch_size, self.dist.world_size)
         if cfg.ema_decay is not None and self.model.generator is None:
             raise GankitError(
                 f"train.ema_decay averages a generator; model '{self.model.model_name}' has "
@@ -171,6 +185,7 @@ class Trainer:
         self._ema_stats_step: int | None = None
         self.start_step = 0
         self.last_checkpoint: Path | None = None
+        self.on_checkpoint = on_checkpoint
         if resume_state is not None:
             self._restore(resume_state)
         if self.dist.rank > 0:
@@ -202,6 +217,10 @@ class Trainer:
         ``log_every`` steps. Rank 0 then does the side work that is due: a preview, an
         evaluation, a checkpoint. A stopped run saves a checkpoint of the last whole step.
         """
+        with self._disk_full_is_one_line():
+            return self._fit()
+
+    def _fit(self) -> TrainResult:
         cfg, main = self.train_cfg, self.dist.is_main
         inputs = self._open_run() if main else None
         streams = {
@@ -334,7 +353,7 @@ class Trainer:
     def state_dict(self, step: int) -> dict[str, Any]:
         self.sampler_net(step)  # the saved EMA carries statistics that match its weights
         return {
-            "format": 1,
+            "format": FORMAT,
             "config": self.config,
             "model_name": self.model.model_name,
             "hparams": self.model.hparams,
@@ -346,19 +365,48 @@ class Trainer:
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        for name, opt in self.model.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"])
-        set_rng_state(state["rng"])
-        self.start_step = state["step"]
+        try:
+            self.model.load_state_dict(state["model"])
+            for name, opt in self.model.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            if self.ema is not None and state.get("ema") is not None:
+                self.ema.load_state_dict(state["ema"])
+            set_rng_state(state["rng"])
+            self.start_step = int(state["step"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            raise CheckpointError(
+                f"the checkpoint of step {state.get('step')} in '{self.paths.checkpoints}' "
+                f"does not fit the model it names ({one_line(err)})"
+            ) from None
 
     def checkpoint(self, step: int) -> Path:
         self.last_checkpoint = save_checkpoint(
             self.paths.checkpoints, step, self.state_dict(step), self.train_cfg.keep_checkpoints
         )
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.last_checkpoint)
         return self.last_checkpoint
+
+    @contextlib.contextmanager
+    def _disk_full_is_one_line(self):
+        """A full disk (a checkpoint, a preview, a log line) stops the run with one line
+        naming the last good checkpoint; the write that failed left no partial file."""
+        try:
+            yield
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            found = latest_checkpoint(self.paths.checkpoints)
+            kept = (
+                f"the last good checkpoint is {found[1]} (step {found[0]})"
+                if found
+                else "no checkpoint was written yet"
+            )
+            what = f" writing '{err.filename}'" if err.filename else ""
+            raise GankitError(
+                f"no space left on the device{what} ({self.paths.root}); {kept}. Free some "
+                f"space, then: gankit train --resume --name {self.paths.root.name}"
+            ) from None
 
     # ------------------------------------------------------------------ the run's files
     def _open_run(self) -> dict[str, torch.Tensor] | None:
@@ -372,10 +420,16 @@ class Trainer:
 
     def fixed_inputs(self) -> dict[str, torch.Tensor]:
         """The previews' inputs: made once from the seed, saved, and reloaded on resume,
-        so that every preview of a run shows the same noise (or the same images)."""
+        so that every preview of a run shows the same noise (or the same images).
+
+        A damaged file is made again from the seed, which gives the same inputs."""
         path = self.paths.fixed_noise
         if path.exists():
-            return torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:
+                reason = f"{type(err).__name__}: {err}".splitlines()[0][:120]
+                warn(f"'{path}' cannot be read ({reason}); making it again from the seed")
         generator = torch.Generator().manual_seed(self.train_cfg.seed + FIXED_NOISE_OFFSET)
         inputs = self.previews.inputs(self.train_cfg.n_fixed, generator)
         atomic_save(inputs, path)
@@ -402,14 +456,15 @@ class Trainer:
             yield log
 
     def _truncate_metrics(self, step: int) -> None:
-        """On resume, drop lines logged after the checkpoint we resume from."""
+        """On resume, drop lines logged after the checkpoint we resume from, and any
+        line a killed process cut short."""
         path = self.paths.metrics
         if not path.exists():
             return
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-        kept = [ln for ln in lines if json.loads(ln)["step"] <= step]
-        if len(kept) != len(lines):
-            path.write_text("".join(ln + "\n" for ln in kept))
+        kept = [r for r in read_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= step]
+        text = "".join(json.dumps(row) + "\n" for row in kept)
+        if text != path.read_text(encoding="utf-8", errors="replace"):
+            atomic_write_text(path, text)
 
     def _progress_bar(self):
         if not self.train_cfg.progress:
