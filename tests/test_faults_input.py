@@ -300,6 +300,16 @@ def test_fifo_given_to_translate_is_refused_not_waited_on(runs, tmp_path):
     one_line_error(result, "x.png", "a FIFO, not a regular file")
 
 
+def test_fifo_given_as_a_text_file_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "corpus.txt"
+    os.mkfifo(fifo)
+    result = bounded_gankit(
+        "train", "charlstm-devils", "--set", f"data.name=text:{fifo}", "--runs-dir", tmp_path,
+        timeout=60,
+    )  # fmt: skip
+    one_line_error(result, "corpus.txt", "a FIFO, not a regular file")
+
+
 # --- bad input
 #: gan-ring for one step on few points: were a check missing, the test would fail quickly.
 SHORT = ["--set", "train.steps=1", "--set", "data.n_test=64", "--no-progress"]
@@ -314,6 +324,7 @@ FAMILIES = {
     "cyclegan-digits-m": ("lr", "betas", "channels"),
     "dann-digits-m": ("lr", None, "hidden_dim"),
     "adaptseg-segshift": ("lr_d", None, "channels"),
+    "charlstm-devils": ("lr", None, "hidden_dim"),
 }
 #: One over the bound of each size: were the bound missing, the model would still build.
 OVER = {"latent_dim": 2049, "hidden_dim": 2049, "g_channels": 129, "channels": 129}
@@ -342,12 +353,14 @@ def test_bad_model_settings_are_one_line_for_every_family(tmp_path, preset, whic
     one_line_error(result, key, message)
 
 
-@pytest.mark.parametrize("name", ["gan", "cgan", "infogan", "vae", "cyclegan", "dann", "adaptseg"])
+@pytest.mark.parametrize(
+    "name", ["gan", "cgan", "infogan", "vae", "cyclegan", "dann", "adaptseg", "char_lstm"]
+)
 def test_family_constructors_check_their_own_arguments(name):
     """Without the config's checks (a library user building the class): each family's
-    constructor refuses a NaN learning rate and a huge size itself."""
+    constructor refuses a NaN learning rate and a size over its bound itself."""
     cls = get_spec(name).cls
-    shape = (3, 16, 16)
+    shape = (8,) if cls.task == "sequence" else (3, 16, 16)
     rate = next(k for k in ("lr_g", "lr") if k in inspect.signature(cls).parameters)
     with pytest.raises(GankitError, match="must be a finite number > 0, got nan"):
         cls(data_shape=shape, num_classes=5, **{rate: float("nan")})
