@@ -282,7 +282,19 @@ def test_fifo_given_to_translate_is_refused_not_waited_on(runs, tmp_path):
     one_line_error(result, "x.png", "a FIFO, not a regular file")
 
 
+def test_fifo_given_as_a_text_file_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "corpus.txt"
+    os.mkfifo(fifo)
+    result = bounded_gankit(
+        "train", "charlstm-devils", "--set", f"data.name=text:{fifo}", "--runs-dir", tmp_path,
+        timeout=60,
+    )  # fmt: skip
+    one_line_error(result, "corpus.txt", "a FIFO, not a regular file")
+
+
 # --- bad input
+#: gan-ring for one step on few points: were a check missing, the test would fail quickly.
+SHORT = ["--set", "train.steps=1", "--set", "data.n_test=64", "--no-progress"]
 #: One preset per family file, with the names of its learning rate, of its Adam betas
 #: (None: it has none to set) and of a size.
 FAMILIES = {
@@ -294,6 +306,7 @@ FAMILIES = {
     "cyclegan-digits-m": ("lr", "betas", "channels"),
     "dann-digits-m": ("lr", None, "hidden_dim"),
     "adaptseg-segshift": ("lr_d", None, "channels"),
+    "charlstm-devils": ("lr", None, "hidden_dim"),
 }
 #: One over the bound of each size: were the bound missing, the model would still build.
 OVER = {"latent_dim": 2049, "hidden_dim": 2049, "g_channels": 129, "channels": 129}
@@ -314,19 +327,22 @@ def test_bad_model_settings_are_one_line_for_every_family(tmp_path, preset, whic
     if key is None:
         pytest.skip(f"{preset} has no {which} to set")
     value = OVER[key] if value == "over" else value
-    # tiny data: the error comes after the data is loaded, before any training
+    # tiny data: the error comes after the data is loaded, before any training (and were
+    # the check missing, one step would run and the test fail)
     data = {"adaptseg-segshift": ["--set", "data.n_train=8", "--set", "data.n_test=4"]}
     result = cli("train", preset, "--set", f"model.{key}={value}", *data.get(preset, []),
-                 "--runs-dir", tmp_path, "--no-progress")  # fmt: skip
+                 "--set", "train.steps=1", "--runs-dir", tmp_path, "--no-progress")  # fmt: skip
     one_line_error(result, key, message)
 
 
-@pytest.mark.parametrize("name", ["gan", "cgan", "infogan", "vae", "cyclegan", "dann", "adaptseg"])
+@pytest.mark.parametrize(
+    "name", ["gan", "cgan", "infogan", "vae", "cyclegan", "dann", "adaptseg", "char_lstm"]
+)
 def test_family_constructors_check_their_own_arguments(name):
     """Without the config's checks (a library user building the class): each family's
-    constructor refuses a NaN learning rate and a huge size itself."""
+    constructor refuses a NaN learning rate and a size over its bound itself."""
     cls = get_spec(name).cls
-    shape = (3, 16, 16)
+    shape = (8,) if cls.task == "sequence" else (3, 16, 16)
     rate = next(k for k in ("lr_g", "lr") if k in inspect.signature(cls).parameters)
     with pytest.raises(GankitError, match="must be a finite number > 0, got nan"):
         cls(data_shape=shape, num_classes=5, **{rate: float("nan")})
@@ -346,7 +362,7 @@ def test_family_constructors_check_their_own_arguments(name):
     ],
 )
 def test_bad_train_seed_is_one_line(tmp_path, seed, message):
-    result = cli("train", "gan-ring", "--set", f"train.seed={seed}", "--runs-dir", tmp_path)
+    result = cli("train", "gan-ring", "--set", f"train.seed={seed}", *SHORT, "--runs-dir", tmp_path)
     one_line_error(result, "seed", message)
 
 
@@ -397,8 +413,7 @@ def test_bad_image_under_dataloader_workers_is_one_line(tmp_path):
 )
 def test_other_bounds_are_one_line(tmp_path, setting, message):
     """One over each bound (were it missing, a short run would start, and the test fail)."""
-    steps = ["--set", "train.steps=2", "--set", "data.n_test=64", "--no-progress"]
-    result = cli("train", "gan-ring", "--set", setting, *steps, "--runs-dir", tmp_path)
+    result = cli("train", "gan-ring", "--set", setting, *SHORT, "--runs-dir", tmp_path)
     one_line_error(result, message)
 
 

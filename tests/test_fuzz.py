@@ -43,9 +43,13 @@ PRESETS = {
     "dann-digits-m": {"data.resolution": 8},
     "cyclegan-digits-m": {},
     "adaptseg-segshift": {"data.n_train": 8, "data.n_test": 4, "data.resolution": 16},
+    "charlstm-devils": {"data.window": 8},
 }
 #: Data sources built from nothing on disk (no download, no folder).
-OFFLINE_DATA = ("ring", "grid", "spiral", "swissroll", "moons", "digits", "digits-m", "segshift")
+OFFLINE_DATA = (
+    "ring", "grid", "spiral", "swissroll", "moons", "digits", "digits-m", "segshift",
+    "devils-dictionary",
+)  # fmt: skip
 
 
 def _tiny(preset: str) -> dict:

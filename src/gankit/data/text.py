@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from gankit.conventions import UNKNOWN_TOKEN, WORD_TOKEN
-from gankit.data.base import DataBundle
+from gankit.data.base import DataBundle, open_regular
 from gankit.errors import GankitError
 
 #: Refuse larger inputs: the whole text is held in memory as int64 ids.
@@ -137,8 +137,17 @@ def text(
 
 
 def read_text_file(path: Path, where: str) -> str:
-    """The text of ``path``; one line naming the file when it is empty, binary or not UTF-8."""
-    raw = path.read_bytes()
+    """The text of ``path``; one line naming the file when it is not a regular file (a
+    FIFO would block forever), is larger than ``MAX_BYTES``, empty, binary or not UTF-8."""
+    try:
+        with open_regular(path) as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as err:
+        raise GankitError(f"{where}: cannot read '{path}': {err.strerror or err}") from None
+    if len(raw) > MAX_BYTES:
+        raise GankitError(
+            f"{where}: '{path}' is larger than the {MAX_BYTES // 2**20} MiB gankit reads"
+        )
     if not raw.strip():
         raise GankitError(f"{where}: '{path}' is empty; give a file with text in it")
     if b"\x00" in raw:

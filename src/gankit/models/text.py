@@ -39,7 +39,7 @@ from torch import nn
 
 from gankit.conventions import UNKNOWN_TOKEN, WORD_TOKEN
 from gankit.errors import GankitError
-from gankit.models.base import Model
+from gankit.models.base import MAX_WIDTH, Model, check_optimizer, check_sizes, check_weights
 from gankit.nn import eval_mode
 from gankit.registry import register_model
 
@@ -81,6 +81,10 @@ class Sampled:
     entropy: torch.Tensor
 
 
+#: Karpathy's char-rnn stacks 2 or 3 layers; 8 of width 2048 are 268 million weights.
+MAX_RNN_LAYERS = 8
+
+
 class RNNLanguageModel(Model):
     """Embedding, stacked LSTM or GRU, linear to the vocabulary's logits.
 
@@ -93,7 +97,7 @@ class RNNLanguageModel(Model):
         cell: ``lstm`` or ``gru``.
         embed_dim: width of the token embedding.
         hidden_dim: width of each recurrent layer.
-        n_layers: stacked recurrent layers.
+        n_layers: stacked recurrent layers (at most 8).
         dropout: dropout between the layers and before the output layer.
         lr: Adam's learning rate.
         grad_clip: clip the gradient's norm to this; 0 turns clipping off.
@@ -130,12 +134,12 @@ class RNNLanguageModel(Model):
             raise GankitError(
                 f"model: {len(class_names)} vocabulary entries for num_classes={num_classes}"
             )
-        if not 0.0 <= dropout < 1.0 or grad_clip < 0 or min(embed_dim, hidden_dim, n_layers) < 1:
-            raise GankitError(
-                "model: dropout must be in [0, 1), grad_clip >= 0, and embed_dim, hidden_dim, "
-                f"n_layers >= 1; got {dropout}, {grad_clip}, {embed_dim}, {hidden_dim}, "
-                f"{n_layers}"
-            )
+        check_sizes(MAX_WIDTH, embed_dim=embed_dim, hidden_dim=hidden_dim)
+        check_sizes(MAX_RNN_LAYERS, n_layers=n_layers)
+        check_optimizer(lr=lr)
+        check_weights(grad_clip=grad_clip)
+        if not 0.0 <= dropout < 1.0:
+            raise GankitError(f"model: dropout must be in [0, 1), got {dropout}")
         self.vocabulary = tuple(class_names) if class_names is not None else None
         self.cell, self.lr, self.grad_clip = cell, lr, grad_clip
         self.embedding = nn.Embedding(num_classes, embed_dim)
