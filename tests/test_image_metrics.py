@@ -18,7 +18,6 @@ from gankit.errors import GankitError
 from gankit.metrics import features as features_module
 from gankit.metrics.features import (
     evaluator_path,
-    inception_features,
     load_evaluator,
     train_evaluator,
 )
@@ -55,6 +54,20 @@ def test_frechet_distance_matches_scipy_sqrtm():
         pytest.approx(expected, rel=1e-5)
     )
     assert frechet_distance(torch.from_numpy(a), torch.from_numpy(a)) == pytest.approx(0, abs=1e-6)
+
+
+def test_frechet_distance_with_fewer_samples_than_features_matches_scipy_sqrtm():
+    """Few samples in many dimensions (n <= F / 2) take the N x M route."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(20, 64)) @ rng.normal(size=(64, 64))
+    b = rng.normal(loc=0.3, size=(25, 64)) @ rng.normal(size=(64, 64))
+    expected = scipy_frechet(a, b)
+    assert frechet_distance(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(
+        expected, rel=1e-6
+    )
+    assert frechet_distance(torch.from_numpy(b), torch.from_numpy(a)) == pytest.approx(
+        expected, rel=1e-6
+    )
 
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
@@ -244,15 +257,3 @@ def test_evaluator_errors(digits_evaluator, tmp_path, monkeypatch):
     damaged.write_bytes(b"not a checkpoint")
     with pytest.raises(GankitError, match="cannot be used .*retrain it with: gankit evaluator"):
         load_evaluator("digits")
-
-
-def test_inception_without_torch_fidelity_is_a_clear_error():
-    try:
-        import torch_fidelity  # noqa: F401
-    except ImportError:
-        with pytest.raises(GankitError, match=r"^[^\n]*pip install 'gankit\[inception\]'$"):
-            inception_features()
-    else:
-        pytest.skip("torch-fidelity is installed here; the missing-package path is not reachable")
-    with pytest.raises(GankitError, match="--inception-weights 'no/such.pth' is not a file"):
-        inception_features("no/such.pth")

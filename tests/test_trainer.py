@@ -183,3 +183,49 @@ def test_ema_batch_norm_statistics_are_re_estimated_for_the_averaged_weights():
     # models without batch norm are left alone
     gan = create_model("gan", data_shape=(2,), hidden_dim=8)
     assert not recompute_batch_norm(gan.G, gan)
+
+
+def test_time_limit_stops_cleanly_and_the_resumed_run_is_exact(tmp_path, monkeypatch):
+    """train.time_limit ends the loop after the step that crossed it, with a checkpoint
+    of that step; resuming gives the weights of a run that was never stopped."""
+    import time
+
+    original = GAN.train_step
+
+    def slow_at_step_3(self, batch, step):
+        if step == 3:
+            time.sleep(1.2)
+        return original(self, batch, step)
+
+    gankit.train(tiny_config(), name="straight", runs_dir=tmp_path)
+    monkeypatch.setattr(GAN, "train_step", slow_at_step_3)
+    result = gankit.train(tiny_config(time_limit="1s"), name="limited", runs_dir=tmp_path)
+    assert result.time_limited and result.interrupted is None
+    assert 1 <= result.step <= 4
+    assert list_checkpoints(tmp_path / "limited" / "checkpoints")[-1][0] == result.step
+    rows = (tmp_path / "limited" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(rows[-1])["step"] == result.step  # the last partial window is logged
+    monkeypatch.setattr(GAN, "train_step", original)
+    # each call gets the whole limit again; lift it to finish
+    lifted = ["train.time_limit=null"]
+    resumed = gankit.train(None, lifted, name="limited", runs_dir=tmp_path, resume=True)
+    assert resumed.step == 20 and not resumed.time_limited
+    assert_same_state(final_state(tmp_path / "straight")[1], final_state(tmp_path / "limited")[1])
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("10m", 600), ("90s", 90), ("1h30m", 5400), ("45", 45), (2.5, 2.5), ("0.5m", 30)],
+)
+def test_time_limit_reads_durations(text, seconds):
+    from gankit.config import parse_duration
+
+    assert parse_duration(text, "t") == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "10x", "m", "", "1m1h", True, "nan", "inf"])
+def test_time_limit_refuses_what_is_not_a_positive_duration(text):
+    from gankit.config import parse_duration
+
+    with pytest.raises(GankitError, match="must be a positive duration such as 10m"):
+        parse_duration(text, "train.time_limit")

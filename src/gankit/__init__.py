@@ -16,7 +16,16 @@ the classes :class:`Model` (a family's base) and :class:`Task`.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# Before anything imports torch (its OpenMP runtime reads this once, when it loads):
+# threads waiting for work sleep instead of spinning. With spinning, two threads on a
+# 2-core machine that something else is also using wait on each other at every
+# operation: dcgan-digits ran 8x slower on 2 threads than on 1 under load, and as fast
+# with this setting (benchmarks/threads_under_load.py, docs/performance.md). A value
+# the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 

@@ -7,13 +7,15 @@ them asks which family it holds.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from gankit.config import Overrides, check_run_name, dump_yaml, parse_overrides, resolve_config
-from gankit.data import load_data
-from gankit.errors import GankitError, choices
+from gankit.conventions import MAX_SEED
+from gankit.data import load_data, load_dataset, runtime_options
+from gankit.errors import GankitError, check_int, choices
 from gankit.explore.explore import ExploreOptions, write_pictures
 from gankit.explore.pictures import save_loss_curves
 from gankit.files import atomic_write_text
@@ -208,6 +210,120 @@ def explore(
     return write_pictures(pictures, out, overwrite)
 
 
+#: The most images ``gankit fid`` reads from one side; a run draws 10,000 by default.
+FID_MAX_N = 50_000
+FID_RUN_N = 10_000
+#: Images embedded per pass: bounds memory for folders and arrays of any size.
+FID_CHUNK = 500
+
+
+@dataclass
+class ImageSet:
+    """One side of ``gankit fid``: what it is, how many images, and their features."""
+
+    spec: str
+    kind: str
+    n: int
+    features: torch.Tensor
+
+
+def fid(
+    a: str,
+    b: str,
+    n: int | None = None,
+    seed: int = 0,
+    runs_dir: str | Path = "runs",
+    data_dir: str | None = None,
+    inception: str | None = None,
+) -> tuple[dict[str, float], ImageSet, ImageSet]:
+    """Inception-FID, KID and precision/recall between two image sets.
+
+    Each of ``a`` and ``b`` is a folder of images (PNG, JPEG, ...: the folders other
+    tools write), a ``.npy`` array, a gankit run (``n`` samples, 10,000 by default,
+    drawn with ``seed``), or ``data:NAME[:SPLIT]`` (the first ``n`` images of a
+    dataset's split, ``test`` by default). Features are the TensorFlow FID
+    InceptionV3's pool3; a dataset's are cached.
+
+    Raises:
+        GankitError: a source that is none of these, or holds no usable images.
+    """
+    from gankit.metrics import frechet
+    from gankit.metrics.features import inception_features
+
+    if n is not None:
+        check_int("--n", n, 2, FID_MAX_N)
+    check_int("--seed", seed, 0, MAX_SEED)
+    extractor = inception_features(inception)
+    sides = [_image_set(spec, n, seed, runs_dir, data_dir, extractor) for spec in (a, b)]
+    fake, real = sides[0].features, sides[1].features
+    scores = {"fid": frechet.frechet_distance(fake, real)}
+    scores["kid"], scores["kid_std"] = frechet.kernel_inception_distance(fake, real, seed=seed)
+    scores["precision"], scores["recall"] = frechet.precision_recall(real, fake)
+    return scores, sides[0], sides[1]
+
+
+def _image_set(spec, n, seed, runs_dir, data_dir, extractor) -> ImageSet:
+    from gankit.explore.latent import sample_chunks
+    from gankit.images import array_images, image_files, read_images
+    from gankit.metrics.features import cached_features
+
+    def embed(chunks) -> torch.Tensor:
+        parts = [extractor.features(chunk) for chunk in chunks]
+        return torch.cat(parts) if parts else torch.empty(0, 2048)
+
+    path = Path(spec).expanduser()
+    if spec.startswith("data:"):
+        name, _, split = spec[len("data:") :].rpartition(":")
+        if split not in ("train", "test"):
+            name, split = spec[len("data:") :], "test"
+        bundle = load_dataset(name, **runtime_options(name, data_dir))
+        if bundle.kind != "image":
+            raise GankitError(f"'{spec}' is {bundle.kind} data; FID needs images")
+        part = bundle.train if split == "train" else bundle.test
+        if part is None:
+            raise GankitError(f"dataset '{name}' has no {split} split; use data:{name}:train")
+        count = min(n or len(part), len(part), FID_MAX_N)
+        images = torch.stack([part[i][0] for i in range(count)])
+        return ImageSet(spec, f"first {count} of {name}'s {split} split", count,
+                        cached_features(extractor, images))  # fmt: skip
+    if path.is_dir() and not is_run(path):
+        files = image_files(path)[: n or FID_MAX_N]
+        if len(files) < 2:
+            raise GankitError(
+                f"folder '{spec}' holds {len(files)} image file(s); FID needs at least 2"
+            )
+        chunks = (read_images(files[i : i + FID_CHUNK]) for i in range(0, len(files), FID_CHUNK))
+        return ImageSet(spec, "image folder", len(files), embed(chunks))
+    if path.suffix == ".npy" and path.is_file():
+        import numpy as np
+
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception as err:
+            reason = type(err).__name__
+            raise GankitError(f"cannot read '{spec}' as a .npy array: {reason}") from None
+        count = min(n or len(array), len(array), FID_MAX_N)
+        chunks = (
+            array_images(np.asarray(array[i : min(i + FID_CHUNK, count)]), spec)
+            for i in range(0, count, FID_CHUNK)
+        )
+        return ImageSet(spec, ".npy array", count, embed(chunks))
+    if path.exists() and not path.is_dir():
+        raise GankitError(
+            f"'{spec}' is a file that gankit fid does not read; give a folder of images, a .npy "
+            "array, a run, or data:NAME[:SPLIT]"
+        )
+    if not path.exists() and not (Path(runs_dir) / spec).is_dir():
+        raise GankitError(
+            f"'{spec}' is no folder, .npy file, run (here or under '{runs_dir}') or data:NAME; "
+            "give one of those"
+        )
+    loaded = load_run(spec, runs_dir)
+    count = n or FID_RUN_N
+    chunks = sample_chunks(loaded, count, seed)
+    return ImageSet(spec, f"run at step {loaded.step}", count, embed(chunks))
+
+
 def drawn_by(what: str) -> list[str]:
     """The registered models whose task and family give them the view ``what``."""
     names = []
@@ -219,4 +335,4 @@ def drawn_by(what: str) -> list[str]:
     return names
 
 
-__all__ = ["drawn_by", "evaluate_run", "explore", "train"]
+__all__ = ["drawn_by", "evaluate_run", "explore", "fid", "train"]

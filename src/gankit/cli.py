@@ -128,6 +128,12 @@ def train(
     if result.loss_curves is not None:
         typer.echo(f"loss curves:  {result.loss_curves}")
     typer.echo(f"checkpoint:   {result.checkpoint}")
+    if result.time_limited:
+        typer.echo(
+            f"time limit reached after {result.step - result.start_step} steps this call, "
+            f"at step {result.step}; continue with: "
+            f"gankit train --resume --name {result.run_dir.name}"
+        )
     if result.interrupted:
         typer.echo(
             f"stopped by {result.interrupted} at step {result.step}; continue with: "
@@ -177,7 +183,11 @@ def sample(
         int, typer.Option("--n", help="How many samples: at most 50,000 (1,024 in a .png).")
     ] = 64,
     out: Annotated[
-        Path | None, typer.Option(help="Output file: .png (picture), .npy or .pt (tensor).")
+        Path | None,
+        typer.Option(
+            help="Output: a .png picture, a .npy or .pt tensor, or a folder (no suffix): one "
+            "PNG per sample, as torch-fidelity and clean-fid read."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the noise, in [0, 2**32 - 1].")] = 0,
     labels: Annotated[
@@ -189,18 +199,25 @@ def sample(
 ) -> None:
     """Draw samples from a run's newest checkpoint (the EMA generator, if kept).
 
-    The generator draws 1,024 samples at a time, and a .npy file is written as they
-    come, so memory stays bounded for any --n up to 50,000."""
+    The generator draws 1,024 samples at a time, and a .npy file or a folder of PNGs is
+    written as they come, so memory stays bounded for any --n up to 50,000."""
     from gankit.errors import GankitError
     from gankit.explore.latent import sample_chunks
-    from gankit.explore.pictures import write_sample_file
+    from gankit.explore.pictures import write_sample_file, write_sample_folder
     from gankit.training.run import load_run
 
     loaded = load_run(run, runs_dir)
     out = out or loaded.paths.samples / f"sample_n{n}_seed{seed}.png"
+    if out.suffix == "":
+        chunks = sample_chunks(loaded, n, seed, _int_list(labels, "--labels"))
+        meta = {"run": str(loaded.path), "step": loaded.step, "seed": seed, "labels": labels}
+        write_sample_folder(out, chunks, meta, overwrite)
+        typer.echo(f"{n} samples from {loaded.checkpoint} -> {out}/ (one PNG each)")
+        return
     if out.suffix not in SAMPLE_FORMATS:
         raise GankitError(
-            f"--out '{out}' has an unknown format; valid: {', '.join(SAMPLE_FORMATS)}"
+            f"--out '{out}' has an unknown format; valid: {', '.join(SAMPLE_FORMATS)}, or a "
+            "folder (a path with no suffix)"
         )
     if out.exists() and not overwrite:
         raise GankitError(f"--out '{out}' already exists; pass --overwrite or choose another path")
@@ -286,7 +303,7 @@ def eval_(
     split: Annotated[str, typer.Option(help="Reference split: test or train.")] = "test",
     seed: Annotated[int, typer.Option(help="Seed of the samples and subsets.")] = 0,
     inception_weights: Annotated[
-        str | None, typer.Option(help="Local InceptionV3 (FID) weights file.")
+        str | None, typer.Option(help="A copy of the FID InceptionV3 file (default_1.pt).")
     ] = None,
     train_evaluator: Annotated[
         bool, typer.Option(help="Train the dataset's evaluator classifier if it is missing.")
@@ -323,6 +340,36 @@ def eval_(
     for note in report.extra.get("notes", []):
         typer.echo(f"note: {note}")
     typer.echo(f"evaluated in {report.seconds:.1f} s; written to {Path(report.run) / 'eval.json'}")
+
+
+@app.command()
+@handle_errors
+def fid(
+    a: Annotated[str, typer.Argument(help="Generated side: folder, .npy, run or data:NAME.")],
+    b: Annotated[str, typer.Argument(help="Reference side, e.g. data:fashion-mnist:test.")],
+    n: Annotated[
+        int | None,
+        typer.Option("--n", help="Images per side: the first n (a run draws n; default 10,000)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a run's samples and of KID's subsets.")] = 0,
+    inception_weights: Annotated[
+        str | None, typer.Option(help="A copy of the FID InceptionV3 file (default_1.pt).")
+    ] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Inception-FID, KID and precision/recall between two image sets: folders of images
+    (what other tools write), .npy arrays, gankit runs, or data:NAME[:train|test]."""
+    from gankit.api import fid as score_fid
+
+    scores, first, second = score_fid(a, b, n, seed, runs_dir, data_dir, inception_weights)
+    typer.echo(f"A: {first.spec} ({first.kind}, n = {first.n})")
+    typer.echo(f"B: {second.spec} ({second.kind}, n = {second.n})")
+    typer.echo("InceptionV3 pool3 features (TF FID weights); FID depends on n: compare equal n")
+    typer.echo(f"fid        {scores['fid']:.4g}")
+    typer.echo(f"kid        {scores['kid']:.4g} ± {scores['kid_std']:.2g}")
+    typer.echo(f"precision  {scores['precision']:.4g}")
+    typer.echo(f"recall     {scores['recall']:.4g}")
 
 
 evaluator_app = typer.Typer(help="Evaluator classifiers: the feature extractors of image metrics.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -69,6 +70,12 @@ class TrainConfig:
         compile: ``torch.compile`` each network; if compiling fails, the run says why
             and continues without it.
         sync_batchnorm: under torchrun on CUDA, batch norm over the global batch.
+        time_limit: stop cleanly after this much wall time of the training loop, e.g.
+            ``"10m"``, ``"90s"``, ``"1h30m"`` or a number of seconds; the run saves a
+            checkpoint of its last whole step and says how many steps it made. None: no
+            limit. Schedules over ``steps`` (a learning-rate decay) are not stretched:
+            they stop wherever the limit falls, so set ``steps`` to what the time allows
+            for a schedule to finish. Each call (a resume too) gets the whole limit.
     """
 
     steps: int = 2000
@@ -92,8 +99,10 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     sync_batchnorm: bool = False
+    time_limit: str | float | None = None
 
     def __post_init__(self) -> None:
+        self.time_limit_seconds = parse_duration(self.time_limit, "train.time_limit")
         for key in ("steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints"):
             check_int(f"train.{key}", getattr(self, key), 1)
         for key, high in TRAIN_BOUNDS.items():
@@ -105,6 +114,38 @@ class TrainConfig:
             raise GankitError(f"train.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
         if self.eval_every is not None and self.eval_every < 1:
             raise GankitError(f"train.eval_every must be >= 1 or null, got {self.eval_every}")
+
+
+#: ``10m`` or ``1h30m``: units of a duration.
+DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(value: str | float | None, what: str) -> float | None:
+    """``"10m"``, ``"1h30m"``, ``"90s"``, ``"45"`` or a number -> seconds (None stays None).
+
+    Raises:
+        GankitError: anything else, or a duration that is not positive.
+    """
+    if value is None:
+        return None
+    seconds = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            seconds = float(text)
+        except ValueError:
+            match = _DURATION.match(text)
+            if match and text:
+                hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+                seconds = hours * 3600 + minutes * 60 + secs
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise GankitError(
+            f"{what} must be a positive duration such as 10m, 90s, 1h30m or 600, got {value!r}"
+        )
+    return seconds
 
 
 #: Upper bounds of the train settings that size memory or processes: a batch, the

