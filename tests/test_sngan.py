@@ -205,3 +205,19 @@ def test_resume_is_bit_identical_with_diffaugment_and_r1(tmp_path):
     _, straight = final_state(tmp_path / "straight")
     _, resumed = final_state(tmp_path / "resumed")
     assert_same_state(straight, resumed)
+
+
+@pytest.mark.parametrize("name", ["cgan", "acgan"])
+def test_conditional_gans_take_r1_and_diffaugment(name):
+    torch.manual_seed(0)
+    options = {"r1_gamma": 1.0, "diffaugment": "translation,cutout", "d_norm": "none"}
+    model = create_model(name, data_shape=(3, 16, 16), num_classes=3, **TINY, **options)
+    model.setup_optimizers()
+    batch = {"x": torch.rand(4, 3, 16, 16) * 2 - 1, "y": torch.tensor([0, 1, 2, 0])}
+    seen = inputs_to_d(model, lambda: model.train_step(batch, step=0))
+    stats = model.train_step(batch, step=1)
+    assert stats["r1"] > 0 and all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    # D judged augmented reals, augmented fakes, the R1 pass, then G's augmented fakes.
+    assert len(seen) == 4 and not torch.equal(seen[0], batch["x"])
+    with pytest.raises(GankitError, match="r1_gamma > 0 with d_norm 'batch'"):
+        create_model(name, data_shape=(3, 16, 16), num_classes=3, r1_gamma=1.0)

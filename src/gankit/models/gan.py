@@ -51,6 +51,7 @@ from gankit.models.base import (
     MAX_DEPTH,
     MAX_WIDTH,
     Model,
+    check_d_regularisers,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -69,7 +70,6 @@ from gankit.nn import (
     frozen,
     init_dcgan_weights,
     mlp,
-    parse_diffaugment,
 )
 from gankit.registry import register_model
 
@@ -79,8 +79,6 @@ MAX_N_CRITIC, MAX_PACK = 100, 8
 #: doubles its base width per layer, so they take wider widths than MAX_CHANNELS: up to
 #: twice SNGAN's G (at 128 px, 512 wide: 26 million parameters each in G and D).
 MAX_RESNET_CHANNELS = 512
-#: StyleGAN2's lazy regularisation applies R1 every 16 D steps.
-MAX_R1_INTERVAL = 64
 
 
 class GAN(Model):
@@ -203,14 +201,8 @@ class GAN(Model):
         check_sizes(MAX_N_CRITIC, n_critic=n_critic)
         check_sizes(MAX_PACK, pack=pack)
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
-        check_weights(gp_weight=gp_weight, r1_gamma=r1_gamma)
-        check_sizes(MAX_R1_INTERVAL, r1_interval=r1_interval)
+        check_weights(gp_weight=gp_weight)
         self._check(loss, label_smoothing, label_noise, gp_weight, d_norm, d_dropout)
-        if r1_gamma > 0 and d_norm == "batch":
-            raise GankitError(
-                "model: r1_gamma > 0 with d_norm 'batch' is invalid (R1 is a per-sample "
-                "penalty, batch norm mixes samples); use d_norm 'layer' or 'none'"
-            )
         if not 0.0 <= leaky_slope < 1.0:
             raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
         if clip_value is not None:
@@ -222,14 +214,9 @@ class GAN(Model):
             raise GankitError(
                 f"model: arch '{arch}' needs (C, H, W) images, data is {tuple(data_shape)}"
             )
-        try:
-            self.augmentations = parse_diffaugment(diffaugment)
-        except ValueError as error:
-            raise GankitError(f"model: diffaugment: {error}") from None
-        if self.augmentations and not is_image:
-            raise GankitError(
-                f"model: diffaugment needs (C, H, W) images, data is {tuple(data_shape)}"
-            )
+        self.augmentations = check_d_regularisers(
+            self.data_shape, d_norm, r1_gamma, r1_interval, diffaugment
+        )
         if tanh_output is None:
             tanh_output = is_image
         self.arch = arch
