@@ -152,6 +152,7 @@ def test_r1_under_bfloat16_autocast_is_finite_and_float32():
         ({"r1_gamma": -1.0}, "r1_gamma"),
         ({"r1_interval": 0}, r"r1_interval must be an integer in \[1, 64\]"),
         ({"g_channels": 513}, r"g_channels must be an integer in \[1, 512\]"),
+        ({"d_dropout": 0.3}, "the resnet critic has no dropout"),
     ],
 )
 def test_bad_options_are_refused_in_one_line(kwargs, message):

@@ -92,7 +92,9 @@ class GAN(Model):
         num_classes: unused by this family (the data's labels are ignored).
         arch: ``mlp`` (fully connected; toy data and flattened images), ``conv``
             (DCGAN), ``resnet`` (SNGAN's residual G and D, see
-            :class:`~gankit.nn.ResNetGenerator` and :class:`~gankit.nn.ResNetDiscriminator`),
+            :class:`~gankit.nn.ResNetGenerator` and :class:`~gankit.nn.ResNetDiscriminator`;
+            they use 3x3 convs, ReLU, pooling and upsampling of their own, so
+            ``kernel_size``, ``strided`` and ``leaky_slope`` are for conv only),
             or ``auto``: conv for images, mlp for points.
         latent_dim: size of the noise vector z.
         latent_dist: *Gaussian latent* trick: ``normal`` draws z ~ N(0, I), which
@@ -213,6 +215,11 @@ class GAN(Model):
         if arch in ("conv", "resnet") and not is_image:
             raise GankitError(
                 f"model: arch '{arch}' needs (C, H, W) images, data is {tuple(data_shape)}"
+            )
+        if arch == "resnet" and d_dropout:
+            raise GankitError(
+                "model: d_dropout is for the conv and mlp critics; the resnet critic has "
+                "no dropout (use 0, or arch 'conv')"
             )
         self.augmentations = check_d_regularisers(
             self.data_shape, d_norm, r1_gamma, r1_interval, diffaugment
