@@ -133,7 +133,15 @@ def test_r1_adds_half_gamma_times_the_penalty_and_lazy_r1_skips_steps():
     assert every["loss_d"] - base == pytest.approx(4.0 / 2 * every["r1"], rel=1e-4)
     lazy = results[4.0, 3, 3]  # d_step 3 is a multiple of 3: R1 with weight 3 * γ/2
     assert lazy["loss_d"] - base == pytest.approx(3 * 4.0 / 2 * lazy["r1"], rel=1e-4)
-    assert "r1" not in results[4.0, 3, 4] and results[4.0, 3, 4]["loss_d"] == base
+    skipped = results[4.0, 3, 4]  # not a multiple of 3: no R1, and nothing to log yet
+    assert "r1" not in skipped and skipped["loss_d"] == base
+
+
+def test_lazy_r1_logs_its_latest_value_on_every_step():
+    real, fake = torch.rand(2, 4, 3, 16, 16) * 2 - 1
+    model = sngan(16, r1_gamma=4.0, r1_interval=3)
+    logged = [model.discriminator_step(real, fake, d_step=i)["r1"] for i in range(4)]
+    assert logged[0] == logged[1] == logged[2] != logged[3]  # R1 at d_steps 0 and 3
 
 
 def test_r1_under_bfloat16_autocast_is_finite_and_float32():

@@ -141,6 +141,7 @@ class ConditionalGAN(Model):
             self.data_shape, d_norm, r1_gamma, r1_interval, diffaugment
         )
         self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
+        self.last_r1: float | None = None
         self.arch = resolve_arch(arch, self.data_shape)
         self.latent_dim = latent_dim
         self.adversarial = ADVERSARIAL_LOSSES[loss]
@@ -218,7 +219,9 @@ class ConditionalGAN(Model):
         if self.r1_gamma > 0 and step % self.r1_interval == 0:
             penalty = r1_penalty(lambda x: self.judge(x, y_real)[0], real)
             loss_d = loss_d + self.r1_gamma / 2 * self.r1_interval * penalty
-            stats["r1"] = penalty.item()
+            self.last_r1 = penalty.item()
+        if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
+            stats["r1"] = self.last_r1
         if c_real is not None:
             aux_d = F.cross_entropy(c_real, y_real)
             if self.aux_on_fake:

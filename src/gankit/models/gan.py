@@ -241,6 +241,7 @@ class GAN(Model):
         self.lr_schedule, self.decay_start = lr_schedule, decay_start
         self.pack = pack
         self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
+        self.last_r1: float | None = None
         if not 0.0 <= decay_start <= 1.0:
             raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
 
@@ -388,7 +389,9 @@ class GAN(Model):
         if self.r1_gamma > 0 and d_step % self.r1_interval == 0:
             penalty = r1_penalty(self.judge, real)
             loss = loss + self.r1_gamma / 2 * self.r1_interval * penalty
-            stats["r1"] = penalty.item()
+            self.last_r1 = penalty.item()
+        if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
+            stats["r1"] = self.last_r1
         self.backward(loss)
         self.step(opt_d)
         if self.clip_value is not None:
