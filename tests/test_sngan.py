@@ -194,6 +194,7 @@ def test_cifar10_preset_is_the_sngan_recipe():
     assert (train["batch_size"], train["steps"]) == (64, 50_000)
 
 
+@pytest.mark.slow  # three short runs: 40-60 s on 2 shared CPU cores
 def test_resume_is_bit_identical_with_diffaugment_and_r1(tmp_path):
     """Resume restores the random state that DiffAugment draws from and R1's lazy clock."""
     # A constant rate: a linear decay is laid out over the steps the run asks for, and
