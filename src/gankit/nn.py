@@ -499,7 +499,7 @@ def _xavier(module: nn.Conv2d | nn.Linear, gain: float = 1.0) -> nn.Module:
 
 
 class ResBlock(nn.Module):
-    """A residual block, ``y = shortcut(x) + branch(x)``: (N, in_ch, H, W) -> (N, out_ch, H', H').
+    """A residual block, ``y = shortcut(x) + branch(x)``: (N, in_ch, H, W) -> (N, out_ch, H', W').
 
     The branch is ``norm -> ReLU -> [up] -> conv3x3 -> norm -> ReLU -> conv3x3 -> [down]``,
     with 2x nearest-neighbour upsampling (``resample="up"``, G's blocks) or 2x2 average
