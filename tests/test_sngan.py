@@ -74,10 +74,10 @@ def test_resnet_is_sngans_cifar10_network_at_full_width():
 )
 def test_one_finite_step_changes_both_networks(name, kwargs):
     torch.manual_seed(0)
-    model = create_model(name, data_shape=(3, 32, 32), **TINY, **kwargs)
+    model = create_model(name, data_shape=(3, 16, 16), **TINY, **kwargs)
     model.setup_optimizers()
     before = {net: [p.detach().clone() for p in net.parameters()] for net in (model.G, model.D)}
-    batch = {"x": torch.rand(2 * model.real_batches_per_step, 3, 32, 32) * 2 - 1}
+    batch = {"x": torch.rand(2 * model.real_batches_per_step, 3, 16, 16) * 2 - 1}
     stats = model.train_step(batch, step=0)
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
     assert ("r1" in stats) == ("r1_gamma" in kwargs)
