@@ -95,6 +95,24 @@ def test_gradient_penalty_is_zero_for_a_unit_norm_critic_and_differentiable():
     assert grad.tolist() == pytest.approx([10.8, 14.4], rel=1e-5)
 
 
+def test_r1_penalty_of_a_quadratic_critic():
+    # D(x) = x1^2 + 3 x2 has gradient (2 x1, 3): at (1, 0) its squared norm is
+    # 4 + 9 = 13, at (-2, 5) it is 16 + 9 = 25; the penalty is their mean, 19.
+    real = torch.tensor([[1.0, 0.0], [-2.0, 5.0]])
+    penalty = losses.r1_penalty(lambda x: x[:, 0] ** 2 + 3 * x[:, 1], real)
+    assert penalty.item() == pytest.approx(19.0, rel=1e-6)
+
+
+def test_r1_penalty_trains_the_critic_and_leaves_the_data_alone():
+    weight = torch.tensor([3.0, 4.0], requires_grad=True)
+    real = torch.randn(4, 2, requires_grad=True)
+    penalty = losses.r1_penalty(lambda x: x @ weight, real)
+    assert penalty.item() == pytest.approx(25.0, rel=1e-6)  # ||w||^2 at every x
+    grad, data_grad = torch.autograd.grad(penalty, (weight, real), allow_unused=True)
+    assert grad.tolist() == pytest.approx([6.0, 8.0], rel=1e-6)  # d/dw ||w||^2 = 2 w
+    assert data_grad is None  # the penalty differentiates a detached copy of the data
+
+
 def test_every_named_loss_is_registered_with_both_halves():
     assert set(ADVERSARIAL_LOSSES) == {
         "minimax",

@@ -101,7 +101,7 @@ def test_same_seed_same_weights_and_samples(name):
 
 
 #: Families built for images only: no point-data variant to test.
-IMAGES_ONLY = {"dcgan", "adaptseg", "adaptseg_single"}
+IMAGES_ONLY = {"dcgan", "sngan", "adaptseg", "adaptseg_single"}
 
 
 @pytest.mark.parametrize(

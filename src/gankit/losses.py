@@ -172,6 +172,28 @@ def gradient_penalty(
     return (excess**2).mean()
 
 
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
+    """R1 regularisation (Mescheder et al. 2018) on real data:
+
+    ``E_x[||grad_x D(x)||_2^2]``; the discriminator's loss adds ``gamma/2`` times it.
+    Penalising D's slope at the data (only there, unlike WGAN-GP's interpolates) makes
+    the game locally convergent: where G matches the data, D is pushed to be flat.
+
+    Args:
+        critic: maps (N, ...) inputs to (N,) or (N, 1) scores.
+        real: (N, ...) real samples.
+
+    Returns:
+        The scalar penalty (not yet multiplied by ``gamma/2``).
+    """
+    real = real.detach().float().requires_grad_(True)
+    # float32 as in gradient_penalty: a double backward under float16 would underflow.
+    with torch.autocast(real.device.type, enabled=False):
+        scores = critic(real)
+        (grads,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    return grads.flatten(1).pow(2).sum(dim=1).mean()
+
+
 @dataclass(frozen=True)
 class AdversarialLoss:
     """A discriminator loss and its generator loss.

@@ -1,4 +1,5 @@
-"""Shared network blocks: MLPs, DCGAN up/down stacks, norms, spectral norm, freezing.
+"""Shared network blocks: MLPs, DCGAN up/down stacks, SNGAN's residual G and D, norms,
+spectral norm, freezing, gradient reversal and DiffAugment.
 
 Model files import their building blocks from here so that every family builds its
 networks the same way, and a family file reads as its algorithm rather than its
@@ -394,3 +395,218 @@ def grad_reverse(x: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
     before it are pushed to maximise: one backward pass trains the domain classifier to
     tell the domains apart and the features to make that impossible."""
     return _GradientReversal.apply(x, weight)
+
+
+# ----------------------------------------------------------------- DiffAugment
+# Differentiable Augmentation (Zhao et al. 2020): D sees every image, real or generated,
+# through the same random transformations T, in D's loss and in G's, so D cannot
+# memorise a small training set and G's gradient passes back through T. Each transform
+# is a differentiable function of the image: arithmetic on pixel values, indexing, or a
+# multiplication by a mask. Each image draws its own parameters from torch's random
+# generator, so a seeded run draws the same augmentations again.
+
+
+def _per_sample(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """(N, 1, 1, 1) values drawn uniformly from [low, high), one per image of ``x``."""
+    draw = torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
+    return low + (high - low) * draw
+
+
+def augment_color(x: torch.Tensor) -> torch.Tensor:
+    """Random brightness (add U[-0.5, 0.5)), saturation (scale each pixel's distance to
+    its channel mean by U[0, 2)) and contrast (scale each value's distance to the image
+    mean by U[0.5, 1.5)), each drawn per image. (N, C, H, W) -> (N, C, H, W)."""
+    x = x + _per_sample(x, -0.5, 0.5)
+    channel_mean = x.mean(dim=1, keepdim=True)
+    x = (x - channel_mean) * _per_sample(x, 0.0, 2.0) + channel_mean
+    image_mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - image_mean) * _per_sample(x, 0.5, 1.5) + image_mean
+
+
+def augment_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+    """Shift each image by whole pixels, up to ``ratio`` of its size in each direction,
+    filling the uncovered border with zeros. (N, C, H, W) -> (N, C, H, W)."""
+    n, _, height, width = x.shape
+    max_dy, max_dx = round(height * ratio), round(width * ratio)
+    dy = torch.randint(-max_dy, max_dy + 1, (n, 1, 1), device=x.device)
+    dx = torch.randint(-max_dx, max_dx + 1, (n, 1, 1), device=x.device)
+    # Output pixel (i, j) reads input pixel (i - dy, j - dx) of the zero-padded image:
+    # indexing keeps the gradient to every pixel that stays in view.
+    padded = nn.functional.pad(x, (max_dx, max_dx, max_dy, max_dy))
+    rows = torch.arange(height, device=x.device).view(1, height, 1) - dy + max_dy
+    cols = torch.arange(width, device=x.device).view(1, 1, width) - dx + max_dx
+    batch = torch.arange(n, device=x.device).view(n, 1, 1)
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
+def augment_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+    """Zero a square of ``ratio`` times the image's size at a random place in each image
+    (its centre anywhere in the image, so it may be cut by the border).
+    (N, C, H, W) -> (N, C, H, W)."""
+    n, _, height, width = x.shape
+    size_y, size_x = round(height * ratio), round(width * ratio)
+    top = torch.randint(0, height, (n, 1, 1), device=x.device) - size_y // 2
+    left = torch.randint(0, width, (n, 1, 1), device=x.device) - size_x // 2
+    rows = torch.arange(height, device=x.device).view(1, height, 1)
+    cols = torch.arange(width, device=x.device).view(1, 1, width)
+    inside = (rows >= top) & (rows < top + size_y) & (cols >= left) & (cols < left + size_x)
+    return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+#: DiffAugment's policies by name, applied in the order a policy string lists them.
+DIFFAUGMENT_POLICIES = {
+    "color": augment_color,
+    "translation": augment_translation,
+    "cutout": augment_cutout,
+}
+
+
+def parse_diffaugment(policy: str) -> tuple[str, ...]:
+    """``"color,translation"`` -> ``("color", "translation")``; ``""`` -> ``()`` (off).
+
+    Raises:
+        ValueError: naming an unknown policy and the valid ones.
+    """
+    names = tuple(name.strip() for name in policy.split(",") if name.strip())
+    for name in names:
+        if name not in DIFFAUGMENT_POLICIES:
+            raise ValueError(
+                f"unknown DiffAugment policy '{name}'; valid: {', '.join(DIFFAUGMENT_POLICIES)}"
+            )
+    return names
+
+
+def diff_augment(x: torch.Tensor, policies: tuple[str, ...]) -> torch.Tensor:
+    """DiffAugment T(x): the ``policies`` applied in order to (N, C, H, W) images, with
+    fresh random parameters per image on every call; ``()`` returns ``x`` itself."""
+    for name in policies:
+        x = DIFFAUGMENT_POLICIES[name](x)
+    return x
+
+
+# ----------------------------------------------------------------- SNGAN ResNets
+# The residual generator and discriminator of SNGAN's CIFAR-10 experiments (Miyato et
+# al. 2018, appendix B), after the ResNets of WGAN-GP (Gulrajani et al. 2017).
+
+
+def _xavier(module: nn.Conv2d | nn.Linear, gain: float = 1.0) -> nn.Module:
+    """Glorot-uniform weights and zero biases, as in the SNGAN ResNets: gain sqrt(2) on
+    the convolutions inside a residual branch (each is followed by a ReLU), 1 elsewhere."""
+    nn.init.xavier_uniform_(module.weight, gain)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+    return module
+
+
+class ResBlock(nn.Module):
+    """A residual block, ``y = shortcut(x) + branch(x)``: (N, in_ch, H, W) -> (N, out_ch, H', W').
+
+    The branch is ``norm -> ReLU -> [up] -> conv3x3 -> norm -> ReLU -> conv3x3 -> [down]``,
+    with 2x nearest-neighbour upsampling (``resample="up"``, G's blocks) or 2x2 average
+    pooling (``"down"``, D's blocks). The shortcut is the identity when the block keeps
+    the shape, else a 1x1 conv with the same resampling. ``first=True`` makes SNGAN's
+    "optimized" first block of D: no norm and ReLU before the first conv (the input is
+    an image, not features), and the shortcut pools before its 1x1 conv.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        resample: Literal["up", "down", "none"] = "none",
+        *,
+        norm: Norm = "none",
+        first: bool = False,
+    ) -> None:
+        super().__init__()
+        gain = math.sqrt(2.0)
+        branch: list[nn.Module] = [] if first else [norm_layer(norm, in_ch, True), nn.ReLU()]
+        if resample == "up":
+            branch.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        branch += [
+            _xavier(nn.Conv2d(in_ch, out_ch, 3, padding=1), gain),
+            norm_layer(norm, out_ch, True),
+            nn.ReLU(),
+            _xavier(nn.Conv2d(out_ch, out_ch, 3, padding=1), gain),
+        ]
+        if resample == "down":
+            branch.append(nn.AvgPool2d(2))
+        self.branch = nn.Sequential(*branch)
+        shortcut: list[nn.Module] = []
+        if in_ch != out_ch or resample != "none":
+            conv = _xavier(nn.Conv2d(in_ch, out_ch, 1))
+            if resample == "up":
+                shortcut = [nn.Upsample(scale_factor=2, mode="nearest"), conv]
+            elif resample == "down":
+                # Pooling first costs 4x less, and equals conv-then-pool (both linear).
+                shortcut = [nn.AvgPool2d(2), conv]
+            else:
+                shortcut = [conv]
+        self.shortcut = nn.Sequential(*shortcut)  # empty Sequential: the identity
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.branch(x)
+
+
+class ResNetGenerator(nn.Module):
+    """SNGAN's ResNet generator: (N, in_features) -> (N, C, R, R).
+
+    ``z -> linear -> (width, b, b) -> k x ResBlock(up) -> norm -> ReLU -> conv3x3 -> tanh``,
+    with ``b`` the base size (4, or 7 for 28 px) and ``k = log2(R / b)`` blocks of
+    ``width`` channels: 3 blocks of 256 for CIFAR-10's 32 px, 4 for 64 px, 5 for 128 px.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        channels: int,
+        resolution: int,
+        width: int = 256,
+        *,
+        norm: Norm = "batch",
+        output: Literal["tanh", "sigmoid", "none"] = "tanh",
+    ) -> None:
+        super().__init__()
+        size = base_size(resolution)
+        self.project = nn.Sequential(
+            _xavier(nn.Linear(in_features, width * size * size)),
+            nn.Unflatten(1, (width, size, size)),
+        )
+        blocks = [ResBlock(width, width, "up", norm=norm) for _ in range(n_resamplings(resolution))]
+        out = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[output]
+        self.blocks = nn.Sequential(
+            *blocks,
+            norm_layer(norm, width, conv=True),
+            nn.ReLU(),
+            _xavier(nn.Conv2d(width, channels, 3, padding=1)),
+            out,
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.project(z))
+
+
+class ResNetDiscriminator(nn.Module):
+    """SNGAN's ResNet discriminator: (N, C, R, R) -> (N, 1) scores.
+
+    ``x -> ResBlock(down, first) -> (k - 1) x ResBlock(down) -> 2 x ResBlock -> ReLU ->
+    sum over H, W -> linear``, all blocks ``width`` channels wide, with ``k`` down-blocks
+    taking R to twice the base size (at least one): for CIFAR-10's 32 px, two down-blocks
+    to 8x8 then two that keep 8x8, as in the paper's appendix; one more down-block per
+    doubling of R. Global *sum* pooling (not mean) follows the paper: D's score grows
+    with the amount of evidence in the image.
+    """
+
+    def __init__(
+        self, channels: int, resolution: int, width: int = 128, *, norm: Norm = "none"
+    ) -> None:
+        super().__init__()
+        n_down = max(1, n_resamplings(resolution) - 1)
+        blocks = [ResBlock(channels, width, "down", norm=norm, first=True)]
+        blocks += [ResBlock(width, width, "down", norm=norm) for _ in range(n_down - 1)]
+        blocks += [ResBlock(width, width, norm=norm) for _ in range(2)]
+        self.blocks = nn.Sequential(*blocks, nn.ReLU())
+        self.head = _xavier(nn.Linear(width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(x).sum(dim=(2, 3)))

@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from gankit.errors import GankitError, check_finite, check_int
-from gankit.nn import eval_mode
+from gankit.nn import eval_mode, parse_diffaugment
 
 
 def linear_decay(step: int, max_steps: int, start_fraction: float) -> float:
@@ -91,6 +91,37 @@ def check_weights(**weights: float) -> None:
     """Refuse a loss weight or penalty (``gp_weight=...``) that is not finite and >= 0."""
     for name, weight in weights.items():
         check_finite(f"model: {name}", weight, 0.0)
+
+
+#: StyleGAN2's lazy regularisation applies R1 every 16 D steps.
+MAX_R1_INTERVAL = 64
+
+
+def check_d_regularisers(
+    data_shape: tuple[int, ...], d_norm: str, r1_gamma: float, r1_interval: int, diffaugment: str
+) -> tuple[str, ...]:
+    """Check the R1 and DiffAugment options of an adversarial image family; returns
+    DiffAugment's policies in order (``()`` when off).
+
+    Raises:
+        GankitError: a negative or infinite ``r1_gamma``, an ``r1_interval`` outside
+            [1, 64], R1 with batch norm in D (R1 is per sample, batch norm mixes
+            samples), an unknown DiffAugment policy, or DiffAugment on points.
+    """
+    check_weights(r1_gamma=r1_gamma)
+    check_sizes(MAX_R1_INTERVAL, r1_interval=r1_interval)
+    if r1_gamma > 0 and d_norm == "batch":
+        raise GankitError(
+            "model: r1_gamma > 0 with d_norm 'batch' is invalid (R1 is a per-sample "
+            "penalty, batch norm mixes samples); use d_norm 'layer' or 'none'"
+        )
+    try:
+        policies = parse_diffaugment(diffaugment)
+    except ValueError as error:
+        raise GankitError(f"model: diffaugment: {error}") from None
+    if policies and len(data_shape) != 3:
+        raise GankitError(f"model: diffaugment needs (C, H, W) images, data is {tuple(data_shape)}")
+    return policies
 
 
 @dataclass

@@ -30,13 +30,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.losses import ADVERSARIAL_LOSSES, LossName
+from gankit.losses import ADVERSARIAL_LOSSES, LossName, r1_penalty
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
     MAX_WIDTH,
     Model,
     ScoreContext,
+    check_d_regularisers,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -45,6 +46,7 @@ from gankit.nn import (
     Arch,
     Norm,
     apply_spectral_norm,
+    diff_augment,
     feature_trunk,
     frozen,
     generator_net,
@@ -76,6 +78,10 @@ class ConditionalGAN(Model):
         g_channels, d_channels, kernel_size, g_norm, d_norm, leaky_slope: as in DCGAN.
         spectral_norm: spectral normalisation on every layer of D.
         lr_g, lr_d, betas: Adam's settings for G and D.
+        r1_gamma, r1_interval: R1 on real (x, y) pairs, ``γ/2 E[||∇_x D(x, y)||^2]``,
+            applied on one step in ``r1_interval`` (see :mod:`gankit.models.gan`).
+        diffaugment: DiffAugment's policies for the images D judges, real and
+            generated, in both losses (see :mod:`gankit.models.gan`); images only.
     """
 
     task = "sample"
@@ -108,6 +114,9 @@ class ConditionalGAN(Model):
         lr_g: float = 2e-4,
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
+        r1_gamma: float = 0.0,
+        r1_interval: int = 1,
+        diffaugment: str = "",
     ) -> None:
         super().__init__(data_shape, num_classes)
         if not num_classes or num_classes < 2:
@@ -128,6 +137,11 @@ class ConditionalGAN(Model):
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
         if not 0.0 <= leaky_slope < 1.0:
             raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
+        self.augmentations = check_d_regularisers(
+            self.data_shape, d_norm, r1_gamma, r1_interval, diffaugment
+        )
+        self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
+        self.last_r1: float | None = None
         self.arch = resolve_arch(arch, self.data_shape)
         self.latent_dim = latent_dim
         self.adversarial = ADVERSARIAL_LOSSES[loss]
@@ -176,6 +190,10 @@ class ConditionalGAN(Model):
         or None without an auxiliary head)."""
         return self.D(x, y)
 
+    def judge(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`discriminate` as training sees it: on DiffAugment's ``T(x)`` when on."""
+        return self.discriminate(diff_augment(x, self.augmentations), y)
+
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
@@ -194,10 +212,16 @@ class ConditionalGAN(Model):
         # D step: fakes detached, so this step neither updates nor backprops into G.
         opt_d = self.optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
-        d_real, c_real = self.discriminate(real, y_real)
-        d_fake, c_fake = self.discriminate(fake.detach(), y_fake)
+        d_real, c_real = self.judge(real, y_real)
+        d_fake, c_fake = self.judge(fake.detach(), y_fake)
         loss_d = self.adversarial.d(d_real, d_fake)
         stats = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+        if self.r1_gamma > 0 and step % self.r1_interval == 0:
+            penalty = r1_penalty(lambda x: self.judge(x, y_real)[0], real)
+            loss_d = loss_d + self.r1_gamma / 2 * self.r1_interval * penalty
+            self.last_r1 = penalty.item()
+        if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
+            stats["r1"] = self.last_r1
         if c_real is not None:
             aux_d = F.cross_entropy(c_real, y_real)
             if self.aux_on_fake:
@@ -213,7 +237,7 @@ class ConditionalGAN(Model):
         opt_g = self.optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D):
-            d_fake, c_fake = self.discriminate(fake, y_fake)
+            d_fake, c_fake = self.judge(fake, y_fake)
             loss_g = self.adversarial.g(d_fake)
             if c_fake is not None:
                 aux_g = F.cross_entropy(c_fake, y_fake)

@@ -22,6 +22,17 @@ Objectives (D maximises / G minimises unless noted):
   ``min_D E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]``, ``min_G -E[D(G(z))]``,
   with spectral normalisation on every layer of D.
 
+Options for every variant on images:
+
+- R1 (Mescheder et al. 2018): D's loss adds ``γ/2 E_x[||∇_x D(x)||^2]``, a penalty on
+  D's slope at the real data only (``r1_gamma``).
+- DiffAugment (Zhao et al. 2020): D judges ``T(x)`` and ``T(G(z))`` instead of ``x`` and
+  ``G(z)``, in both networks' losses, with T a random differentiable transformation
+  (colour, translation, cutout): ``min_D L_D(D∘T(x), D∘T(G(z)))``,
+  ``min_G L_G(D∘T(G(z)))`` (``diffaugment``).
+- ``arch="resnet"``: the residual G and D of SNGAN's CIFAR-10 experiments (Miyato et
+  al. 2018), registered with that paper's recipe as ``sngan``.
+
 The loss functions themselves live in :mod:`gankit.losses`.
 """
 
@@ -34,12 +45,13 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError, check_finite
-from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty
+from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, r1_penalty
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
     MAX_WIDTH,
     Model,
+    check_d_regularisers,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -50,7 +62,10 @@ from gankit.nn import (
     ConvDecoder,
     ConvEncoder,
     Norm,
+    ResNetDiscriminator,
+    ResNetGenerator,
     apply_spectral_norm,
+    diff_augment,
     eval_mode,
     frozen,
     init_dcgan_weights,
@@ -60,6 +75,10 @@ from gankit.registry import register_model
 
 #: WGAN's early critic ran 100 steps per G step (Arjovsky et al. 2017); PacGAN packs 2-4.
 MAX_N_CRITIC, MAX_PACK = 100, 8
+#: The ResNets keep one width in every block (SNGAN: 256 in G, 128 in D) where DCGAN
+#: doubles its base width per layer, so they take wider widths than MAX_CHANNELS: up to
+#: twice SNGAN's G (at 128 px, 512 wide: 26 million parameters each in G and D).
+MAX_RESNET_CHANNELS = 512
 
 
 class GAN(Model):
@@ -72,7 +91,11 @@ class GAN(Model):
         data_shape: (C, H, W) for images, (D,) for points; set from the data.
         num_classes: unused by this family (the data's labels are ignored).
         arch: ``mlp`` (fully connected; toy data and flattened images), ``conv``
-            (DCGAN), or ``auto``: conv for images, mlp for points.
+            (DCGAN), ``resnet`` (SNGAN's residual G and D, see
+            :class:`~gankit.nn.ResNetGenerator` and :class:`~gankit.nn.ResNetDiscriminator`;
+            they use 3x3 convs, ReLU, pooling and upsampling of their own, so
+            ``kernel_size``, ``strided`` and ``leaky_slope`` are for conv only),
+            or ``auto``: conv for images, mlp for points.
         latent_dim: size of the noise vector z.
         latent_dist: *Gaussian latent* trick: ``normal`` draws z ~ N(0, I), which
             makes interpolation and truncation natural; ``uniform`` draws
@@ -81,7 +104,9 @@ class GAN(Model):
         hidden_dim: width of each hidden layer (mlp).
         n_layers: number of hidden layers in G and D (mlp).
         g_channels: width of G's last conv layer; earlier layers double it (conv).
+            With ``resnet``, the width of every G block (256 in SNGAN).
         d_channels: width of D's first conv layer; later layers double it (conv).
+            With ``resnet``, the width of every D block (128 in SNGAN).
         kernel_size: *kernel divisible by stride* trick: with stride 2, a kernel of 4
             covers every output pixel equally often; 3 or 5 make the overlaps uneven,
             which shows as checkerboard artifacts in transposed convolutions.
@@ -121,6 +146,13 @@ class GAN(Model):
             run's steps, then linearly to zero for both networks. Annealing lets G
             settle onto the modes instead of jittering around them.
         decay_start: the fraction of the run after which the linear decay starts.
+        r1_gamma: γ of R1 regularisation, ``γ/2 E_x[||∇_x D(x)||^2]`` added to D's loss
+            (Mescheder et al. 2018; 10 in StyleGAN on FFHQ); 0 disables it.
+        r1_interval: lazy R1 (Karras et al. 2020): apply it on one D step in this many,
+            with γ multiplied by the interval so its average weight stays the same.
+        diffaugment: DiffAugment's policies, comma-separated, from ``color``,
+            ``translation`` and ``cutout`` (Zhao et al. 2020 use all three for
+            unconditional CIFAR-10 and few-shot data); empty for none. Images only.
     """
 
     task = "sample"
@@ -131,7 +163,7 @@ class GAN(Model):
         data_shape: tuple[int, ...],
         num_classes: int | None = None,
         *,
-        arch: Literal["auto", "mlp", "conv"] = "auto",
+        arch: Literal["auto", "mlp", "conv", "resnet"] = "auto",
         latent_dim: int = 64,
         latent_dist: Literal["normal", "uniform"] = "normal",
         loss: LossName = "non_saturating",
@@ -159,10 +191,14 @@ class GAN(Model):
         pack: int = 1,
         lr_schedule: Literal["constant", "linear"] = "constant",
         decay_start: float = 0.5,
+        r1_gamma: float = 0.0,
+        r1_interval: int = 1,
+        diffaugment: str = "",
     ) -> None:
         super().__init__(data_shape, num_classes)
         check_sizes(MAX_WIDTH, latent_dim=latent_dim, hidden_dim=hidden_dim)
-        check_sizes(MAX_CHANNELS, g_channels=g_channels, d_channels=d_channels)
+        max_channels = MAX_RESNET_CHANNELS if arch == "resnet" else MAX_CHANNELS
+        check_sizes(max_channels, g_channels=g_channels, d_channels=d_channels)
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_sizes(MAX_N_CRITIC, n_critic=n_critic)
         check_sizes(MAX_PACK, pack=pack)
@@ -176,8 +212,18 @@ class GAN(Model):
         is_image = len(self.data_shape) == 3
         if arch == "auto":
             arch = "conv" if is_image else "mlp"
-        if arch == "conv" and not is_image:
-            raise GankitError(f"model: arch 'conv' needs (C, H, W) images, data is {data_shape}")
+        if arch in ("conv", "resnet") and not is_image:
+            raise GankitError(
+                f"model: arch '{arch}' needs (C, H, W) images, data is {tuple(data_shape)}"
+            )
+        if arch == "resnet" and d_dropout:
+            raise GankitError(
+                "model: d_dropout is for the conv and mlp critics; the resnet critic has "
+                "no dropout (use 0, or arch 'conv')"
+            )
+        self.augmentations = check_d_regularisers(
+            self.data_shape, d_norm, r1_gamma, r1_interval, diffaugment
+        )
         if tanh_output is None:
             tanh_output = is_image
         self.arch = arch
@@ -194,6 +240,8 @@ class GAN(Model):
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         self.lr_schedule, self.decay_start = lr_schedule, decay_start
         self.pack = pack
+        self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
+        self.last_r1: float | None = None
         if not 0.0 <= decay_start <= 1.0:
             raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
 
@@ -222,6 +270,17 @@ class GAN(Model):
             )
             self.D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
             init_dcgan_weights(self)
+        elif arch == "resnet":
+            channels, resolution = self.data_shape[0], self.data_shape[-1]
+            self.G = ResNetGenerator(
+                latent_dim,
+                channels,
+                resolution,
+                g_channels,
+                norm=g_norm,
+                output="tanh" if tanh_output else "none",
+            )
+            self.D = ResNetDiscriminator(channels * pack, resolution, d_channels, norm=d_norm)
         else:
             body = mlp(latent_dim, hidden_dim, n_layers, n_features, norm=g_norm)
             out = [nn.Tanh()] if tanh_output else []
@@ -294,6 +353,11 @@ class GAN(Model):
             x = x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])
         return self.D(x)
 
+    def judge(self, x: torch.Tensor) -> torch.Tensor:
+        """D's output on (N, ...) samples as training sees them: through DiffAugment's
+        random transformations T when they are on, ``D(T(x))``; else ``D(x)``."""
+        return self.critic(diff_augment(x, self.augmentations))
+
     def check_batch_size(self, batch_size: int) -> None:
         if batch_size % self.pack:
             raise GankitError(
@@ -301,15 +365,16 @@ class GAN(Model):
             )
 
     def discriminator_step(
-        self, real: torch.Tensor, fake: torch.Tensor | None = None
+        self, real: torch.Tensor, fake: torch.Tensor | None = None, d_step: int = 0
     ) -> dict[str, float]:
-        """One update of D on ``real`` and ``fake`` (drawn here when not given)."""
+        """One update of D on ``real`` and ``fake`` (drawn here when not given);
+        ``d_step`` counts D's updates over the run, which lazy R1 reads."""
         opt_d = self.optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
         if fake is None:
             with torch.no_grad():  # the critic step must not update (or backprop into) G
                 fake = self.G(self.sample_z(real.shape[0]))
-        d_real, d_fake = self.critic(real), self.critic(fake)
+        d_real, d_fake = self.judge(real), self.judge(fake)
         if self.adversarial.uses_targets:
             loss = self.adversarial.d(
                 d_real, d_fake, self._d_targets(d_real, True), self._d_targets(d_fake, False)
@@ -318,9 +383,15 @@ class GAN(Model):
             loss = self.adversarial.d(d_real, d_fake)
         stats = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if self.gp_weight > 0:
-            penalty = gradient_penalty(self.critic, real, fake)
+            penalty = gradient_penalty(self.judge, real, fake)
             loss = loss + self.gp_weight * penalty
             stats["gp"] = penalty.item()
+        if self.r1_gamma > 0 and d_step % self.r1_interval == 0:
+            penalty = r1_penalty(self.judge, real)
+            loss = loss + self.r1_gamma / 2 * self.r1_interval * penalty
+            self.last_r1 = penalty.item()
+        if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
+            stats["r1"] = self.last_r1
         self.backward(loss)
         self.step(opt_d)
         if self.clip_value is not None:
@@ -335,7 +406,7 @@ class GAN(Model):
         opt_g = self.optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D):  # gradients pass through D to G; D's own are not needed
-            loss = self.adversarial.g(self.critic(fake))
+            loss = self.adversarial.g(self.judge(fake))
         self.backward(loss)
         self.step(opt_g)
         return {"loss_g": loss.item()}
@@ -351,11 +422,11 @@ class GAN(Model):
             # One G forward serves both steps (as in the PyTorch DCGAN example): D sees the
             # fakes detached, then G's step backpropagates through the same graph.
             fake = self.G(self.sample_z(batch_size))
-            stats = self.discriminator_step(reals[0], fake.detach())
+            stats = self.discriminator_step(reals[0], fake.detach(), d_step=step)
             stats.update(self.generator_step(fake))
             return stats
-        for real in reals:  # n_critic D steps, each on its own real batch and fresh fakes
-            stats = self.discriminator_step(real)
+        for i, real in enumerate(reals):  # n_critic D steps, each on its own real batch
+            stats = self.discriminator_step(real, d_step=step * self.n_critic + i)
         stats.update(self.generator_step(self.G(self.sample_z(batch_size))))
         return stats
 
@@ -440,4 +511,20 @@ register_model(
     loss="hinge",
     spectral_norm=True,
     d_norm="none",
+)
+register_model(
+    "sngan",
+    GAN,
+    "SNGAN ResNet: residual G/D, hinge loss, spectral norm, n_critic=5, Adam β=(0, 0.9)",
+    arch="resnet",
+    loss="hinge",
+    spectral_norm=True,
+    d_norm="none",
+    latent_dim=128,
+    g_channels=256,
+    d_channels=128,
+    n_critic=5,
+    betas=(0.0, 0.9),
+    lr_schedule="linear",
+    decay_start=0.0,
 )
