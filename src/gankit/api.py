@@ -160,21 +160,26 @@ def evaluate_run(
     data_dir: str | None = None,
     train_evaluator: bool = False,
     write: bool = True,
+    overwrite: bool = True,
 ) -> EvalReport:
     """Score a run's newest checkpoint as its task scores it; writes ``eval.json``.
 
     Samplers: the data's metrics next to the real-vs-real floor, and the family's own.
     Translators: cycle error, FD to the other domain, the class kept. Classifiers and
-    segmenters: accuracy or mIoU on both domains.
+    segmenters: accuracy or mIoU on both domains. ``overwrite=False`` refuses to
+    replace an existing ``eval.json`` (before anything is scored).
     """
     loaded = load_run(run, runs_dir)
+    out = loaded.path / "eval.json"
+    if write and not overwrite and out.exists():
+        raise GankitError(f"'{out}' already exists; pass --overwrite to replace it")
     bundle = load_data(loaded.config["data"], data_dir)
     options = EvalOptions(
         metrics, n, features, split, seed, inception_weights, data_dir, train_evaluator
     )
     report = get_task(loaded.model).evaluate(loaded, bundle, options)
     if write:
-        report.write(loaded.path / "eval.json")
+        report.write(out)
     return report
 
 

@@ -237,11 +237,14 @@ def models() -> None:
 
 @app.command()
 @handle_errors
-def datasets() -> None:
-    """List the data sources."""
-    from gankit.data import list_datasets
+def datasets(
+    data_dir: Annotated[str | None, typer.Option(help="Also look here for dataset files.")] = None,
+) -> None:
+    """List the data sources: what each is, and whether its files are on this machine."""
+    from gankit.data import describe_datasets
 
-    typer.echo("\n".join(list_datasets()))
+    for name, description, files in describe_datasets(data_dir):
+        typer.echo(f"{name:<18} {description} [{files}]")
 
 
 @app.command()
@@ -267,7 +270,12 @@ def info(
     typer.echo(f"checkpoints: {', '.join(p.name for _, p in checkpoints) or 'none'}")
     if rows:
         last = rows[-1]
-        values = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "time"))
+        nonfinite = last.get("nonfinite") or {}  # logged as null, named here (finite_json)
+        values = ", ".join(
+            f"{k} {nonfinite.get(k, v)}" if not isinstance(v, (int, float)) else f"{k} {v:.4g}"
+            for k, v in last.items()
+            if k not in ("step", "time", "nonfinite")
+        )
         typer.echo(f"latest log:  step {last['step']}: {values}")
     typer.echo("config:")
     typer.echo("  " + dump_yaml(config).strip().replace("\n", "\n  "))
@@ -292,6 +300,7 @@ def eval_(
         bool, typer.Option(help="Train the dataset's evaluator classifier if it is missing.")
     ] = False,
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the run's eval.json.")] = False,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Score a run's newest checkpoint next to the real-vs-real floor; writes eval.json."""
@@ -308,6 +317,7 @@ def eval_(
         runs_dir,
         data_dir,
         train_evaluator,
+        overwrite=overwrite,
     )
     if report.n:
         typer.echo(
@@ -639,6 +649,26 @@ def generate(
     for passage in written:
         typer.echo(f"--- {passage.label} ---")
         typer.echo(passage.text)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gankit import __version__
+
+        typer.echo(f"gankit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Train, evaluate and explore GANs on PyTorch."""
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 
 from gankit.conventions import MAX_SEED
-from gankit.errors import GankitError, check_int, choices
+from gankit.errors import GankitError, check_int, choices, did_you_mean, warn
 from gankit.validation import validate_kwargs
 
 DEFAULT_PRESET = "dcgan-digits"
@@ -246,7 +246,9 @@ def list_presets() -> dict[str, str]:
 def load_preset(name: str) -> dict[str, Any]:
     files = _preset_files()
     if name not in files:
-        raise GankitError(f"unknown preset '{name}'; valid: {choices(files)}")
+        raise GankitError(
+            f"unknown preset '{name}'{did_you_mean(name, files)}; valid: {choices(files)}"
+        )
     return load_yaml(files[name].read_text(), f"preset '{name}'")
 
 
@@ -309,7 +311,8 @@ def apply_overrides(config: dict[str, Any], overrides: Overrides) -> None:
         parts = dotted.split(".")
         if parts[0] not in SECTIONS:
             raise GankitError(
-                f"--set key '{dotted}' must start with a section; valid: {choices(SECTIONS)}"
+                f"--set key '{dotted}' must start with a section"
+                f"{did_you_mean(parts[0], SECTIONS)}; valid: {choices(SECTIONS)}"
             )
         target = config
         for part in parts[:-1]:
@@ -335,7 +338,9 @@ def resolve_config(
     from gankit.registry import model_defaults
 
     config = read_config_source(source)
+    before = copy.deepcopy(config.get("data"))
     apply_overrides(config, overrides)
+    _warn_kept_data_options(before, config.get("data"))
     unknown = set(config) - set(SECTIONS)
     if unknown:
         raise GankitError(
@@ -366,6 +371,32 @@ def resolve_config(
         "data": {"name": data_name, **data},
         "train": train,
     }
+
+
+#: Data options a recipe sizes for its dataset: kept across a change of ``data.name``,
+#: they may no longer fit the new one.
+SIZED_DATA_OPTIONS = ("resolution", "channels")
+
+
+def _warn_kept_data_options(before: Any, after: Any) -> None:
+    """Warn when an override changed ``data.name`` but left the recipe's resolution (or
+    channels), chosen for the recipe's dataset, in place for the new one."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return
+    old_name, new_name = before.get("name"), after.get("name")
+    if old_name is None or old_name == new_name:
+        return
+    kept = [
+        f"data.{key}: {after[key]}"
+        for key in SIZED_DATA_OPTIONS
+        if key in before and after.get(key) == before[key]
+    ]
+    if kept:
+        warn(
+            f"data.name is now '{new_name}', but {', '.join(kept)} comes from the recipe "
+            f"made for '{old_name}'; if it does not fit '{new_name}', set it with "
+            f"--set data.{kept[0].split(':')[0][5:]}=VALUE"
+        )
 
 
 #: A run's name: one folder name under the runs folder.

@@ -12,7 +12,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gankit.errors import GankitError, choices
+from gankit.errors import GankitError, choices, did_you_mean
 from gankit.validation import validate_kwargs
 
 if TYPE_CHECKING:
@@ -75,7 +75,9 @@ def list_models() -> list[str]:
 def get_spec(name: str) -> ModelSpec:
     _load_families()
     if not isinstance(name, str) or name not in MODELS:
-        raise GankitError(f"unknown model '{name}'; valid: {choices(MODELS)}")
+        raise GankitError(
+            f"unknown model '{name}'{did_you_mean(name, MODELS)}; valid: {choices(MODELS)}"
+        )
     return MODELS[name]
 
 

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, Union
 
-from gankit.errors import GankitError, choices
+from gankit.errors import GankitError, choices, did_you_mean
 
 
 def _type_name(annotation: Any) -> str:
@@ -93,7 +93,10 @@ def validate_kwargs(
     hints = _resolved_hints(fn)
     for key, value in kwargs.items():
         if key not in params:
-            raise GankitError(f"unknown key '{key}' in {where}; valid: {choices(params)}")
+            raise GankitError(
+                f"unknown key '{key}' in {where}{did_you_mean(key, params)}; "
+                f"valid: {choices(params)}"
+            )
         annotation = hints.get(key, params[key].annotation)
         if not type_matches(value, annotation):
             raise GankitError(f"{where}: '{key}' must be {_type_name(annotation)}, got {value!r}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from torch import nn
 
 from gankit.config import TrainConfig
 from gankit.errors import DivergenceError, GankitError, warn
-from gankit.files import atomic_save, atomic_write_text, read_jsonl
+from gankit.files import atomic_save, atomic_write_text, finite_json, read_jsonl
 from gankit.models.base import Model
 from gankit.training.checkpoint import (
     FORMAT,
@@ -446,7 +445,7 @@ class Trainer:
 
             def log(step: int, metrics: dict[str, float], elapsed: float) -> None:
                 handle.write(
-                    json.dumps({"step": step, "time": round(elapsed, 3), **metrics}) + "\n"
+                    finite_json({"step": step, "time": round(elapsed, 3), **metrics}) + "\n"
                 )
                 handle.flush()
                 if self.writer is not None:
@@ -462,7 +461,7 @@ class Trainer:
         if not path.exists():
             return
         kept = [r for r in read_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= step]
-        text = "".join(json.dumps(row) + "\n" for row in kept)
+        text = "".join(finite_json(row) + "\n" for row in kept)
         if text != path.read_text(encoding="utf-8", errors="replace"):
             atomic_write_text(path, text)
 
