@@ -161,15 +161,17 @@ def evaluate_run(
     train_evaluator: bool = False,
     write: bool = True,
     overwrite: bool = True,
+    step: int | None = None,
 ) -> EvalReport:
     """Score a run's newest checkpoint as its task scores it; writes ``eval.json``.
 
     Samplers: the data's metrics next to the real-vs-real floor, and the family's own.
     Translators: cycle error, FD to the other domain, the class kept. Classifiers and
     segmenters: accuracy or mIoU on both domains. ``overwrite=False`` refuses to
-    replace an existing ``eval.json`` (before anything is scored).
+    replace an existing ``eval.json`` (before anything is scored). ``step`` scores that
+    kept checkpoint instead of the newest.
     """
-    loaded = load_run(run, runs_dir)
+    loaded = load_run(run, runs_dir, step)
     out = loaded.path / "eval.json"
     if write and not overwrite and out.exists():
         raise GankitError(f"'{out}' already exists; pass --overwrite to replace it")

@@ -27,6 +27,10 @@ EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 1
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run directories live.")]
+Step = Annotated[
+    int | None,
+    typer.Option("--step", help="Use the kept checkpoint of this step [default: the newest]."),
+]
 
 
 def _fail(message: str, code: int) -> None:
@@ -185,9 +189,10 @@ def sample(
         typer.Option(help="Conditional models: one class label, or one per sample (3,3,7,...)."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    step: Step = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Draw samples from a run's newest checkpoint (the EMA generator, if kept).
+    """Draw samples from a run's newest checkpoint, or --step's (the EMA generator, if kept).
 
     The generator draws 1,024 samples at a time, and a .npy file is written as they
     come, so memory stays bounded for any --n up to 50,000."""
@@ -196,8 +201,9 @@ def sample(
     from gankit.explore.pictures import write_sample_file
     from gankit.training.run import load_run
 
-    loaded = load_run(run, runs_dir)
-    out = out or loaded.paths.samples / f"sample_n{n}_seed{seed}.png"
+    loaded = load_run(run, runs_dir, step)
+    at = "" if step is None else f"_step{step}"
+    out = out or loaded.paths.samples / f"sample_n{n}_seed{seed}{at}.png"
     if out.suffix not in SAMPLE_FORMATS:
         raise GankitError(
             f"--out '{out}' has an unknown format; valid: {', '.join(SAMPLE_FORMATS)}"
@@ -301,9 +307,11 @@ def eval_(
     ] = False,
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the run's eval.json.")] = False,
+    step: Step = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Score a run's newest checkpoint next to the real-vs-real floor; writes eval.json."""
+    """Score a run's newest checkpoint (or --step's) next to the real-vs-real floor;
+    writes eval.json."""
     from gankit.api import evaluate_run
 
     report = evaluate_run(
@@ -318,6 +326,7 @@ def eval_(
         data_dir,
         train_evaluator,
         overwrite=overwrite,
+        step=step,
     )
     if report.n:
         typer.echo(
@@ -509,8 +518,12 @@ def explore(
         list[str] | None,
         typer.Option(help="segment: another run to show next to RUN (e.g. source-only)."),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Directory (default RUN/explore).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory (default RUN/explore, or RUN/explore/step_N with --step)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing pictures.")] = False,
+    step: Step = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Pictures of what a run learned: sample grids, walks, classes, codes, manifolds."""
@@ -534,7 +547,9 @@ def explore(
         animate=animate,
     )
     options.compare = [load_run(other, runs_dir) for other in compare or []]
-    loaded = load_run(run, runs_dir)
+    loaded = load_run(run, runs_dir, step)
+    if out is None and step is not None:  # beside the newest checkpoint's pictures
+        out = loaded.paths.explore / f"step_{step:08d}"
     for path in explore_run(loaded, what, options, out, overwrite):
         typer.echo(f"{what}: {path}")
 

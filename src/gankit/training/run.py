@@ -37,6 +37,7 @@ from gankit.registry import create_model
 from gankit.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
+    load_checkpoint,
     load_latest,
     one_line,
     upgrade_checkpoint,
@@ -418,14 +419,22 @@ class Run:
         return self.model.render(latent, net=self.sampler_net)
 
 
-def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
-    """Load a run's newest intact checkpoint: ``load_run("runs/dcgan-digits").sample(16)``.
+def load_run(run: str | Path, runs_dir: str | Path = "runs", step: int | None = None) -> Run:
+    """Load a run's newest intact checkpoint: ``load_run("runs/dcgan-digits").sample(16)``,
+    or the checkpoint of ``step``, which must be one the run keeps.
 
     Only tensors and plain values are loaded (``weights_only``): a run someone hands
     you cannot run code.
+
+    Raises:
+        GankitError: the run has no checkpoint, or none of ``step`` (the message lists
+            the steps it keeps).
     """
     path = find_run(run, runs_dir)
-    found = load_latest(RunPaths(path).checkpoints)
+    if step is None:
+        found = load_latest(RunPaths(path).checkpoints)
+    else:
+        found = _checkpoint_of_step(path, step)
     if found is None:
         raise GankitError(f"run '{path}' has no checkpoint yet (nothing in {path}/checkpoints)")
     step, ckpt_path, state = found
@@ -440,6 +449,19 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
     model.eval()
     sampler = ema_net or model.generator
     return Run(path, state["config"], step, ckpt_path, model, sampler)
+
+
+def _checkpoint_of_step(path: Path, step: int) -> tuple[int, Path, dict[str, Any]] | None:
+    """(step, file, state) of the kept checkpoint of ``step``; None if the run has none."""
+    kept = dict(list_checkpoints(RunPaths(path).checkpoints))
+    if not kept:
+        return None
+    if step not in kept:
+        raise GankitError(
+            f"run '{path}' keeps no checkpoint of step {step}; kept steps: "
+            f"{', '.join(map(str, sorted(kept)))} (train.keep_checkpoints sets how many)"
+        )
+    return step, kept[step], load_checkpoint(kept[step])
 
 
 def upgrade_checkpoints(
