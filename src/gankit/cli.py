@@ -27,6 +27,13 @@ EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 1
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run directories live.")]
+Imports = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--import",
+        help="Import this module first: your own model families (repeatable; docs/byo.md).",
+    ),
+]
 Step = Annotated[
     int | None,
     typer.Option("--step", help="Use the kept checkpoint of this step [default: the newest]."),
@@ -94,10 +101,13 @@ def train(
         int | None,
         typer.Option(help="Train with N processes on this machine (launches torchrun)."),
     ] = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Train a model. With no argument, a DCGAN on the embedded digits."""
     from gankit.api import train as run_training
+
+    imports = [*_GLOBAL_IMPORTS, *(import_ or [])]
 
     if nproc is not None:
         # the same command in each process, from the parsed options (without --nproc)
@@ -108,6 +118,7 @@ def train(
         command += ["--overwrite"] if overwrite else []
         command += [f"--data-dir={data_dir}"] if data_dir is not None else []
         command += [f"--runs-dir={runs_dir}", "--progress" if progress else "--no-progress"]
+        command += [f"--import={module}" for module in imports]
         raise typer.Exit(_launch(nproc, config, set_ or [], command))
     result = run_training(
         config,
@@ -118,6 +129,7 @@ def train(
         overwrite=overwrite,
         data_dir=data_dir,
         progress=None if progress else False,
+        imports=imports,
     )
     losses = ", ".join(
         f"{k} {v:.3f}" for k, v in result.last_metrics.items() if k.startswith("loss")
@@ -190,12 +202,14 @@ def sample(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     step: Step = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Draw samples from a run's newest checkpoint, or --step's (the EMA generator, if kept).
 
     The generator draws 1,024 samples at a time, and a .npy file is written as they
     come, so memory stays bounded for any --n up to 50,000."""
+    _use_imports(import_)
     from gankit.errors import GankitError
     from gankit.explore.latent import sample_chunks
     from gankit.explore.pictures import write_sample_file
@@ -308,10 +322,12 @@ def eval_(
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the run's eval.json.")] = False,
     step: Step = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Score a run's newest checkpoint (or --step's) next to the real-vs-real floor;
     writes eval.json."""
+    _use_imports(import_)
     from gankit.api import evaluate_run
 
     report = evaluate_run(
@@ -524,9 +540,11 @@ def explore(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing pictures.")] = False,
     step: Step = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Pictures of what a run learned: sample grids, walks, classes, codes, manifolds."""
+    _use_imports(import_)
     from gankit.api import explore as explore_run
     from gankit.errors import GankitError
     from gankit.explore.explore import ExploreOptions
@@ -567,9 +585,11 @@ def translate(
         bool, typer.Option(help="Also write input | translated | reconstructed strips.")
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Translate images with a CycleGAN run's generators; PNGs at the run's resolution."""
+    _use_imports(import_)
     from gankit.explore.translate import translate_files
     from gankit.training.run import load_run
 
@@ -633,9 +653,11 @@ def generate(
         bool, typer.Option(help="One passage of the most probable tokens instead.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the sampling.")] = 0,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Continue a seed text with a language model: one passage per temperature."""
+    _use_imports(import_)
     from gankit.errors import GankitError
     from gankit.explore.text import COURSE_TEMPERATURES, passages
     from gankit.training.run import load_run
@@ -666,6 +688,45 @@ def generate(
         typer.echo(passage.text)
 
 
+@app.command()
+@handle_errors
+def export(
+    run: Annotated[str, typer.Argument(help="A run directory, or a run name under --runs-dir.")],
+    format_: Annotated[
+        str, typer.Option("--format", help="safetensors, torchscript or onnx.")
+    ] = "safetensors",
+    out: Annotated[
+        Path | None, typer.Option(help="Output file [default: RUN/export/step_N.<suffix>].")
+    ] = None,
+    step: Step = None,
+    direction: Annotated[
+        str | None, typer.Option(help="Translators: AtoB or BtoA [default: AtoB].")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+    import_: Imports = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Write the network a run makes (generator, translator) for other tools, with a
+    JSON of its config beside it."""
+    _use_imports(import_)
+    from gankit.api import export_run
+    from gankit.export import json_path
+
+    path = export_run(run, format_, out, step, direction, runs_dir, overwrite)
+    typer.echo(f"{format_}: {path} (config: {json_path(path)})")
+
+
+#: ``gankit --import MODULE COMMAND``: modules every command imports first.
+_GLOBAL_IMPORTS: list[str] = []
+
+
+def _use_imports(modules: list[str] | None) -> None:
+    """Import the user's modules (``--import``) before the registry is used."""
+    from gankit.registry import import_modules
+
+    import_modules([*_GLOBAL_IMPORTS, *(modules or [])])
+
+
 def _print_version(value: bool) -> None:
     if value:
         from gankit import __version__
@@ -675,6 +736,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
+@handle_errors
 def _options(
     version: Annotated[
         bool,
@@ -682,8 +744,11 @@ def _options(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    import_: Imports = None,
 ) -> None:
     """Train, evaluate and explore GANs on PyTorch."""
+    _GLOBAL_IMPORTS[:] = import_ or []
+    _use_imports(None)
 
 
 def main() -> None:

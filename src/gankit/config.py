@@ -1,8 +1,9 @@
 """The run config: schema, presets, ``--set`` overrides and validation.
 
-A run config has four sections::
+A run config has four sections, and a list of the user's modules::
 
     name: dcgan-digits          # the run directory's default name
+    imports: [mypkg.models]     # optional: modules that register models (docs/byo.md)
     model: {name: dcgan, ...}   # the model's constructor keywords
     data:  {name: digits, ...}  # the data source's keywords
     train: {steps: 3000, ...}   # the trainer's clock: see TrainConfig
@@ -322,25 +323,36 @@ def apply_overrides(config: dict[str, Any], overrides: Overrides) -> None:
         target[parts[-1]] = value
 
 
-SECTIONS = ("name", "model", "data", "train")
+SECTIONS = ("name", "imports", "model", "data", "train")
 
 
 def resolve_config(
     source: str | Path | dict | None = None,
     overrides: Overrides = None,
+    imports: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Read, override and validate a run config; returns the fully resolved dict.
 
     The result names every model, data and train setting explicitly (defaults filled
     in), so the run directory and each checkpoint record exactly what was trained.
+
+    ``imports`` (``--import``) and the config's own ``imports`` list name the user's
+    modules that register models; they are imported before the model is looked up.
+    The result lists them, with the module that registered the model when it is the
+    user's, so that loading the run imports them again (see docs/byo.md).
     """
     from gankit.data import check_data_config
-    from gankit.registry import model_defaults
+    from gankit.registry import import_modules, model_defaults, user_module
 
     config = read_config_source(source)
     before = copy.deepcopy(config.get("data"))
     apply_overrides(config, overrides)
     _warn_kept_data_options(before, config.get("data"))
+    listed = config.get("imports") or []
+    if not isinstance(listed, list):
+        raise GankitError(f"config 'imports' must be a list of module names, got {listed!r}")
+    modules = list(dict.fromkeys([*listed, *imports]))
+    import_modules(modules, "imports" if not imports else "--import")
     unknown = set(config) - set(SECTIONS)
     if unknown:
         raise GankitError(
@@ -365,8 +377,12 @@ def resolve_config(
     train = dataclasses.asdict(TrainConfig(**train_raw))
 
     name = check_run_name(config.get("name") or f"{model_name}-{data_name}")
+    registered_by = user_module(model_name)
+    if registered_by is not None and registered_by not in modules:
+        modules.append(registered_by)
     return {
         "name": name,
+        **({"imports": modules} if modules else {}),
         "model": resolved_model,
         "data": {"name": data_name, **data},
         "train": train,

@@ -33,7 +33,7 @@ from gankit.data import DataBundle, load_data
 from gankit.errors import GankitError, warn
 from gankit.files import PARTIAL_WRITE, remove_partial_writes
 from gankit.models.base import Model
-from gankit.registry import create_model
+from gankit.registry import create_model, import_modules, list_models
 from gankit.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -55,6 +55,7 @@ RUN_ENTRIES = frozenset(
         "samples",
         "snapshots",
         "explore",
+        "export",
         "tensorboard",
         "fixed_noise.pt",
         "loss_curves.png",
@@ -438,6 +439,7 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs", step: int | None = 
     if found is None:
         raise GankitError(f"run '{path}' has no checkpoint yet (nothing in {path}/checkpoints)")
     step, ckpt_path, state = found
+    import_run_modules(path, state["config"], state.get("model_name"))
     try:
         model, ema_net = build_from_checkpoint(state)
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
@@ -449,6 +451,24 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs", step: int | None = 
     model.eval()
     sampler = ema_net or model.generator
     return Run(path, state["config"], step, ckpt_path, model, sampler)
+
+
+def import_run_modules(path: Path, config: dict[str, Any], model_name: Any) -> None:
+    """Import the user's modules a run was trained with (its config's ``imports``), so
+    that its model is registered again here.
+
+    Raises:
+        GankitError: a module cannot be imported, or the model is still unknown; the
+            message names the module to make importable or to pass to ``--import``.
+    """
+    modules = (config.get("imports") or []) if isinstance(config, dict) else []
+    import_modules(modules, f"run '{path}' imports {modules}")
+    if isinstance(model_name, str) and model_name not in list_models():
+        raise GankitError(
+            f"run '{path}' was trained with model '{model_name}', which no module imported "
+            "here registers; import the module that registers it, e.g. gankit sample RUN "
+            "--import mypkg.models (or install the package that provides it)"
+        )
 
 
 def _checkpoint_of_step(path: Path, step: int) -> tuple[int, Path, dict[str, Any]] | None:
