@@ -716,6 +716,37 @@ def export(
     typer.echo(f"{format_}: {path} (config: {json_path(path)})")
 
 
+@app.command("runs")
+@handle_errors
+def runs_(
+    folder: Annotated[Path, typer.Argument(help="A folder of runs.")] = Path("runs"),
+) -> None:
+    """List the runs in a folder: model, data, steps, state, latest losses and score.
+
+    State: training (a process holds the run), diverged, done (every step asked for),
+    or stopped (interrupted, killed, or not started)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gankit.training.run import summarize_runs
+
+    summaries = summarize_runs(folder)
+    if not summaries:
+        typer.echo(f"no runs in '{folder}'")
+        return
+    table = Table(
+        "run", "model", "data", "steps", "state", "latest losses", "latest eval",
+        box=None, pad_edge=False,
+    )  # fmt: skip
+    for row in summaries:
+        steps = f"{row.steps_done}/{row.steps if row.steps is not None else '?'}"
+        losses = ", ".join(f"{k} {v:.3g}" for k, v in row.losses.items()) or "-"
+        table.add_row(
+            row.path.name, row.model, row.data, steps, row.state, losses, row.headline or "-"
+        )
+    Console(width=max(160, Console().width)).print(table)
+
+
 #: ``gankit --import MODULE COMMAND``: modules every command imports first.
 _GLOBAL_IMPORTS: list[str] = []
 

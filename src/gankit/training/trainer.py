@@ -239,6 +239,9 @@ class Trainer:
                 # in their next collective.
                 any_bad, stopping = any_rank([bool(bad), stop.signal_name is not None], self.dist)
                 if any_bad:
+                    # the run's last line says so (gankit runs); a resume drops it
+                    elapsed = time.perf_counter() - started
+                    log(step + 1, {"diverged": sorted(bad) or ["(another rank)"]}, elapsed)
                     raise self._diverged(step + 1, bad or {"(another rank)": math.nan})
                 self._update_ema()
                 step += 1
@@ -450,7 +453,8 @@ class Trainer:
                 handle.flush()
                 if self.writer is not None:
                     for key, value in metrics.items():
-                        self.writer.add_scalar(key, value, step)
+                        if isinstance(value, (int, float)):
+                            self.writer.add_scalar(key, value, step)
 
             yield log
 
