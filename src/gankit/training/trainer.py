@@ -31,6 +31,7 @@ from gankit.config import TrainConfig
 from gankit.errors import DivergenceError, GankitError, warn
 from gankit.files import atomic_save, atomic_write_text, finite_json, read_jsonl
 from gankit.models.base import Model
+from gankit.training import tensorboard
 from gankit.training.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -262,6 +263,7 @@ class Trainer:
         if bar is not None:
             bar.close()
         if self.writer is not None:
+            tensorboard.log_hparams(self.writer, self.config, last_metrics, step)
             self.writer.close()
         for name, net in self.networks.items():  # hand back the plain networks
             setattr(self.model, name, net)
@@ -286,6 +288,8 @@ class Trainer:
                 title = f"{self.config['name']} step {step}"
                 net = self.sampler_net(step)
                 sample_path = self.previews.draw(step, inputs, net, self.paths, title)
+                if self.writer is not None:
+                    tensorboard.log_preview(self.writer, sample_path, step)
             if self.evaluate is not None and due(cfg.eval_every):
                 log(step, self._evaluate(step), elapsed)
             if stopping or due(cfg.ckpt_every):
@@ -453,7 +457,7 @@ class Trainer:
                 handle.flush()
                 if self.writer is not None:
                     for key, value in metrics.items():
-                        if isinstance(value, (int, float)):
+                        if isinstance(value, (int, float)) and math.isfinite(value):
                             self.writer.add_scalar(key, value, step)
 
             yield log
