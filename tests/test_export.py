@@ -109,3 +109,40 @@ def test_a_translator_exports_one_direction(tmp_path):
         cli("export", result.run_dir, "--format", "torchscript", "--direction", "up"),
         "--direction must be one of AtoB, BtoA",
     )
+
+
+def test_a_classifier_exports_the_logits_predict_reads(tmp_path):
+    from safetensors.torch import load_file
+
+    config = {
+        "name": "dann-moons",
+        "model": {"name": "dann", "hidden_dim": 16, "n_layers": 1, "norm": "none"},
+        "data": {"name": "moons", "n_train": 256, "n_test": 64, "target": "moons"},
+        "train": {"steps": 5, "batch_size": 32, "threads": 1, "progress": False},
+    }
+    run_dir = gankit.train(config, runs_dir=tmp_path / "runs").run_dir
+    loaded = gankit.load_run(run_dir)
+    points = torch.randn(700, 2)  # more than predict's chunks of 500
+    path, meta = export(run_dir, "torchscript", tmp_path)
+    assert meta["task"] == "classify" and meta["outputs"]["logits"]["shape"] == ["N", 2]
+    logits = torch.jit.load(str(path))(points)
+    assert torch.equal(logits.argmax(1), loaded.model.predict(points))
+    path, meta = export(run_dir, "safetensors", tmp_path)
+    model = gankit.create_model(meta["model_name"], **meta["hparams"])
+    model.predictor().load_state_dict(load_file(path))
+    assert torch.equal(model.predict(points), loaded.model.predict(points))
+
+
+def test_a_segmenter_exports_its_main_output(tmp_path):
+    args = ["--set=train.steps=2", "--set=train.batch_size=4", "--set=train.threads=1"]
+    args += ["--set=data.resolution=16", "--set=data.n_train=16", "--set=data.n_test=8"]
+    args += ["--set=model.channels=4", "--set=model.d_channels=4", "--no-progress"]
+    result = cli("train", "adaptseg-segshift", *args, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "adaptseg-segshift"
+    loaded = gankit.load_run(run_dir)
+    images = torch.rand(3, 3, 16, 16) * 2 - 1
+    path, meta = export(run_dir, "torchscript", tmp_path)
+    assert meta["task"] == "segment" and meta["outputs"]["logits"]["shape"][2:] == [16, 16]
+    maps = torch.jit.load(str(path))(images).argmax(1)
+    assert torch.equal(maps, loaded.model.predict(images))

@@ -80,6 +80,16 @@ def test_metrics_log_is_strict_json_when_a_score_is_infinite(tmp_path, monkeypat
     assert info.exit_code == 0 and "eval_kl inf" in info.output, info.output
 
 
+def test_eval_json_is_strict_json_when_a_score_is_not_finite(tmp_path):
+    from gankit.metrics.evaluate import EvalReport
+
+    report = EvalReport(
+        "r", 1, 2, 2, 2, "test", None, {"iou_sky": math.nan, "miou": 0.5}, {"w1": math.inf}, 1.0
+    )
+    parsed = strict_json(report.write(tmp_path / "eval.json").read_text())
+    assert parsed["scores"] == {"iou_sky": None, "miou": 0.5} and parsed["floor"] == {"w1": None}
+
+
 def test_resume_rewrites_an_old_log_holding_nan_as_strict_json(tmp_path):
     first = gankit.train(tiny_config(steps=10), runs_dir=tmp_path)
     metrics = first.run_dir / "metrics.jsonl"

@@ -239,7 +239,8 @@ def export_run(
     runs_dir: str | Path = "runs",
     overwrite: bool = False,
 ) -> Path:
-    """Write the network a run's task makes (a sampler's generator, a translator) as
+    """Write the network a run's task makes (a sampler's generator, a translator, a
+    classifier's or segmenter's predictor) as
     ``fmt`` (safetensors, torchscript or onnx), with ``<file>.json`` beside it naming the
     model, its settings, inputs and outputs. ``out`` defaults to
     ``RUN/export/step_N.<suffix>``.

@@ -706,8 +706,8 @@ def export(
     import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Write the network a run makes (generator, translator) for other tools, with a
-    JSON of its config beside it."""
+    """Write the network a run makes (generator, translator, classifier) for other
+    tools, with a JSON of its config beside it."""
     _use_imports(import_)
     from gankit.api import export_run
     from gankit.export import json_path

@@ -402,16 +402,13 @@ def _warn_kept_data_options(before: Any, after: Any) -> None:
     old_name, new_name = before.get("name"), after.get("name")
     if old_name is None or old_name == new_name:
         return
-    kept = [
-        f"data.{key}: {after[key]}"
-        for key in SIZED_DATA_OPTIONS
-        if key in before and after.get(key) == before[key]
-    ]
+    kept = [key for key in SIZED_DATA_OPTIONS if key in before and after.get(key) == before[key]]
     if kept:
+        shown = ", ".join(f"data.{key}: {after[key]}" for key in kept)
         warn(
-            f"data.name is now '{new_name}', but {', '.join(kept)} comes from the recipe "
-            f"made for '{old_name}'; if it does not fit '{new_name}', set it with "
-            f"--set data.{kept[0].split(':')[0][5:]}=VALUE"
+            f"data.name is now '{new_name}', but {shown} comes from the recipe made for "
+            f"'{old_name}'; if it does not fit '{new_name}', set it with "
+            f"--set data.{kept[0]}=VALUE"
         )
 
 

@@ -89,6 +89,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite (at any depth of dicts, lists and
+    tuples) replaced by None, so that ``json.dumps(..., allow_nan=False)`` writes it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def finite_json(row: dict[str, Any]) -> str:
     """``row`` as one line of strict JSON: a number that is not finite (NaN, inf) is
     written as ``null``, and the line says which under ``"nonfinite"`` with the value as
