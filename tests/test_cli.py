@@ -90,7 +90,10 @@ def test_models_and_datasets_commands():
     ("args", "message"),
     [
         (["train", "no-such-preset"], "unknown preset 'no-such-preset'; valid: acgan-digits"),
-        (["train", "gan-ring", "--set", "train.stepz=5"], "unknown key 'stepz' in train; valid:"),
+        (
+            ["train", "gan-ring", "--set", "train.stepz=5"],
+            "unknown key 'stepz' in train (did you mean 'steps'?); valid:",
+        ),
         (["train", "gan-ring", "--set", "train.steps=many"], "'steps' must be int, got 'many'"),
         (["train", "gan-ring", "--set", "model.name=biggan"], "unknown model 'biggan'; valid:"),
         (

@@ -331,7 +331,7 @@ def test_explore_draws_the_temperature_trade_off(trained):
         assert picture.width > 300
     passages = (resumed.run_dir / "explore" / "temperature.txt").read_text()
     assert "--- temperature 0.5: word share" in passages
-    out = cli.invoke(app, ["eval", str(resumed.run_dir), "--metrics", "fd"])
+    out = cli.invoke(app, ["eval", str(resumed.run_dir), "--metrics", "fd", "--overwrite"])
     assert out.exit_code == 2 and "drop --metrics" in out.output
 
 

@@ -20,8 +20,8 @@ from gankit.explore.explore import ExploreOptions, write_pictures
 from gankit.explore.pictures import save_loss_curves
 from gankit.files import atomic_write_text
 from gankit.metrics.evaluate import EvalOptions, EvalReport
-from gankit.registry import get_spec, list_models
-from gankit.tasks import all_views, get_task
+from gankit.registry import get_spec, import_modules, list_models
+from gankit.tasks import TASKS, all_views, get_task
 from gankit.training.distributed import barrier, init_from_environment, launch_rank, shutdown
 from gankit.training.lock import run_lock
 from gankit.training.run import (
@@ -50,6 +50,7 @@ def train(
     overwrite: bool = False,
     data_dir: str | None = None,
     progress: bool | None = None,
+    imports: list[str] | tuple[str, ...] = (),
 ) -> TrainResult:
     """Train a model from a preset name, a YAML path or a dict, into ``runs_dir/<name>``.
 
@@ -66,6 +67,8 @@ def train(
             put back if it fails before that.
         data_dir: where to look first for downloadable datasets.
         progress: force the progress bar on or off (default: the config's).
+        imports: the user's modules that register models (``--import``), imported
+            first and recorded in the run's config (see docs/byo.md).
 
     Returns:
         A :class:`TrainResult` with the run directory and what was written.
@@ -78,6 +81,7 @@ def train(
     """
     if resume and overwrite:
         raise GankitError("--resume and --overwrite contradict each other; pass one of them")
+    import_modules(imports)
     overrides = parse_overrides(overrides)
     if progress is not None:
         overrides["train.progress"] = progress
@@ -100,7 +104,7 @@ def train(
             resolved = resume_config(run_dir, overrides)
             state = resume_state(run_dir, resolved["train"]["steps"], writer)
         else:
-            resolved = resolve_config(config, overrides)
+            resolved = resolve_config(config, overrides, imports)
             if name is not None:
                 resolved = resolve_config({**resolved, "name": name})
             run_dir = runs_root / resolved["name"]
@@ -162,21 +166,28 @@ def evaluate_run(
     data_dir: str | None = None,
     train_evaluator: bool = False,
     write: bool = True,
+    overwrite: bool = True,
+    step: int | None = None,
 ) -> EvalReport:
     """Score a run's newest checkpoint as its task scores it; writes ``eval.json``.
 
     Samplers: the data's metrics next to the real-vs-real floor, and the family's own.
     Translators: cycle error, FD to the other domain, the class kept. Classifiers and
-    segmenters: accuracy or mIoU on both domains.
+    segmenters: accuracy or mIoU on both domains. ``overwrite=False`` refuses to
+    replace an existing ``eval.json`` (before anything is scored). ``step`` scores that
+    kept checkpoint instead of the newest.
     """
-    loaded = load_run(run, runs_dir)
+    loaded = load_run(run, runs_dir, step)
+    out = loaded.path / "eval.json"
+    if write and not overwrite and out.exists():
+        raise GankitError(f"'{out}' already exists; pass --overwrite to replace it")
     bundle = load_data(loaded.config["data"], data_dir)
     options = EvalOptions(
         metrics, n, features, split, seed, inception_weights, data_dir, train_evaluator
     )
     report = get_task(loaded.model).evaluate(loaded, bundle, options)
     if write:
-        report.write(loaded.path / "eval.json")
+        report.write(out)
     return report
 
 
@@ -324,6 +335,71 @@ def _image_set(spec, n, seed, runs_dir, data_dir, extractor) -> ImageSet:
     return ImageSet(spec, f"run at step {loaded.step}", count, embed(chunks))
 
 
+#: How to use each exported file, for its JSON.
+EXPORT_USE = {
+    "safetensors": "model = gankit.create_model(model_name, **hparams); "
+    "getattr(model, network) (or model.translator(direction)).load_state_dict("
+    "safetensors.torch.load_file(PATH)); then model.render(latent) or the network itself",
+    "torchscript": "net = torch.jit.load(PATH); output = net(*inputs)",
+    "onnx": "onnxruntime.InferenceSession(PATH).run(None, {input name: array}), or "
+    "onnx.reference.ReferenceEvaluator(PATH)",
+}
+
+
+def export_run(
+    run: str | Path,
+    fmt: str,
+    out: str | Path | None = None,
+    step: int | None = None,
+    direction: str | None = None,
+    runs_dir: str | Path = "runs",
+    overwrite: bool = False,
+) -> Path:
+    """Write the network a run's task makes (a sampler's generator, a translator, a
+    classifier's or segmenter's predictor) as
+    ``fmt`` (safetensors, torchscript or onnx), with ``<file>.json`` beside it naming the
+    model, its settings, inputs and outputs. ``out`` defaults to
+    ``RUN/export/step_N.<suffix>``.
+
+    Raises:
+        GankitError: an unknown format, a task that exports no network, a file that
+            exists without ``overwrite``, or a missing package (``gankit[export]``).
+    """
+    from gankit import __version__
+    from gankit.export import FORMATS, check_format, json_path, write
+
+    check_format(fmt)
+    loaded = load_run(run, runs_dir, step)
+    task = get_task(loaded.model)
+    if task.export is None:
+        raise GankitError(
+            f"run '{loaded.path.name}' ({loaded.model.model_name}, task {task.name}) has no "
+            f"network gankit exports; tasks that export one: "
+            f"{choices(t.name for t in TASKS.values() if t.export is not None)}"
+        )
+    path = (
+        Path(out)
+        if out is not None
+        else (loaded.paths.root / "export" / f"step_{loaded.step:08d}{FORMATS[fmt]}")
+    )
+    for existing in (path, json_path(path)):
+        if existing.exists() and not overwrite:
+            raise GankitError(f"'{existing}' already exists; pass --overwrite or choose --out")
+    exportable = task.export(loaded, direction)
+    meta = {
+        "gankit": __version__,
+        "run": str(loaded.path),
+        "step": loaded.step,
+        "checkpoint": str(loaded.checkpoint),
+        "task": task.name,
+        "model_name": loaded.model.model_name,
+        "hparams": loaded.model.hparams,
+        "imports": loaded.config.get("imports", []),
+        "use": EXPORT_USE[fmt],
+    }
+    return write(exportable, fmt, path, meta)
+
+
 def drawn_by(what: str) -> list[str]:
     """The registered models whose task and family give them the view ``what``."""
     names = []
@@ -336,3 +412,6 @@ def drawn_by(what: str) -> list[str]:
 
 
 __all__ = ["drawn_by", "evaluate_run", "explore", "fid", "train"]
+
+
+__all__ = ["drawn_by", "evaluate_run", "explore", "export_run", "train"]

@@ -27,6 +27,17 @@ EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 1
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run directories live.")]
+Imports = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--import",
+        help="Import this module first: your own model families (repeatable; docs/byo.md).",
+    ),
+]
+Step = Annotated[
+    int | None,
+    typer.Option("--step", help="Use the kept checkpoint of this step [default: the newest]."),
+]
 
 
 def _fail(message: str, code: int) -> None:
@@ -90,10 +101,13 @@ def train(
         int | None,
         typer.Option(help="Train with N processes on this machine (launches torchrun)."),
     ] = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Train a model. With no argument, a DCGAN on the embedded digits."""
     from gankit.api import train as run_training
+
+    imports = [*_GLOBAL_IMPORTS, *(import_ or [])]
 
     if nproc is not None:
         # the same command in each process, from the parsed options (without --nproc)
@@ -104,6 +118,7 @@ def train(
         command += ["--overwrite"] if overwrite else []
         command += [f"--data-dir={data_dir}"] if data_dir is not None else []
         command += [f"--runs-dir={runs_dir}", "--progress" if progress else "--no-progress"]
+        command += [f"--import={module}" for module in imports]
         raise typer.Exit(_launch(nproc, config, set_ or [], command))
     result = run_training(
         config,
@@ -114,6 +129,7 @@ def train(
         overwrite=overwrite,
         data_dir=data_dir,
         progress=None if progress else False,
+        imports=imports,
     )
     losses = ", ".join(
         f"{k} {v:.3f}" for k, v in result.last_metrics.items() if k.startswith("loss")
@@ -195,19 +211,23 @@ def sample(
         typer.Option(help="Conditional models: one class label, or one per sample (3,3,7,...)."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    step: Step = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Draw samples from a run's newest checkpoint (the EMA generator, if kept).
+    """Draw samples from a run's newest checkpoint, or --step's (the EMA generator, if kept).
 
     The generator draws 1,024 samples at a time, and a .npy file or a folder of PNGs is
     written as they come, so memory stays bounded for any --n up to 50,000."""
+    _use_imports(import_)
     from gankit.errors import GankitError
     from gankit.explore.latent import sample_chunks
     from gankit.explore.pictures import write_sample_file, write_sample_folder
     from gankit.training.run import load_run
 
-    loaded = load_run(run, runs_dir)
-    out = out or loaded.paths.samples / f"sample_n{n}_seed{seed}.png"
+    loaded = load_run(run, runs_dir, step)
+    at = "" if step is None else f"_step{step}"
+    out = out or loaded.paths.samples / f"sample_n{n}_seed{seed}{at}.png"
     if out.suffix == "":
         chunks = sample_chunks(loaded, n, seed, _int_list(labels, "--labels"))
         meta = {"run": str(loaded.path), "step": loaded.step, "seed": seed, "labels": labels}
@@ -254,11 +274,14 @@ def models() -> None:
 
 @app.command()
 @handle_errors
-def datasets() -> None:
-    """List the data sources."""
-    from gankit.data import list_datasets
+def datasets(
+    data_dir: Annotated[str | None, typer.Option(help="Also look here for dataset files.")] = None,
+) -> None:
+    """List the data sources: what each is, and whether its files are on this machine."""
+    from gankit.data import describe_datasets
 
-    typer.echo("\n".join(list_datasets()))
+    for name, description, files in describe_datasets(data_dir):
+        typer.echo(f"{name:<18} {description} [{files}]")
 
 
 @app.command()
@@ -284,7 +307,12 @@ def info(
     typer.echo(f"checkpoints: {', '.join(p.name for _, p in checkpoints) or 'none'}")
     if rows:
         last = rows[-1]
-        values = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "time"))
+        nonfinite = last.get("nonfinite") or {}  # logged as null, named here (finite_json)
+        values = ", ".join(
+            f"{k} {nonfinite.get(k, v)}" if not isinstance(v, (int, float)) else f"{k} {v:.4g}"
+            for k, v in last.items()
+            if k not in ("step", "time", "nonfinite")
+        )
         typer.echo(f"latest log:  step {last['step']}: {values}")
     typer.echo("config:")
     typer.echo("  " + dump_yaml(config).strip().replace("\n", "\n  "))
@@ -309,9 +337,14 @@ def eval_(
         bool, typer.Option(help="Train the dataset's evaluator classifier if it is missing.")
     ] = False,
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the run's eval.json.")] = False,
+    step: Step = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Score a run's newest checkpoint next to the real-vs-real floor; writes eval.json."""
+    """Score a run's newest checkpoint (or --step's) next to the real-vs-real floor;
+    writes eval.json."""
+    _use_imports(import_)
     from gankit.api import evaluate_run
 
     report = evaluate_run(
@@ -325,6 +358,8 @@ def eval_(
         runs_dir,
         data_dir,
         train_evaluator,
+        overwrite=overwrite,
+        step=step,
     )
     if report.n:
         typer.echo(
@@ -356,10 +391,12 @@ def fid(
         str | None, typer.Option(help="A copy of the FID InceptionV3 file (default_1.pt).")
     ] = None,
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Inception-FID, KID and precision/recall between two image sets: folders of images
     (what other tools write), .npy arrays, gankit runs, or data:NAME[:train|test]."""
+    _use_imports(import_)
     from gankit.api import fid as score_fid
 
     scores, first, second = score_fid(a, b, n, seed, runs_dir, data_dir, inception_weights)
@@ -546,11 +583,17 @@ def explore(
         list[str] | None,
         typer.Option(help="segment: another run to show next to RUN (e.g. source-only)."),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Directory (default RUN/explore).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory (default RUN/explore, or RUN/explore/step_N with --step)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing pictures.")] = False,
+    step: Step = None,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Pictures of what a run learned: sample grids, walks, classes, codes, manifolds."""
+    _use_imports(import_)
     from gankit.api import explore as explore_run
     from gankit.errors import GankitError
     from gankit.explore.explore import ExploreOptions
@@ -571,7 +614,9 @@ def explore(
         animate=animate,
     )
     options.compare = [load_run(other, runs_dir) for other in compare or []]
-    loaded = load_run(run, runs_dir)
+    loaded = load_run(run, runs_dir, step)
+    if out is None and step is not None:  # beside the newest checkpoint's pictures
+        out = loaded.paths.explore / f"step_{step:08d}"
     for path in explore_run(loaded, what, options, out, overwrite):
         typer.echo(f"{what}: {path}")
 
@@ -589,9 +634,11 @@ def translate(
         bool, typer.Option(help="Also write input | translated | reconstructed strips.")
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Translate images with a CycleGAN run's generators; PNGs at the run's resolution."""
+    _use_imports(import_)
     from gankit.explore.translate import translate_files
     from gankit.training.run import load_run
 
@@ -655,9 +702,11 @@ def generate(
         bool, typer.Option(help="One passage of the most probable tokens instead.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the sampling.")] = 0,
+    import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Continue a seed text with a language model: one passage per temperature."""
+    _use_imports(import_)
     from gankit.errors import GankitError
     from gankit.explore.text import COURSE_TEMPERATURES, passages
     from gankit.training.run import load_run
@@ -686,6 +735,100 @@ def generate(
     for passage in written:
         typer.echo(f"--- {passage.label} ---")
         typer.echo(passage.text)
+
+
+@app.command()
+@handle_errors
+def export(
+    run: Annotated[str, typer.Argument(help="A run directory, or a run name under --runs-dir.")],
+    format_: Annotated[
+        str, typer.Option("--format", help="safetensors, torchscript or onnx.")
+    ] = "safetensors",
+    out: Annotated[
+        Path | None, typer.Option(help="Output file [default: RUN/export/step_N.<suffix>].")
+    ] = None,
+    step: Step = None,
+    direction: Annotated[
+        str | None, typer.Option(help="Translators: AtoB or BtoA [default: AtoB].")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+    import_: Imports = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Write the network a run makes (generator, translator, classifier) for other
+    tools, with a JSON of its config beside it."""
+    _use_imports(import_)
+    from gankit.api import export_run
+    from gankit.export import json_path
+
+    path = export_run(run, format_, out, step, direction, runs_dir, overwrite)
+    typer.echo(f"{format_}: {path} (config: {json_path(path)})")
+
+
+@app.command("runs")
+@handle_errors
+def runs_(
+    folder: Annotated[Path, typer.Argument(help="A folder of runs.")] = Path("runs"),
+) -> None:
+    """List the runs in a folder: model, data, steps, state, latest losses and score.
+
+    State: training (a process holds the run), diverged, done (every step asked for),
+    or stopped (interrupted, killed, or not started)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gankit.training.run import summarize_runs
+
+    summaries = summarize_runs(folder)
+    if not summaries:
+        typer.echo(f"no runs in '{folder}'")
+        return
+    table = Table(
+        "run", "model", "data", "steps", "state", "latest losses", "latest eval",
+        box=None, pad_edge=False,
+    )  # fmt: skip
+    for row in summaries:
+        steps = f"{row.steps_done}/{row.steps if row.steps is not None else '?'}"
+        losses = ", ".join(f"{k} {v:.3g}" for k, v in row.losses.items()) or "-"
+        table.add_row(
+            row.path.name, row.model, row.data, steps, row.state, losses, row.headline or "-"
+        )
+    Console(width=max(160, Console().width)).print(table)
+
+
+#: ``gankit --import MODULE COMMAND``: modules every command imports first.
+_GLOBAL_IMPORTS: list[str] = []
+
+
+def _use_imports(modules: list[str] | None) -> None:
+    """Import the user's modules (``--import``) before the registry is used."""
+    from gankit.registry import import_modules
+
+    import_modules([*_GLOBAL_IMPORTS, *(modules or [])])
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gankit import __version__
+
+        typer.echo(f"gankit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+@handle_errors
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    import_: Imports = None,
+) -> None:
+    """Train, evaluate and explore GANs on PyTorch."""
+    _GLOBAL_IMPORTS[:] = import_ or []
+    _use_imports(None)
 
 
 def main() -> None:

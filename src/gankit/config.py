@@ -1,8 +1,9 @@
 """The run config: schema, presets, ``--set`` overrides and validation.
 
-A run config has four sections::
+A run config has four sections, and a list of the user's modules::
 
     name: dcgan-digits          # the run directory's default name
+    imports: [mypkg.models]     # optional: modules that register models (docs/byo.md)
     model: {name: dcgan, ...}   # the model's constructor keywords
     data:  {name: digits, ...}  # the data source's keywords
     train: {steps: 3000, ...}   # the trainer's clock: see TrainConfig
@@ -27,7 +28,7 @@ from typing import Any, Literal
 import yaml
 
 from gankit.conventions import MAX_SEED
-from gankit.errors import GankitError, check_int, choices
+from gankit.errors import GankitError, check_int, choices, did_you_mean, warn
 from gankit.validation import validate_kwargs
 
 DEFAULT_PRESET = "dcgan-digits"
@@ -287,7 +288,9 @@ def list_presets() -> dict[str, str]:
 def load_preset(name: str) -> dict[str, Any]:
     files = _preset_files()
     if name not in files:
-        raise GankitError(f"unknown preset '{name}'; valid: {choices(files)}")
+        raise GankitError(
+            f"unknown preset '{name}'{did_you_mean(name, files)}; valid: {choices(files)}"
+        )
     return load_yaml(files[name].read_text(), f"preset '{name}'")
 
 
@@ -350,7 +353,8 @@ def apply_overrides(config: dict[str, Any], overrides: Overrides) -> None:
         parts = dotted.split(".")
         if parts[0] not in SECTIONS:
             raise GankitError(
-                f"--set key '{dotted}' must start with a section; valid: {choices(SECTIONS)}"
+                f"--set key '{dotted}' must start with a section"
+                f"{did_you_mean(parts[0], SECTIONS)}; valid: {choices(SECTIONS)}"
             )
         target = config
         for part in parts[:-1]:
@@ -360,23 +364,36 @@ def apply_overrides(config: dict[str, Any], overrides: Overrides) -> None:
         target[parts[-1]] = value
 
 
-SECTIONS = ("name", "model", "data", "train")
+SECTIONS = ("name", "imports", "model", "data", "train")
 
 
 def resolve_config(
     source: str | Path | dict | None = None,
     overrides: Overrides = None,
+    imports: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Read, override and validate a run config; returns the fully resolved dict.
 
     The result names every model, data and train setting explicitly (defaults filled
     in), so the run directory and each checkpoint record exactly what was trained.
+
+    ``imports`` (``--import``) and the config's own ``imports`` list name the user's
+    modules that register models; they are imported before the model is looked up.
+    The result lists them, with the module that registered the model when it is the
+    user's, so that loading the run imports them again (see docs/byo.md).
     """
     from gankit.data import check_data_config
-    from gankit.registry import model_defaults
+    from gankit.registry import import_modules, model_defaults, user_module
 
     config = read_config_source(source)
+    before = copy.deepcopy(config.get("data"))
     apply_overrides(config, overrides)
+    _warn_kept_data_options(before, config.get("data"))
+    listed = config.get("imports") or []
+    if not isinstance(listed, list):
+        raise GankitError(f"config 'imports' must be a list of module names, got {listed!r}")
+    modules = list(dict.fromkeys([*listed, *imports]))
+    import_modules(modules, "imports" if not imports else "--import")
     unknown = set(config) - set(SECTIONS)
     if unknown:
         raise GankitError(
@@ -401,12 +418,39 @@ def resolve_config(
     train = dataclasses.asdict(TrainConfig(**train_raw))
 
     name = check_run_name(config.get("name") or f"{model_name}-{data_name}")
+    registered_by = user_module(model_name)
+    if registered_by is not None and registered_by not in modules:
+        modules.append(registered_by)
     return {
         "name": name,
+        **({"imports": modules} if modules else {}),
         "model": resolved_model,
         "data": {"name": data_name, **data},
         "train": train,
     }
+
+
+#: Data options a recipe sizes for its dataset: kept across a change of ``data.name``,
+#: they may no longer fit the new one.
+SIZED_DATA_OPTIONS = ("resolution", "channels")
+
+
+def _warn_kept_data_options(before: Any, after: Any) -> None:
+    """Warn when an override changed ``data.name`` but left the recipe's resolution (or
+    channels), chosen for the recipe's dataset, in place for the new one."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return
+    old_name, new_name = before.get("name"), after.get("name")
+    if old_name is None or old_name == new_name:
+        return
+    kept = [key for key in SIZED_DATA_OPTIONS if key in before and after.get(key) == before[key]]
+    if kept:
+        shown = ", ".join(f"data.{key}: {after[key]}" for key in kept)
+        warn(
+            f"data.name is now '{new_name}', but {shown} comes from the recipe made for "
+            f"'{old_name}'; if it does not fit '{new_name}', set it with "
+            f"--set data.{kept[0]}=VALUE"
+        )
 
 
 #: A run's name: one folder name under the runs folder.

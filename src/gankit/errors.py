@@ -38,6 +38,17 @@ def choices(valid) -> str:
     return ", ".join(sorted(str(v) for v in valid))
 
 
+def did_you_mean(word: str, valid) -> str:
+    """``" (did you mean 'x'?)"`` naming the valid name nearest ``word``, or ``""`` when
+    none is near: difflib's similarity ratio of at least 0.75, which a swapped, missing
+    or extra letter passes (``stepz``, ``trian``) and a different name does not
+    (``stylegan`` is not ``cyclegan``)."""
+    import difflib
+
+    near = difflib.get_close_matches(str(word), [str(v) for v in valid], n=1, cutoff=0.75)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
 def warn(message: str) -> None:
     """One line on stderr, ``gankit: warning: ...``: something was wrong and gankit went
     on without it (a damaged file it could do without)."""

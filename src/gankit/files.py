@@ -9,6 +9,7 @@ final name, never half of one that a later run would trust.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -53,12 +54,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp_name))
         with open(tmp_name, "rb+") as handle:
             os.fsync(handle.fileno())
+        # mkstemp makes the file 0600; the final file gets what open() would give it
+        os.chmod(tmp_name, 0o666 & ~current_umask())
         os.replace(tmp_name, path)
     except BaseException as err:
         Path(tmp_name).unlink(missing_ok=True)
         if isinstance(err, OSError) and err.errno is not None and err.filename is None:
             err.filename = str(path)  # a full disk names the file it was writing
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -77,6 +87,34 @@ def atomic_save(obj: Any, path: Path) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite (at any depth of dicts, lists and
+    tuples) replaced by None, so that ``json.dumps(..., allow_nan=False)`` writes it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def finite_json(row: dict[str, Any]) -> str:
+    """``row`` as one line of strict JSON: a number that is not finite (NaN, inf) is
+    written as ``null``, and the line says which under ``"nonfinite"`` with the value as
+    text, e.g. ``{"step": 50, "eval_kl": null, "nonfinite": {"eval_kl": "inf"}}``.
+    Python's own ``json.dumps`` would write ``NaN`` and ``Infinity``, which are not JSON."""
+    nonfinite = {
+        key: str(value)
+        for key, value in row.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    }
+    clean = {key: None if key in nonfinite else value for key, value in row.items()}
+    if nonfinite:
+        clean["nonfinite"] = nonfinite
+    return json.dumps(clean, allow_nan=False)
 
 
 def remove_partial_writes(folder: Path) -> list[Path]:

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, Union
 
-from gankit.errors import GankitError, choices
+from gankit.errors import GankitError, choices, did_you_mean
 
 
 def _type_name(annotation: Any) -> str:
@@ -70,31 +70,68 @@ def type_matches(value: Any, annotation: Any) -> bool:
 
 
 def _resolved_hints(fn: Callable) -> dict[str, Any]:
-    target = fn.__init__ if inspect.isclass(fn) else fn
     try:
-        return typing.get_type_hints(target)
+        return typing.get_type_hints(fn)
     except Exception:  # unresolvable forward references: fall back to no type checks
         return {}
+
+
+def _named(fn: Callable) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
+    """``fn``'s keyword parameters, their resolved annotations, and whether it takes
+    ``**kwargs``."""
+    parameters = inspect.signature(fn).parameters
+    named = {
+        name: p
+        for name, p in parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name != "self"
+    }
+    takes_more = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+    return named, _resolved_hints(fn), takes_more
+
+
+def keyword_parameters(fn: Callable) -> dict[str, tuple[inspect.Parameter, Any]]:
+    """``name -> (parameter, annotation)`` of every keyword ``fn`` accepts.
+
+    A class whose ``__init__`` takes ``**kwargs`` also accepts the keywords of its
+    parent's ``__init__`` (which ``super().__init__(**kwargs)`` hands them to), and so on
+    up the classes while each takes ``**kwargs``. So a family that adds one option to
+    :class:`~gankit.models.gan.GAN` declares that option alone, and the config still
+    checks every GAN option by name and type. The child's own declaration of a name
+    wins over its parent's.
+    """
+    if not inspect.isclass(fn):
+        named, hints, _ = _named(fn)
+        return {name: (p, hints.get(name, p.annotation)) for name, p in named.items()}
+    found: dict[str, tuple[inspect.Parameter, Any]] = {}
+    for klass in fn.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        named, hints, takes_more = _named(vars(klass)["__init__"])
+        for name, p in named.items():
+            found.setdefault(name, (p, hints.get(name, p.annotation)))
+        if not takes_more:
+            break
+    return found
 
 
 def validate_kwargs(
     fn: Callable, kwargs: dict[str, Any], where: str, exclude: set[str] = frozenset()
 ) -> None:
-    """Check ``kwargs`` against ``fn``'s keyword parameters and their annotations.
+    """Check ``kwargs`` against ``fn``'s keyword parameters and their annotations
+    (a class's: its ``__init__``'s, with its parents' where it takes ``**kwargs``; see
+    :func:`keyword_parameters`).
 
     Raises:
         GankitError: naming the unknown key (with the valid keys) or the mistyped value.
     """
-    params = {
-        name: p
-        for name, p in inspect.signature(fn).parameters.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in exclude
-    }
-    hints = _resolved_hints(fn)
+    params = {k: v for k, v in keyword_parameters(fn).items() if k not in exclude}
     for key, value in kwargs.items():
         if key not in params:
-            raise GankitError(f"unknown key '{key}' in {where}; valid: {choices(params)}")
-        annotation = hints.get(key, params[key].annotation)
+            raise GankitError(
+                f"unknown key '{key}' in {where}{did_you_mean(key, params)}; "
+                f"valid: {choices(params)}"
+            )
+        annotation = params[key][1]
         if not type_matches(value, annotation):
             raise GankitError(f"{where}: '{key}' must be {_type_name(annotation)}, got {value!r}")
         problem = _unrepresentable(value)

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 
 from gankit.data.base import NO_LABEL, DataBundle, tensor_split
-from gankit.errors import GankitError, choices
+from gankit.errors import GankitError, choices, did_you_mean
 from gankit.validation import validate_kwargs
 
 #: name -> "module:function". Each function takes keyword options and returns a DataBundle.
@@ -41,9 +41,40 @@ PREFIXED: dict[str, str] = {
 
 TOY_DATASETS = ("ring", "grid", "spiral", "swissroll", "moons")
 
+#: Sources read from files that gankit does not ship: name -> "module:function", the
+#: function taking ``data_dir`` and returning the folder that holds the files, or None.
+#: Every other named source is built in (embedded, or drawn from a seed).
+DATA_FILES: dict[str, str] = {
+    "fashion-mnist": "gankit.data.idx:fashion_mnist_files",
+    "mnist": "gankit.data.idx:mnist_files",
+    "fashion-m": "gankit.data.idx:fashion_mnist_files",
+    "cifar10": "gankit.data.cifar:cifar10_files",
+}
+
 
 def list_datasets() -> list[str]:
     return sorted(DATASETS) + [f"{p}:PATH" for p in sorted(PREFIXED)]
+
+
+def describe_datasets(data_dir: str | None = None) -> list[tuple[str, str, str]]:
+    """(name, what it is, where its files are) for every source, as ``gankit datasets``
+    shows them. Nothing is downloaded: a source whose files are missing says so."""
+    rows = []
+    for name, spec in sorted(DATASETS.items()):
+        if name in DATA_FILES:
+            found = _resolve(DATA_FILES[name])(data_dir)
+            files = f"found in {found}" if found else "missing (downloaded on first use)"
+        else:
+            files = "built in"
+        rows.append((name, _summary(_resolve(spec)), files))
+    for prefix, spec in sorted(PREFIXED.items()):
+        rows.append((f"{prefix}:PATH", _summary(_resolve(spec)), "your files at PATH"))
+    return rows
+
+
+def _summary(loader: Callable) -> str:
+    """The first paragraph of a loader's docstring, on one line."""
+    return " ".join((loader.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 def _resolve(spec: str) -> str:
@@ -63,7 +94,10 @@ def dataset_loader(name: str) -> tuple[Callable[..., DataBundle], dict]:
         if not argument:
             raise GankitError(f"data.name '{name}' needs a path after '{prefix}:'")
         return _resolve(PREFIXED[prefix]), {"path": argument}
-    raise GankitError(f"unknown dataset '{name}'; valid: {choices(list_datasets())}")
+    known = list_datasets()
+    raise GankitError(
+        f"unknown dataset '{name}'{did_you_mean(name, known)}; valid: {choices(known)}"
+    )
 
 
 def load_dataset(name: str, **options) -> DataBundle:
@@ -148,6 +182,7 @@ __all__ = [
     "NO_LABEL",
     "TOY_DATASETS",
     "DataBundle",
+    "describe_datasets",
     "list_datasets",
     "load_data",
     "load_dataset",

@@ -26,7 +26,7 @@ from gankit.data.base import (
     tensor_split,
     to_unit_range,
 )
-from gankit.data.download import cache_dir, find_or_fetch, search_dirs
+from gankit.data.download import cache_dir, find_files, find_or_fetch, search_dirs
 from gankit.errors import GankitError
 
 DATASET = "cifar10"
@@ -165,12 +165,21 @@ def extract_tarball(tarball: Path, target: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _find_batches(data_dir: str | None, download: bool) -> Path:
-    """The folder holding every batch file, extracting or downloading the tarball if need be."""
+def cifar10_files(data_dir: str | None = None) -> Path | None:
+    """The folder holding CIFAR-10's batch files, or else its tarball; None if neither
+    is on disk (nothing is fetched)."""
     for directory in search_dirs(DATASET, data_dir):
         for candidate in (directory / BATCHES_DIR, directory):
             if all((candidate / name).is_file() for name in BATCH_FILES):
                 return candidate
+    return find_files(search_dirs(DATASET, data_dir), [TARBALL])
+
+
+def _find_batches(data_dir: str | None, download: bool) -> Path:
+    """The folder holding every batch file, extracting or downloading the tarball if need be."""
+    found = cifar10_files(data_dir)
+    if found is not None and all((found / name).is_file() for name in BATCH_FILES):
+        return found
     tarball_dir = find_or_fetch(
         DATASET,
         [TARBALL],

@@ -26,7 +26,7 @@ from gankit.data.base import (
     tensor_split,
     to_unit_range,
 )
-from gankit.data.download import find_or_fetch, locate
+from gankit.data.download import find_files, find_or_fetch, locate, search_dirs
 from gankit.errors import GankitError
 
 #: IDX type code -> big-endian numpy dtype.
@@ -275,3 +275,15 @@ def mnist(
         download=download,
         limit=limit,
     )
+
+
+def fashion_mnist_files(data_dir: str | None = None) -> Path | None:
+    """The folder holding Fashion-MNIST's four IDX files, or None (nothing is fetched)."""
+    filenames = [name for pair in IDX_FILES.values() for name in pair]
+    return find_files(search_dirs("fashion-mnist", data_dir, ("FashionMNIST/raw",)), filenames)
+
+
+def mnist_files(data_dir: str | None = None) -> Path | None:
+    """The folder holding MNIST's four IDX files, or None (nothing is fetched)."""
+    filenames = [name for pair in IDX_FILES.values() for name in pair]
+    return find_files(search_dirs("mnist", data_dir, ("MNIST/raw",)), filenames)

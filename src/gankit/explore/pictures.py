@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from gankit.errors import GankitError
-from gankit.files import atomic_write_text, read_jsonl
+from gankit.files import atomic_write_text, current_umask, read_jsonl
 from gankit.images import image_grid, to_pil
 
 #: The most samples a grid picture shows (``--n`` of ``explore --what grid`` and of
@@ -104,6 +104,7 @@ def write_sample_folder(
     with writing(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it 0700
         try:
             index = 0
             for chunk in chunks:
@@ -174,13 +175,21 @@ def read_metrics(path: Path) -> list[dict]:
     return read_jsonl(path)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:
     """Plot every logged number against the step: losses on one panel, the rest beside."""
     rows = read_metrics(metrics_path)
     if not rows:
         return None
     plt = pyplot()
-    keys = sorted({k for row in rows for k in row} - {"step", "time", "eval_seconds"})
+    # numbers only: a value that was not finite is logged as null (see files.finite_json)
+    keys = sorted(
+        {k for row in rows for k, v in row.items() if _is_number(v)}
+        - {"step", "time", "eval_seconds"}
+    )
     loss_keys = [k for k in keys if k.startswith("loss")]
     eval_keys = [k for k in keys if k.startswith("eval_")]
     other_keys = [k for k in keys if k not in loss_keys and k not in eval_keys]
@@ -196,8 +205,8 @@ def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:
     axes = np.atleast_1d(axes)
     for ax, panel in zip(axes, panels):
         for key in panel:
-            steps = [r["step"] for r in rows if key in r]
-            ax.plot(steps, [r[key] for r in rows if key in r], label=key, linewidth=1.2)
+            points = [(r["step"], r[key]) for r in rows if _is_number(r.get(key))]
+            ax.plot(*zip(*points), label=key, linewidth=1.2)
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

@@ -31,6 +31,7 @@ from gankit.conventions import MAX_SEED
 from gankit.data import DataBundle
 from gankit.data.base import take
 from gankit.errors import GankitError, check_int, choices
+from gankit.files import atomic_write_text, json_safe
 
 TOY_METRICS = ("modes", "w1")
 IMAGE_METRICS = ("fd", "kid", "is", "pr", "dc")
@@ -288,7 +289,10 @@ class EvalReport:
         return "\n".join(lines)
 
     def write(self, path: Path) -> Path:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        """Strict JSON, written atomically: a score that is not finite (an IoU of a class
+        absent from both maps) is ``null``."""
+        report = json.dumps(json_safe(asdict(self)), indent=2, allow_nan=False)
+        atomic_write_text(path, report + "\n")
         return path
 
 

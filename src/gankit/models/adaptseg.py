@@ -324,6 +324,21 @@ class AdaptSeg(Model):
         """(N, C, H, W) images -> (N, H, W) class maps from the main output, in eval mode."""
         return self.segment(x)["main"].argmax(dim=1)
 
+    def predictor(self) -> nn.Module:
+        """(N, C, H, W) -> (N, K, H, W) logits of the main (deepest) output."""
+        return MainOutput(self.segmenter)
+
+
+class MainOutput(nn.Module):
+    """A segmenter's main output alone: the map ``predict`` reads."""
+
+    def __init__(self, segmenter: nn.Module) -> None:
+        super().__init__()
+        self.segmenter = segmenter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.segmenter(x)["main"]
+
 
 # --------------------------------------------------------------------------- variants
 register_model(

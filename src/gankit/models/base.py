@@ -316,6 +316,13 @@ class Model(nn.Module):
             "train a conditional model (cgan, acgan) to choose classes"
         )
 
+    # ------------------------------------------------------------------ tasks "classify", "segment"
+    def predictor(self) -> nn.Module:
+        """The network behind ``predict``, whole batches at once: (N, ...) inputs ->
+        (N, K, ...) class scores (logits), for ``gankit export``. Classifiers and
+        segmenters provide it; its weights are the model's own (not copies)."""
+        raise GankitError(f"model '{self.model_name}' (task {self.task}) has no predictor network")
+
     def critic_scores(self, x: torch.Tensor) -> torch.Tensor | None:
         """D's raw output for (N, ...) samples as (N,), in eval mode, for pictures of
         what D learned; None when the family has no discriminator (or one that needs

@@ -28,6 +28,7 @@ from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gankit.errors import GankitError, check_finite
 from gankit.models.base import (
@@ -158,6 +159,11 @@ class DANN(Model):
         with eval_mode(self):
             logits = [self.classifier(self.features(c.to(self.device))) for c in x.split(500)]
             return torch.cat(logits).argmax(dim=1).cpu()
+
+    def predictor(self) -> nn.Module:
+        """(N, ...) -> (N, num_classes) label logits: the feature trunk, then the label
+        classifier (the domain classifier is training's business only)."""
+        return nn.Sequential(self.features, self.classifier)
 
 
 # --------------------------------------------------------------------------- variants

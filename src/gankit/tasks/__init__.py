@@ -61,6 +61,8 @@ class Task:
             ``view(run, options) -> [Picture]`` (see ``gankit.explore.explore``).
         default_views: the views that apply to every model of the task.
         adaptation: how ``gankit adapt`` reports the task; None: the task is not adapted.
+        export: ``export(run, direction) -> gankit.export.Exportable``: the network
+            ``gankit export`` writes; None: the task exports none.
     """
 
     name: str
@@ -71,6 +73,7 @@ class Task:
     views: Mapping[str, Callable] = field(default_factory=dict)
     default_views: tuple[str, ...] = ()
     adaptation: Adaptation | None = None
+    export: Callable | None = None
 
     def views_for(self, model) -> dict[str, Callable]:
         """The views that apply to ``model``: the task's defaults, then the family's own."""

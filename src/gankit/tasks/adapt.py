@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from functools import partial
 
+import torch
+
 from gankit.explore import explore
+from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import accuracy, domain_scores, evaluate_domains, segmentation
 from gankit.tasks import Adaptation, Task, register_task
 
@@ -23,6 +26,22 @@ def _scores(score):
         return lambda step, net: domain_scores(model, bundle, score)
 
     return build
+
+
+def export_predictor(run, direction: str | None = None) -> Exportable:
+    """The network behind ``predict``: (N, ...) inputs of the run's data -> (N, K, ...)
+    class logits (``predict`` takes their argmax over K)."""
+    net = run.model.predictor()
+    inputs = {"x": torch.zeros(2, *run.model.data_shape)}
+    return Exportable(
+        Call(lambda batch, net: net(batch["x"]), net, ("x",)),
+        inputs,
+        "logits",
+        net.state_dict(),
+        "predictor()",
+        f"class logits of (N, {', '.join(map(str, run.model.data_shape))}) inputs; the "
+        "predicted class is their argmax over dimension 1",
+    )
 
 
 def _label(row) -> str:
@@ -70,6 +89,7 @@ CLASSIFY = register_task(
         summary="classifies a target domain, trained on a labelled source",
         evaluate=partial(evaluate_domains, score=accuracy),
         scores=_scores(accuracy),
+        export=export_predictor,
         adaptation=Adaptation(
             headline=lambda s: f"target accuracy {100 * s['target_accuracy']:.1f} %",
             table=accuracy_table,
@@ -83,6 +103,7 @@ SEGMENT = register_task(
         summary="segments a target domain, trained on a labelled source",
         evaluate=partial(evaluate_domains, score=segmentation),
         scores=_scores(segmentation),
+        export=export_predictor,
         views={"segment": explore.segment},
         default_views=("segment",),
         adaptation=Adaptation(

@@ -13,6 +13,7 @@ import torch
 
 from gankit.explore import explore
 from gankit.explore.previews import SamplePreviews
+from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import Scorer, evaluate_samples
 from gankit.tasks import Task, register_task
 from gankit.training.trainer import FIXED_NOISE_OFFSET
@@ -37,6 +38,24 @@ def sample_scores(model, bundle, cfg):
     return evaluate
 
 
+def export_sampler(run, direction: str | None = None) -> Exportable:
+    """The network behind ``gankit sample``: the latent's tensors (``sample_latent``) ->
+    samples, through the EMA generator when the run kept one."""
+    model = run.model
+    latent = model.sample_latent(2, torch.Generator().manual_seed(0))
+    module = Call(lambda inputs, net: model.generate(inputs, net=net), run.sampler_net, latent)
+    return Exportable(
+        module,
+        latent,
+        "samples",
+        run.sampler_net.state_dict(),
+        model.generator_name,
+        f"samples (images in [-1, 1], or points) from the latent {', '.join(latent)}, as "
+        "gankit sample draws them",
+        {"latent": "draw as Model.sample_latent does (see hparams: latent_dim, latent_dist)"},
+    )
+
+
 SAMPLE = register_task(
     Task(
         name="sample",
@@ -44,6 +63,7 @@ SAMPLE = register_task(
         evaluate=evaluate_samples,
         previews=SamplePreviews,
         scores=sample_scores,
+        export=export_sampler,
         views={
             "grid": explore.grid,
             "interp": explore.interp,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from gankit.errors import GankitError, choices
 from gankit.explore.previews import TranslationPreviews
+from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import evaluate_translation, translation_scores
 from gankit.tasks import Task, register_task
 
@@ -32,6 +34,28 @@ def translation_during_training(model, bundle, cfg):
     return evaluate
 
 
+def export_translator(run, direction: str | None = None) -> Exportable:
+    """The network of one direction (``AtoB`` by default; G_AB is the EMA generator when
+    the run kept one): (N, C, H, W) images of one domain in [-1, 1] -> the other's."""
+    model = run.model
+    direction = direction or model.directions[0]
+    if direction not in model.directions:
+        raise GankitError(
+            f"--direction must be one of {choices(model.directions)}, got '{direction}'"
+        )
+    net = model.translator(direction, run.sampler_net)
+    images = torch.zeros(2, *model.input_shape(direction))
+    return Exportable(
+        Call(lambda inputs, net: net(inputs["images"]), net, ("images",)),
+        {"images": images},
+        "translated",
+        net.state_dict(),
+        f"translator('{direction}')",
+        f"images of one domain in [-1, 1] translated {direction}",
+        {"direction": direction},
+    )
+
+
 TRANSLATE = register_task(
     Task(
         name="translate",
@@ -39,5 +63,6 @@ TRANSLATE = register_task(
         evaluate=evaluate_translation,
         previews=_previews,
         scores=translation_during_training,
+        export=export_translator,
     )
 )

@@ -55,4 +55,19 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
 
 
-__all__ = ["LOCK_NAME", "run_lock"]
+def lock_holder(run_dir: Path) -> str | None:
+    """Who holds the lock of the run at ``run_dir`` (``process 123 on HOST``), or None
+    when nobody does. Only tries the lock; never creates the file."""
+    path = Path(run_dir) / LOCK_NAME
+    if fcntl is None or not path.is_file():
+        return None
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "another process"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
+
+
+__all__ = ["LOCK_NAME", "lock_holder", "run_lock"]

@@ -19,6 +19,7 @@ checkpoint (:func:`fresh_run_dir`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -31,18 +32,19 @@ import torch
 from gankit.config import load_yaml, resolve_config
 from gankit.data import DataBundle, load_data
 from gankit.errors import GankitError, warn
-from gankit.files import PARTIAL_WRITE, remove_partial_writes
+from gankit.files import PARTIAL_WRITE, read_jsonl, remove_partial_writes
 from gankit.models.base import Model
-from gankit.registry import create_model
+from gankit.registry import create_model, import_modules, list_models
 from gankit.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
+    load_checkpoint,
     load_latest,
     one_line,
     upgrade_checkpoint,
 )
 from gankit.training.ema import make_ema
-from gankit.training.lock import LOCK_NAME, run_lock
+from gankit.training.lock import LOCK_NAME, lock_holder, run_lock
 from gankit.training.runtime import seed_everything
 
 #: What gankit writes in a run folder; anything else there is the user's.
@@ -54,6 +56,7 @@ RUN_ENTRIES = frozenset(
         "samples",
         "snapshots",
         "explore",
+        "export",
         "tensorboard",
         "fixed_noise.pt",
         "loss_curves.png",
@@ -418,17 +421,26 @@ class Run:
         return self.model.render(latent, net=self.sampler_net)
 
 
-def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
-    """Load a run's newest intact checkpoint: ``load_run("runs/dcgan-digits").sample(16)``.
+def load_run(run: str | Path, runs_dir: str | Path = "runs", step: int | None = None) -> Run:
+    """Load a run's newest intact checkpoint: ``load_run("runs/dcgan-digits").sample(16)``,
+    or the checkpoint of ``step``, which must be one the run keeps.
 
     Only tensors and plain values are loaded (``weights_only``): a run someone hands
     you cannot run code.
+
+    Raises:
+        GankitError: the run has no checkpoint, or none of ``step`` (the message lists
+            the steps it keeps).
     """
     path = find_run(run, runs_dir)
-    found = load_latest(RunPaths(path).checkpoints)
+    if step is None:
+        found = load_latest(RunPaths(path).checkpoints)
+    else:
+        found = _checkpoint_of_step(path, step)
     if found is None:
         raise GankitError(f"run '{path}' has no checkpoint yet (nothing in {path}/checkpoints)")
     step, ckpt_path, state = found
+    import_run_modules(path, state["config"], state.get("model_name"))
     try:
         model, ema_net = build_from_checkpoint(state)
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
@@ -440,6 +452,133 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
     model.eval()
     sampler = ema_net or model.generator
     return Run(path, state["config"], step, ckpt_path, model, sampler)
+
+
+def import_run_modules(path: Path, config: dict[str, Any], model_name: Any) -> None:
+    """Import the user's modules a run was trained with (its config's ``imports``), so
+    that its model is registered again here.
+
+    Raises:
+        GankitError: a module cannot be imported, or the model is still unknown; the
+            message names the module to make importable or to pass to ``--import``.
+    """
+    modules = (config.get("imports") or []) if isinstance(config, dict) else []
+    import_modules(modules, f"run '{path}' imports {modules}")
+    if isinstance(model_name, str) and model_name not in list_models():
+        raise GankitError(
+            f"run '{path}' was trained with model '{model_name}', which no module imported "
+            "here registers; import the module that registers it, e.g. gankit sample RUN "
+            "--import mypkg.models (or install the package that provides it)"
+        )
+
+
+def _checkpoint_of_step(path: Path, step: int) -> tuple[int, Path, dict[str, Any]] | None:
+    """(step, file, state) of the kept checkpoint of ``step``; None if the run has none."""
+    kept = dict(list_checkpoints(RunPaths(path).checkpoints))
+    if not kept:
+        return None
+    if step not in kept:
+        raise GankitError(
+            f"run '{path}' keeps no checkpoint of step {step}; kept steps: "
+            f"{', '.join(map(str, sorted(kept)))} (train.keep_checkpoints sets how many)"
+        )
+    return step, kept[step], load_checkpoint(kept[step])
+
+
+@dataclass
+class RunSummary:
+    """One row of ``gankit runs``: what a run folder says about itself, read from its
+    files without loading a checkpoint.
+
+    Attributes:
+        state: ``training`` (a process holds its lock), ``diverged`` (its log ends with
+            a non-finite loss), ``done`` (its newest checkpoint has every step asked
+            for), or ``stopped`` (interrupted, killed, or not started).
+        losses: the latest logged ``loss*`` numbers.
+        headline: the first score of ``eval.json``, or else of the latest ``eval_*``
+            line, with its step; None when never evaluated.
+    """
+
+    path: Path
+    model: str
+    data: str
+    steps_done: int
+    steps: int | None
+    state: str
+    losses: dict[str, float]
+    headline: str | None
+
+
+def summarize_runs(folder: str | Path) -> list[RunSummary]:
+    """The runs directly under ``folder``, by name.
+
+    Raises:
+        GankitError: ``folder`` is not a folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GankitError(f"'{folder}' is not a folder of runs; pass one (default: runs)")
+    return [summarize_run(p) for p in sorted(folder.iterdir()) if is_run(p)]
+
+
+def summarize_run(path: Path) -> RunSummary:
+    paths = RunPaths(path)
+    config = _readable_config(paths)
+    model = config.get("model", {}).get("name", "?") if config else "?"
+    data = config.get("data", {}).get("name", "?") if config else "?"
+    steps = config.get("train", {}).get("steps") if config else None
+    kept = list_checkpoints(paths.checkpoints)
+    done = kept[-1][0] if kept else 0
+    rows = read_jsonl(paths.metrics)
+    if lock_holder(path) is not None:
+        state = "training"
+    elif rows and "diverged" in rows[-1]:
+        state = "diverged"
+    elif isinstance(steps, int) and done >= steps:
+        state = "done"
+    else:
+        state = "stopped"
+    losses = next(
+        (
+            {k: v for k, v in row.items() if k.startswith("loss") and _number(v)}
+            for row in reversed(rows)
+            if any(k.startswith("loss") and _number(v) for k, v in row.items())
+        ),
+        {},
+    )
+    return RunSummary(path, model, data, done, steps, state, losses, _headline(paths, rows))
+
+
+def _readable_config(paths: RunPaths) -> dict[str, Any]:
+    """config.yaml as a dict, or {} when it is missing or damaged (a summary goes on)."""
+    try:
+        text = paths.config.read_text(encoding="utf-8", errors="replace")
+        config = load_yaml(text, str(paths.config))
+    except (OSError, GankitError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _headline(paths: RunPaths, rows: list[dict]) -> str | None:
+    report = paths.root / "eval.json"
+    try:
+        saved = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else None
+    except (OSError, ValueError):
+        saved = None
+    if isinstance(saved, dict) and isinstance(saved.get("scores"), dict):
+        scores = [(k, v) for k, v in saved["scores"].items() if _number(v)]
+        if scores:
+            return f"{scores[0][0]} {scores[0][1]:.4g} (eval, step {saved.get('step', '?')})"
+    for row in reversed(rows):
+        scores = [(k, v) for k, v in row.items() if k.startswith("eval_") and k != "eval_seconds"]
+        scores = [(k, v) for k, v in scores if _number(v)]
+        if scores:
+            return f"{scores[0][0][5:]} {scores[0][1]:.4g} (step {row.get('step', '?')})"
+    return None
 
 
 def upgrade_checkpoints(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import time
 from collections.abc import Callable
@@ -30,8 +29,9 @@ from torch import nn
 
 from gankit.config import TrainConfig
 from gankit.errors import DivergenceError, GankitError, warn
-from gankit.files import atomic_save, atomic_write_text, read_jsonl
+from gankit.files import atomic_save, atomic_write_text, finite_json, read_jsonl
 from gankit.models.base import Model
+from gankit.training import tensorboard
 from gankit.training.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -249,6 +249,9 @@ class Trainer:
                 )
                 stopping = signalled or out_of_time
                 if any_bad:
+                    # the run's last line says so (gankit runs); a resume drops it
+                    elapsed = time.perf_counter() - started
+                    log(step + 1, {"diverged": sorted(bad) or ["(another rank)"]}, elapsed)
                     raise self._diverged(step + 1, bad or {"(another rank)": math.nan})
                 self._update_ema()
                 step += 1
@@ -269,6 +272,7 @@ class Trainer:
         if bar is not None:
             bar.close()
         if self.writer is not None:
+            tensorboard.log_hparams(self.writer, self.config, last_metrics, step)
             self.writer.close()
         for name, net in self.networks.items():  # hand back the plain networks
             setattr(self.model, name, net)
@@ -294,6 +298,8 @@ class Trainer:
                 title = f"{self.config['name']} step {step}"
                 net = self.sampler_net(step)
                 sample_path = self.previews.draw(step, inputs, net, self.paths, title)
+                if self.writer is not None:
+                    tensorboard.log_preview(self.writer, sample_path, step)
             if self.evaluate is not None and due(cfg.eval_every):
                 log(step, self._evaluate(step), elapsed)
             if stopping or due(cfg.ckpt_every):
@@ -456,12 +462,13 @@ class Trainer:
 
             def log(step: int, metrics: dict[str, float], elapsed: float) -> None:
                 handle.write(
-                    json.dumps({"step": step, "time": round(elapsed, 3), **metrics}) + "\n"
+                    finite_json({"step": step, "time": round(elapsed, 3), **metrics}) + "\n"
                 )
                 handle.flush()
                 if self.writer is not None:
                     for key, value in metrics.items():
-                        self.writer.add_scalar(key, value, step)
+                        if isinstance(value, (int, float)) and math.isfinite(value):
+                            self.writer.add_scalar(key, value, step)
 
             yield log
 
@@ -472,7 +479,7 @@ class Trainer:
         if not path.exists():
             return
         kept = [r for r in read_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= step]
-        text = "".join(json.dumps(row) + "\n" for row in kept)
+        text = "".join(finite_json(row) + "\n" for row in kept)
         if text != path.read_text(encoding="utf-8", errors="replace"):
             atomic_write_text(path, text)
 
