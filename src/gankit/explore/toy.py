@@ -91,6 +91,14 @@ def snapshot(
     return frame
 
 
+def arrow_legend(plt):
+    """The legend entry of the arrows: what they show, in the figure itself."""
+    return plt.Line2D(
+        [], [], color="#444444", marker=r"$\rightarrow$", linestyle="None", markersize=9,
+        label="arrows: G's push, −∇ₓ L_G",
+    )  # fmt: skip
+
+
 def draw(frame: dict, real: torch.Tensor, title: str = "", ax=None):
     """Draw one snapshot on a matplotlib axis (a new figure when ``ax`` is None)."""
     from gankit.explore.pictures import pyplot
@@ -134,7 +142,10 @@ def draw(frame: dict, real: torch.Tensor, title: str = "", ax=None):
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=7, markerscale=2)
+    handles = ax.get_legend_handles_labels()[0]
+    if "push" in frame:  # the arrows say what they are, in the legend
+        handles.append(arrow_legend(plt))
+    ax.legend(handles=handles, loc="upper right", fontsize=7, markerscale=2)
     ax.set_title(title or f"step {frame['step']}", fontsize=9)
     return fig or ax.figure
 
@@ -149,23 +160,29 @@ def save_frame(path: Path, frame: dict, real: torch.Tensor, title: str = "") -> 
     return path
 
 
+def frame_png(frame: dict, real: torch.Tensor, title: str = "") -> bytes:
+    """One snapshot drawn as PNG bytes (animation frames, ``gankit report``)."""
+    import io
+
+    from gankit.explore.pictures import pyplot
+
+    fig = draw(frame, real, title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    pyplot().close(fig)
+    return buffer.getvalue()
+
+
 def save_animation(path: Path, frames: list[dict], real: torch.Tensor, name: str = "") -> Path:
     """A GIF with one snapshot per frame (Pillow writes it; matplotlib draws the frames)."""
     import io
 
     from PIL import Image
 
-    from gankit.explore.pictures import pyplot
-
-    plt = pyplot()
     images = []
     for frame in frames:
-        fig = draw(frame, real, f"{name} step {frame['step']}".strip())
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        plt.close(fig)
-        buffer.seek(0)
-        images.append(Image.open(buffer).convert("P", palette=Image.ADAPTIVE))
+        png = frame_png(frame, real, f"{name} step {frame['step']}".strip())
+        images.append(Image.open(io.BytesIO(png)).convert("P", palette=Image.ADAPTIVE))
     images[0].save(path, save_all=True, append_images=images[1:], duration=400, loop=0)
     return path

@@ -39,5 +39,8 @@ TRANSLATE = register_task(
         evaluate=evaluate_translation,
         previews=_previews,
         scores=translation_during_training,
+        preview_caption="Held-out images, the same at every step. Rows, top to bottom: "
+        "A inputs, translated A → B, reconstructed B → A; then B inputs, translated B → A, "
+        "reconstructed A → B.",
     )
 )
