@@ -101,7 +101,7 @@ def save_samples(
     path = Path(path)
     if samples.dim() == 4:
         scale = max(1, 128 // samples.shape[-1])
-        image_grid(samples, scale=scale).save(path)
+        image_grid(samples, scale=scale, title=title).save(path)
     else:
         save_points(path, samples.cpu(), None if real is None else real.cpu(), title)
     return path

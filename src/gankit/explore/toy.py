@@ -42,7 +42,7 @@ def plane_bounds(real: torch.Tensor, margin: float = 0.25) -> tuple[float, float
     )
 
 
-def _plane(bounds: tuple[float, float, float, float], resolution: int) -> torch.Tensor:
+def plane_points(bounds: tuple[float, float, float, float], resolution: int) -> torch.Tensor:
     xs = torch.linspace(bounds[0], bounds[1], resolution)
     ys = torch.linspace(bounds[2], bounds[3], resolution)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
@@ -79,10 +79,10 @@ def snapshot(
     generator = torch.Generator().manual_seed(seed)
     fake = model.sample(SNAPSHOT_POINTS, generator=generator, net=net).cpu()
     frame: dict[str, object] = {"step": step, "bounds": bounds, "fake": fake.half()}
-    field = critic_field(model, _plane(bounds, FIELD_RESOLUTION))
+    field = critic_field(model, plane_points(bounds, FIELD_RESOLUTION))
     if field is not None:
         values, _, is_probability = field
-        _, push, _ = critic_field(model, _plane(bounds, ARROW_RESOLUTION))
+        _, push, _ = critic_field(model, plane_points(bounds, ARROW_RESOLUTION))
         frame.update(
             values=values.reshape(FIELD_RESOLUTION, FIELD_RESOLUTION).half(),
             push=push.reshape(ARROW_RESOLUTION, ARROW_RESOLUTION, 2).half(),
