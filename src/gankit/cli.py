@@ -669,6 +669,22 @@ def report(
     typer.echo(f"report: {write_report(runs, out, overwrite, runs_dir, open_)}")
 
 
+@app.command()
+@handle_errors
+def lab(
+    port: Annotated[int, typer.Option(help="The port to listen on.")] = 8765,
+    host: Annotated[
+        str,
+        typer.Option(help="The address to listen on; another than 127.0.0.1 is warned about."),
+    ] = "127.0.0.1",
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """A live GAN lab in the browser: toy GANs of gankit, trained as you watch."""
+    from gankit.lab import serve
+
+    serve(host, port, runs_dir)
+
+
 def main() -> None:
     app(prog_name="gankit")
 
