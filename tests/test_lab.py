@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 import gankit
 from gankit.lab import MAX_SESSIONS, create_app
 from gankit.training.run import build
+from gankit.training.runtime import torch_threads
 
 #: Small networks: the server's behaviour, not the quality of what it trains.
 SMALL = {"width": 32, "depth": 2, "batch_size": 64}
@@ -19,7 +20,8 @@ SMALL = {"width": 32, "depth": 2, "batch_size": 64}
 
 @pytest.fixture
 def client(tmp_path):
-    with TestClient(create_app(tmp_path / "runs")) as client:
+    # as gankit lab serves: one thread per session
+    with torch_threads(1), TestClient(create_app(tmp_path / "runs")) as client:
         yield client
 
 

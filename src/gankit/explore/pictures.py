@@ -143,7 +143,7 @@ def curve_figure(runs: dict[str, list[dict]], title: str = ""):
     columns = min(4, len(panels))
     lines = math.ceil(len(panels) / columns)
     fig, axes = plt.subplots(
-        lines, columns, figsize=(3.6 * columns, 2.7 * lines + 0.4), dpi=100, squeeze=False
+        lines, columns, figsize=(3.6 * columns, 2.7 * lines + 0.3), dpi=100, squeeze=False
     )
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (panel_title, keys) in zip(axes.flat, panels):
@@ -173,8 +173,9 @@ def curve_figure(runs: dict[str, list[dict]], title: str = ""):
         ]
         fig.legend(handles=handles, loc="upper right", fontsize=8, ncol=min(4, len(runs)))
     if title:
-        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.93 if (title or overlay) else 1))
+        fig.suptitle(title, fontsize=10, x=0.01, y=0.995, ha="left", va="top")
+    # tight_layout leaves room for the title; the legend of runs needs 0.3 inch more
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight() if overlay else 1))
     return fig
 
 
