@@ -154,9 +154,11 @@ def curve_figure(runs: dict[str, list[dict]], title: str = ""):
                     continue
                 steps, values = zip(*points)
                 colour = colours[(index if overlay else key_index) % len(colours)]
+                # markers where points are few: evaluations, or a run one log line old
+                dots = key.startswith("eval_") or len(points) == 1
                 ax.plot(
                     steps, values, color=colour, linewidth=1.2, label=name if overlay else key,
-                    marker="o" if key.startswith("eval_") else None, markersize=3,
+                    marker="o" if dots else None, markersize=3,
                 )  # fmt: skip
         ax.set_title(panel_title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)

@@ -231,10 +231,10 @@ class Session:
                             self.pending -= 1
                         self._train_step()
                     frame = self.frame()
-            except GankitError as err:
+            except (GankitError, RuntimeError) as err:  # RuntimeError: torch's, from a step
                 self.running.clear()
                 self.pending = 0
-                self.emit({"type": "error", "message": str(err)})
+                self.emit({"type": "error", "message": str(err).splitlines()[0]})
                 continue
             self.emit(frame)
 

@@ -26,6 +26,7 @@ pre { background: #f6f6f6; padding: 8px 10px; overflow-x: auto; font-size: 12px;
 .slider input { width: 420px; vertical-align: middle; }
 .slider img, .pictures img { max-width: 100%; image-rendering: pixelated;
      border: 1px solid #ddd; }
+.pictures img { max-height: 520px; }
 .pictures figure { display: inline-block; margin: 6px 12px 12px 0; vertical-align: top; }
 figcaption { font-size: 12px; color: #555; } svg { max-width: 100%; height: auto; }
 .status-training { color: #b36b00; font-weight: 600; }

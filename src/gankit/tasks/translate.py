@@ -40,7 +40,7 @@ TRANSLATE = register_task(
         previews=_previews,
         scores=translation_during_training,
         preview_caption="Held-out images, the same at every step. Rows, top to bottom: "
-        "A inputs, translated A → B, reconstructed B → A; then B inputs, translated B → A, "
-        "reconstructed A → B.",
+        "A inputs, translated to B, translated back to A; then B inputs, translated to A, "
+        "translated back to B.",
     )
 )
