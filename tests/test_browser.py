@@ -119,7 +119,7 @@ def gankit_report(runs: Path, out: Path) -> Path:
 
 # --------------------------------------------------------------------------- the lab
 @pytest.fixture
-def lab_url(tmp_path):
+def lab_url(browser, tmp_path):
     import uvicorn
 
     from gankit.lab import create_app
@@ -137,6 +137,7 @@ def lab_url(tmp_path):
         thread.start()
         wait_for(lambda: server.started, 20, "the server did not start")
         yield f"http://127.0.0.1:{port}/"
+        browser.get("about:blank")  # closes the page's socket: its session stops
         server.should_exit = True
         thread.join(timeout=20)
 
