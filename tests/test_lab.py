@@ -3,6 +3,7 @@ TestClient (no browser; test_browser.py drives the page in Chromium)."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from starlette.testclient import TestClient
 
 import gankit
+from conftest import cli, one_line_error
 from gankit.lab import MAX_SESSIONS, create_app
 from gankit.training.run import build
 from gankit.training.runtime import torch_threads
@@ -193,11 +195,23 @@ def test_serve_warns_about_another_address(monkeypatch, capsys):
 
     from gankit.lab import serve
 
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
-    serve("0.0.0.0", 9999)
-    assert calls == [{"host": "0.0.0.0", "port": 9999, "log_level": "warning"}]
+    serve("0.0.0.0", port)
+    assert calls == [{"host": "0.0.0.0", "port": port, "log_level": "warning"}]
     assert "anyone who can reach this machine" in capsys.readouterr().err
-    serve()
+    serve(port=port)
     assert calls[-1]["host"] == "127.0.0.1"
     assert "anyone" not in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        one_line_error(cli("lab", "--port", port, "--runs-dir", tmp_path), f"127.0.0.1:{port}")
+    one_line_error(cli("lab", "--port", 0), "--port must be an integer in [1, 65535]")

@@ -172,6 +172,30 @@ def parse(text: str) -> dict[str, Any]:
     return message
 
 
+def check_free(host: str, port: int) -> None:
+    """Refuse an address this machine cannot listen on (a port in use, a foreign address)
+    with one line, before the server starts.
+
+    Raises:
+        GankitError: naming the address and the reason.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise GankitError(f"--host '{host}' is no address here ({err.strerror})") from None
+    family, kind, _, _, address = infos[0]
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            raise GankitError(
+                f"cannot listen on {host}:{port} ({err.strerror}); pass another --port"
+            ) from None
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765, runs_dir: str | Path = "runs") -> None:
     """Serve the lab until Ctrl-C. Another address than this machine's is allowed with
     a warning: the lab has no login, and anyone who reaches it can make it train."""
@@ -181,6 +205,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, runs_dir: str | Path = "run
     from gankit.training.runtime import torch_threads
 
     check_int("--port", port, 1, 65535)
+    check_free(host, port)
     exposed = None if host in LOCAL_HOSTS else host
     if exposed:
         warn(
