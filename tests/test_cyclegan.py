@@ -189,8 +189,10 @@ def test_training_writes_translation_previews(cyclegan_run):
     assert previews, "the trainer wrote no previews"
     latent = torch.load(cyclegan_run / "fixed_noise.pt", weights_only=True)
     assert latent["a"].shape == (8, 1, 8, 8) and latent["b"].shape == (8, 3, 8, 8)
-    # six rows of 8 tiles: 8 px enlarged 4x, with 2 px gaps and frame
-    assert Image.open(previews[-1]).size == (8 * 34 + 2, 6 * 34 + 2)
+    # six rows of 8 tiles: 8 px enlarged 4x, with 2 px gaps and frame; above them a
+    # title line, left of them a label per row ("A input", "A -> B", ...)
+    width, height = Image.open(previews[-1]).size
+    assert height == 6 * 34 + 2 + 18 and width > 8 * 34 + 2 + 30
 
 
 def test_cli_translate_writes_files_and_strips(cyclegan_run, tmp_path):

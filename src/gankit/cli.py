@@ -831,6 +831,48 @@ def _options(
     _use_imports(None)
 
 
+def report(
+    runs: Annotated[
+        list[str], typer.Argument(help="A run directory or name; several with --compare.")
+    ],
+    compare: Annotated[
+        bool, typer.Option(help="Put several runs on one page: curves overlaid, one table.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="The HTML file (default: RUN-report.html in the current folder)."),
+    ] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing report file.")] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """One self-contained HTML page of a run: curves, previews, scores, pictures, commands."""
+    from gankit.errors import GankitError
+    from gankit.report import write_report
+
+    if len(runs) > 1 and not compare:
+        raise GankitError(f"{len(runs)} runs given; pass --compare to put them on one page")
+    if compare and len(runs) < 2:
+        raise GankitError("--compare needs at least two runs: gankit report --compare RUN1 RUN2")
+    typer.echo(f"report: {write_report(runs, out, overwrite, runs_dir, open_)}")
+
+
+@app.command()
+@handle_errors
+def lab(
+    port: Annotated[int, typer.Option(help="The port to listen on.")] = 8765,
+    host: Annotated[
+        str,
+        typer.Option(help="The address to listen on; another than 127.0.0.1 is warned about."),
+    ] = "127.0.0.1",
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """A live GAN lab in the browser: toy GANs of gankit, trained as you watch."""
+    from gankit.lab import serve
+
+    serve(host, port, runs_dir)
+
+
 def main() -> None:
     app(prog_name="gankit")
 

@@ -21,6 +21,7 @@ DATASETS: dict[str, str] = {
     "spiral": "gankit.data.toy:spiral",
     "swissroll": "gankit.data.toy:spiral",
     "moons": "gankit.data.toy:moons",
+    "points": "gankit.data.toy:points",
     "digits": "gankit.data.digits:digits",
     "fashion-mnist": "gankit.data.idx:fashion_mnist",
     "mnist": "gankit.data.idx:mnist",

@@ -16,7 +16,7 @@ import torch
 
 from gankit.conventions import MAX_SEED
 from gankit.data.base import DataBundle, check_seed, tensor_split
-from gankit.errors import check_finite, check_int
+from gankit.errors import GankitError, check_finite, check_int
 
 #: The most points a split may hold: 10 million 2-D points are 80 MB of float32, and the
 #: presets use 100,000.
@@ -102,6 +102,37 @@ def grid(
     check_int("data: side", side, 1, math.isqrt(MAX_MODES))
     check_finite("data: spacing", spacing)
     return _mixture_bundle("grid", grid_centres(side, spacing), std, n_train, n_test, seed)
+
+
+#: The most centres of a ``points`` mixture (points clicked onto ``gankit lab``'s canvas).
+MAX_POINTS_CENTRES = 256
+
+
+def points(
+    *,
+    centres: list[list[float]],
+    std: float = 0.05,
+    n_train: int = 20_000,
+    n_test: int = 2_000,
+    seed: int = 0,
+) -> DataBundle:
+    """Gaussians of ``std`` around given 2-D centres (the points clicked in ``gankit lab``).
+
+    Like ``ring`` and ``grid``, the centres travel with the data, so mode coverage
+    scores a run on them; and they are the config, so a saved run reloads its data.
+    """
+    if not isinstance(centres, list) or not 1 <= len(centres) <= MAX_POINTS_CENTRES:
+        raise GankitError(
+            f"data: centres must be a list of 1 to {MAX_POINTS_CENTRES} points [x, y], got "
+            f"{len(centres) if isinstance(centres, list) else type(centres).__name__}"
+        )
+    for centre in centres:
+        if len(centre) != 2:
+            raise GankitError(f"data: each centre is a point [x, y], got {centre}")
+        for value in centre:
+            check_finite("data: centres", value)
+    tensor = torch.tensor(centres, dtype=torch.float32)
+    return _mixture_bundle("points", tensor, std, n_train, n_test, seed)
 
 
 def spiral(

@@ -125,7 +125,12 @@ def interp(run, o: ExploreOptions) -> list[Picture]:
 def classes(run, o: ExploreOptions) -> list[Picture]:
     """Conditional samplers: one row per class, one noise per column."""
     latent.images_only(run, "classes")
-    picture = latent.block_picture(latent.classes(run, o.steps, o.seed))
+    block = latent.classes(run, o.steps, o.seed)
+    picture = latent.block_picture(
+        block,
+        f"{run.path.name} step {run.step}: a row per class, the same noise down each column",
+        [f"class {k}" for k in range(len(block))],
+    )
     return [Picture(f"classes_seed{o.seed}.png", picture.save)]
 
 
@@ -133,9 +138,18 @@ def traverse(run, o: ExploreOptions) -> list[Picture]:
     """InfoGAN: each continuous code swept, one row per categorical value."""
     latent.images_only(run, "traverse")
     pictures = []
-    for index, block in enumerate(latent.traverse(run, o.steps, o.seed)):
-        name = f"traverse_c{index}" if run.model.n_continuous else "traverse_categories"
-        pictures.append(Picture(f"{name}_seed{o.seed}.png", latent.block_picture(block).save))
+    span = 2.0
+    for index, block in enumerate(latent.traverse(run, o.steps, o.seed, span)):
+        rows = [f"c_cat = {k}" for k in range(len(block))]
+        if run.model.n_continuous:
+            name = f"traverse_c{index}"
+            columns = [f"{v:+.1f}" for v in torch.linspace(-span, span, block.shape[1]).tolist()]
+            title = f"{run.path.name} step {run.step}: c_con[{index}] across, other codes 0"
+        else:
+            name, columns = "traverse_categories", None
+            title = f"{run.path.name} step {run.step}: a row per c_cat value, a noise per column"
+        picture = latent.block_picture(block, title, rows, columns)
+        pictures.append(Picture(f"{name}_seed{o.seed}.png", picture.save))
     return pictures
 
 
@@ -151,7 +165,10 @@ def manifold(run, o: ExploreOptions) -> list[Picture]:
     for view in views:
         if view == "plane":
             plane = latent.manifold_plane(run, min(o.steps, 30))
-            pictures.append(Picture("manifold_plane.png", latent.block_picture(plane).save))
+            values = [f"{v:+.1f}" for v in latent.plane_values(len(plane)).tolist()]
+            title = f"{run.path.name} step {run.step}: decoded z (z1 across, z2 down)"
+            picture = latent.block_picture(plane, title, values[::-1], values)
+            pictures.append(Picture("manifold_plane.png", picture.save))
             continue
         split = _bundle(run).held_out
         index = torch.randperm(len(split), generator=torch.Generator().manual_seed(o.seed))
@@ -164,7 +181,9 @@ def manifold(run, o: ExploreOptions) -> list[Picture]:
             rows += [pair[0, start : start + per_row], pair[1, start : start + per_row]]
         width = min(per_row, pair.shape[1])
         rows = [r for r in rows if len(r) == width]
-        picture = latent.block_picture(torch.stack(rows))
+        labels = ["input", "reconstruction"] * (len(rows) // 2)
+        title = f"{run.path.name} step {run.step}: held-out inputs above their reconstructions"
+        picture = latent.block_picture(torch.stack(rows), title, labels)
         pictures.append(Picture(f"reconstructions_seed{o.seed}.png", picture.save))
     return pictures
 

@@ -216,12 +216,16 @@ def manifold_plane(run, n: int = 15) -> torch.Tensor:
             f"the manifold plane needs latent_dim 2, this VAE has {model.latent_dim}; use "
             "--view recon for reconstructions, or train with --set model.latent_dim=2"
         )
-    quantiles = torch.linspace(0.05, 0.95, n)
-    values = torch.distributions.Normal(0.0, 1.0).icdf(quantiles)
+    values = plane_values(n)
     ys, xs = torch.meshgrid(values.flip(0), values, indexing="ij")
     z = torch.stack([xs.flatten(), ys.flatten()], dim=1)
     decoded = model.render({"z": z}, net=run.sampler_net)
     return decoded.reshape(n, n, *decoded.shape[1:])
+
+
+def plane_values(n: int) -> torch.Tensor:
+    """The (n,) latent values of the manifold plane's columns (and, reversed, rows)."""
+    return torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
 
 
 def reconstructions(run, images: torch.Tensor) -> torch.Tensor:
@@ -229,6 +233,14 @@ def reconstructions(run, images: torch.Tensor) -> torch.Tensor:
     return torch.stack([images, run.model.reconstruct(images).cpu()])
 
 
-def block_picture(block: torch.Tensor) -> Image.Image:
-    """(rows, cols, C, H, W) -> one grid picture, rows kept."""
-    return image_grid(block.flatten(0, 1), nrow=block.shape[1], scale=_scale(block[0]))
+def block_picture(
+    block: torch.Tensor,
+    title: str = "",
+    row_labels: list[str] | None = None,
+    column_labels: list[str] | None = None,
+) -> Image.Image:
+    """(rows, cols, C, H, W) -> one grid picture, rows kept, labelled in the picture."""
+    return image_grid(
+        block.flatten(0, 1), nrow=block.shape[1], scale=_scale(block[0]), title=title,
+        row_labels=row_labels, column_labels=column_labels,
+    )  # fmt: skip

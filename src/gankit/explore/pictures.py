@@ -4,6 +4,7 @@ curves (matplotlib)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -164,7 +165,7 @@ def save_samples(
     path = Path(path)
     if samples.dim() == 4:
         scale = max(1, 128 // samples.shape[-1])
-        image_grid(samples, scale=scale).save(path)
+        image_grid(samples, scale=scale, title=title).save(path)
     else:
         save_points(path, samples.cpu(), None if real is None else real.cpu(), title)
     return path
@@ -176,43 +177,90 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A logged number that can be plotted: not null, not a bool, finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: Logged numbers that are bookkeeping, not curves.
+NOT_CURVES = frozenset({"step", "time", "eval_seconds"})
+
+
+def curve_panels(rows: list[dict], overlay: bool = False) -> list[tuple[str, list[str]]]:
+    """The panels of a curve figure as (title, keys): the losses together on one panel
+    (they share a scale), then one panel per other number, so that numbers of different
+    scales (a mode count, a distance, an accuracy) are never flattened onto one axis.
+    With ``overlay`` (several runs on one figure) every loss gets its own panel too."""
+    # numbers only: a value that was not finite is logged as null (see files.finite_json)
+    keys = sorted({k for row in rows for k, v in row.items() if _is_number(v)} - NOT_CURVES)
+    loss_keys = [k for k in keys if k.startswith("loss")]
+    panels = [] if overlay or not loss_keys else [("losses", loss_keys)]
+    panels += [(k, [k]) for k in keys if overlay or k not in loss_keys]
+    return panels
+
+
+def curve_figure(runs: dict[str, list[dict]], title: str = ""):
+    """Small multiples of every logged number against the step, one panel per scale.
+
+    Args:
+        runs: run name -> the rows of its ``metrics.jsonl``. One run: its losses share
+            a panel, each in its own colour. Several runs: one colour per run, the same
+            on every panel, and a legend of runs.
+        title: the figure's title (the run's name).
+    """
+    plt = pyplot()
+    overlay = len(runs) > 1
+    panels = curve_panels([row for rows in runs.values() for row in rows], overlay)
+    columns = min(4, len(panels))
+    lines = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(
+        lines, columns, figsize=(3.6 * columns, 2.7 * lines + 0.3), dpi=100, squeeze=False
+    )
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (panel_title, keys) in zip(axes.flat, panels):
+        for index, (name, rows) in enumerate(runs.items()):
+            for key_index, key in enumerate(keys):
+                points = [(r["step"], r[key]) for r in rows if _is_number(r.get(key))]
+                if not points:
+                    continue
+                steps, values = zip(*points)
+                colour = colours[(index if overlay else key_index) % len(colours)]
+                # markers where points are few: evaluations, or a run one log line old
+                dots = key.startswith("eval_") or len(points) == 1
+                ax.plot(
+                    steps, values, color=colour, linewidth=1.2, label=name if overlay else key,
+                    marker="o" if dots else None, markersize=3,
+                )  # fmt: skip
+        ax.set_title(panel_title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if len(keys) > 1:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    if overlay:
+        handles = [
+            plt.Line2D([], [], color=colours[i % len(colours)], label=name)
+            for i, name in enumerate(runs)
+        ]
+        fig.legend(handles=handles, loc="upper right", fontsize=8, ncol=min(4, len(runs)))
+    if title:
+        fig.suptitle(title, fontsize=10, x=0.01, y=0.995, ha="left", va="top")
+    # tight_layout leaves room for the title; the legend of runs needs 0.3 inch more
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight() if overlay else 1))
+    return fig
 
 
 def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:
-    """Plot every logged number against the step: losses on one panel, the rest beside."""
+    """Plot every logged number against the step (:func:`curve_figure`), titled with the
+    run's name."""
     rows = read_metrics(metrics_path)
     if not rows:
         return None
     plt = pyplot()
-    # numbers only: a value that was not finite is logged as null (see files.finite_json)
-    keys = sorted(
-        {k for row in rows for k, v in row.items() if _is_number(v)}
-        - {"step", "time", "eval_seconds"}
+    fig = curve_figure(
+        {metrics_path.parent.name: rows}, f"{metrics_path.parent.name}: training curves"
     )
-    loss_keys = [k for k in keys if k.startswith("loss")]
-    eval_keys = [k for k in keys if k.startswith("eval_")]
-    other_keys = [k for k in keys if k not in loss_keys and k not in eval_keys]
-    titles = {
-        "loss": "losses",
-        "other": "discriminator outputs and penalties",
-        "eval": "evaluation",
-    }
-    named = [("loss", loss_keys), ("other", other_keys), ("eval", eval_keys)]
-    named = [(title, keys) for title, keys in named if keys]
-    panels = [keys for _, keys in named]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), dpi=100)
-    axes = np.atleast_1d(axes)
-    for ax, panel in zip(axes, panels):
-        for key in panel:
-            points = [(r["step"], r[key]) for r in rows if _is_number(r.get(key))]
-            ax.plot(*zip(*points), label=key, linewidth=1.2)
-        ax.set_xlabel("step")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    for ax, (title, _) in zip(axes, named):
-        ax.set_title(titles[title], fontsize=9)
-    fig.tight_layout()
     fig.savefig(out_path)
     plt.close(fig)
     return out_path

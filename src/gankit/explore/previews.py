@@ -69,10 +69,13 @@ class TranslationPreviews:
 
     @torch.no_grad()
     def draw(self, step: int, inputs, net: nn.Module | None, paths, title: str) -> Path:
-        rows = []
+        rows, labels = [], []
         for key, direction in zip(("a", "b"), self.model.directions):
             translated, reconstructed = self.model.round_trip(inputs[key], direction, net)
             rows += [inputs[key], translated, reconstructed]
+            domain, other = key.upper(), "B" if key == "a" else "A"
+            labels += [f"{domain} input", f"{domain} -> {other}", f"-> {domain} again"]
         path = paths.samples / f"step_{step:08d}.png"
-        image_grid(rows, scale=max(1, 32 // rows[0].shape[-1])).save(path)
+        scale = max(1, 32 // rows[0].shape[-1])
+        image_grid(rows, scale=scale, title=title, row_labels=labels).save(path)
         return path

@@ -42,7 +42,7 @@ def plane_bounds(real: torch.Tensor, margin: float = 0.25) -> tuple[float, float
     )
 
 
-def _plane(bounds: tuple[float, float, float, float], resolution: int) -> torch.Tensor:
+def plane_points(bounds: tuple[float, float, float, float], resolution: int) -> torch.Tensor:
     xs = torch.linspace(bounds[0], bounds[1], resolution)
     ys = torch.linspace(bounds[2], bounds[3], resolution)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
@@ -79,16 +79,24 @@ def snapshot(
     generator = torch.Generator().manual_seed(seed)
     fake = model.sample(SNAPSHOT_POINTS, generator=generator, net=net).cpu()
     frame: dict[str, object] = {"step": step, "bounds": bounds, "fake": fake.half()}
-    field = critic_field(model, _plane(bounds, FIELD_RESOLUTION))
+    field = critic_field(model, plane_points(bounds, FIELD_RESOLUTION))
     if field is not None:
         values, _, is_probability = field
-        _, push, _ = critic_field(model, _plane(bounds, ARROW_RESOLUTION))
+        _, push, _ = critic_field(model, plane_points(bounds, ARROW_RESOLUTION))
         frame.update(
             values=values.reshape(FIELD_RESOLUTION, FIELD_RESOLUTION).half(),
             push=push.reshape(ARROW_RESOLUTION, ARROW_RESOLUTION, 2).half(),
             is_probability=is_probability,
         )
     return frame
+
+
+def arrow_legend(plt):
+    """The legend entry of the arrows: what they show, in the figure itself."""
+    return plt.Line2D(
+        [], [], color="#444444", marker=r"$\rightarrow$", linestyle="None", markersize=9,
+        label="arrows: G's push, −∇ₓ L_G",
+    )  # fmt: skip
 
 
 def draw(frame: dict, real: torch.Tensor, title: str = "", ax=None):
@@ -134,7 +142,10 @@ def draw(frame: dict, real: torch.Tensor, title: str = "", ax=None):
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=7, markerscale=2)
+    handles = ax.get_legend_handles_labels()[0]
+    if "push" in frame:  # the arrows say what they are, in the legend
+        handles.append(arrow_legend(plt))
+    ax.legend(handles=handles, loc="upper right", fontsize=7, markerscale=2)
     ax.set_title(title or f"step {frame['step']}", fontsize=9)
     return fig or ax.figure
 
@@ -149,23 +160,29 @@ def save_frame(path: Path, frame: dict, real: torch.Tensor, title: str = "") -> 
     return path
 
 
+def frame_png(frame: dict, real: torch.Tensor, title: str = "") -> bytes:
+    """One snapshot drawn as PNG bytes (animation frames, ``gankit report``)."""
+    import io
+
+    from gankit.explore.pictures import pyplot
+
+    fig = draw(frame, real, title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    pyplot().close(fig)
+    return buffer.getvalue()
+
+
 def save_animation(path: Path, frames: list[dict], real: torch.Tensor, name: str = "") -> Path:
     """A GIF with one snapshot per frame (Pillow writes it; matplotlib draws the frames)."""
     import io
 
     from PIL import Image
 
-    from gankit.explore.pictures import pyplot
-
-    plt = pyplot()
     images = []
     for frame in frames:
-        fig = draw(frame, real, f"{name} step {frame['step']}".strip())
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        plt.close(fig)
-        buffer.seek(0)
-        images.append(Image.open(buffer).convert("P", palette=Image.ADAPTIVE))
+        png = frame_png(frame, real, f"{name} step {frame['step']}".strip())
+        images.append(Image.open(io.BytesIO(png)).convert("P", palette=Image.ADAPTIVE))
     images[0].save(path, save_all=True, append_images=images[1:], duration=400, loop=0)
     return path

@@ -105,7 +105,9 @@ def translate_files(
             raise GankitError(f"two inputs would both be written to {target}; rename one of them")
         planned[target] = to_pil(fake)
         if strips:
-            strip = image_grid([[source, fake, back]], scale=_strip_scale(source))
+            strip = image_grid(
+                [[source, fake, back]], scale=_strip_scale(source), column_labels=HEADERS
+            )
             planned[out / name.with_name(name.name + "_strip.png")] = strip
     if strips:
         triples = list(zip(images, translated, reconstructed))[:OVERVIEW_STRIPS]
@@ -114,7 +116,10 @@ def translate_files(
             [tile for triple in triples[i : i + OVERVIEW_PER_ROW] for tile in (*triple, gap)][:-1]
             for i in range(0, len(triples), OVERVIEW_PER_ROW)
         ]
-        planned[out / "strips.png"] = image_grid(rows, scale=_strip_scale(images[0]))
+        headers = [*HEADERS, ""] * min(OVERVIEW_PER_ROW, len(triples))
+        planned[out / "strips.png"] = image_grid(
+            rows, scale=_strip_scale(images[0]), column_labels=headers[:-1]
+        )
     existing = [p for p in planned if p.exists()]
     if existing and not overwrite:
         raise GankitError(
@@ -128,6 +133,11 @@ def translate_files(
     return list(planned)
 
 
+#: The column headers of a strip.
+HEADERS = ["input", "translated", "reconstructed"]
+
+
 def _strip_scale(image: torch.Tensor) -> int:
-    """Tiles of about 32 px: small images enlarged by nearest neighbour."""
-    return max(1, 32 // image.shape[-1])
+    """Tiles of about 64 px, wide enough for their headers: small images enlarged by
+    nearest neighbour."""
+    return max(1, 64 // image.shape[-1])

@@ -9,7 +9,8 @@ family's own file is an entry of :class:`Task`, looked up by that name:
 - what ``gankit eval`` measures (``evaluate``);
 - which ``gankit explore`` pictures exist (``views``) and which apply to every model of
   the task (``default_views``; a family adds the others it can draw in ``Model.views``);
-- how ``gankit adapt`` tabulates a run against its baseline (``adaptation``).
+- how ``gankit adapt`` tabulates a run against its baseline (``adaptation``);
+- what ``gankit report`` shows of a run beyond what every run has (``report``).
 
 This is Hugging Face's ``pipeline(task=...)`` shape: one dict from task name to the code
 that serves it. A new kind of model is a new :class:`Task` given to :func:`register_task`
@@ -47,6 +48,30 @@ class Adaptation:
     table: Callable[[list, str, str], str]
 
 
+@dataclass
+class ReportSection:
+    """One section of ``gankit report``'s page that only some tasks have.
+
+    Attributes:
+        title: the section's heading.
+        caption: one paragraph saying what the reader sees (rows, columns, arrows).
+        frames: pictures or texts over training, as (label, content, mime type):
+            ``image/png`` bytes or ``text/plain`` strings. Several frames get a slider.
+        table: rows of cells, the first row the header.
+    """
+
+    title: str
+    caption: str = ""
+    frames: list[tuple[str, bytes | str, str]] = field(default_factory=list)
+    table: list[list[str]] | None = None
+
+
+#: ``report(folder) -> sections``: ``folder`` is a run folder read without loading a
+#: checkpoint (``gankit.report.folder.RunFolder``: ``path``, ``config``, ``rows``,
+#: ``previews``, ``evaluation``), so a run that is still training can be shown.
+ReportHook = Callable[[Any], list[ReportSection]]
+
+
 @dataclass(frozen=True)
 class Task:
     """What serves one task.
@@ -63,6 +88,10 @@ class Task:
         adaptation: how ``gankit adapt`` reports the task; None: the task is not adapted.
         export: ``export(run, direction) -> gankit.export.Exportable``: the network
             ``gankit export`` writes; None: the task exports none.
+        report: the sections of ``gankit report`` that only this task has (toy fields,
+            translation strips, accuracy tables), after the previews; None: none.
+        preview_caption: what the previews drawn during training show, in one line
+            (``gankit report`` puts it under their slider).
     """
 
     name: str
@@ -74,6 +103,8 @@ class Task:
     default_views: tuple[str, ...] = ()
     adaptation: Adaptation | None = None
     export: Callable | None = None
+    report: ReportHook | None = None
+    preview_caption: str = ""
 
     def views_for(self, model) -> dict[str, Callable]:
         """The views that apply to ``model``: the task's defaults, then the family's own."""
@@ -136,4 +167,13 @@ def all_views() -> set[str]:
     return {name for task in TASKS.values() for name in task.views}
 
 
-__all__ = ["TASKS", "Adaptation", "Task", "all_views", "get_task", "list_tasks", "register_task"]
+__all__ = [
+    "TASKS",
+    "Adaptation",
+    "ReportSection",
+    "Task",
+    "all_views",
+    "get_task",
+    "list_tasks",
+    "register_task",
+]

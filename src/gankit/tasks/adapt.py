@@ -18,7 +18,7 @@ import torch
 from gankit.explore import explore
 from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import accuracy, domain_scores, evaluate_domains, segmentation
-from gankit.tasks import Adaptation, Task, register_task
+from gankit.tasks import Adaptation, ReportSection, Task, register_task
 
 
 def _scores(score):
@@ -83,6 +83,40 @@ def segmentation_table(results: list, source: str, target: str) -> str:
     return "\n".join(lines)
 
 
+DOMAINS = ("source", "target")
+
+
+def domain_report(folder) -> list[ReportSection]:
+    """``gankit report``: each measure on both domains, from ``eval.json``, else from the
+    last evaluation logged during training."""
+    if folder.evaluation is not None:
+        scores, origin = (
+            folder.evaluation["scores"],
+            f"gankit eval at step {folder.evaluation['step']}",
+        )
+    else:
+        logged = [r for r in folder.rows if any(k.startswith("eval_") for k in r)]
+        if not logged:
+            return []
+        scores = {k.removeprefix("eval_"): v for k, v in logged[-1].items()}
+        origin = f"the evaluation logged during training at step {logged[-1]['step']}"
+    measures = list(
+        dict.fromkeys(k.split("_", 1)[1] for k in scores if k.split("_", 1)[0] in DOMAINS)
+    )
+    rows = [["domain", *measures]]
+    for domain in DOMAINS:
+        values = [scores.get(f"{domain}_{m}") for m in measures]
+        rows.append([domain, *("" if v is None else f"{100 * v:.1f} %" for v in values)])
+    return [
+        ReportSection(
+            "Scores by domain",
+            f"From {origin}. Source: the labelled domain the model learns from; target: the "
+            "domain it is adapted to, whose labels it never sees in training.",
+            table=rows,
+        )
+    ]
+
+
 CLASSIFY = register_task(
     Task(
         name="classify",
@@ -94,6 +128,7 @@ CLASSIFY = register_task(
             headline=lambda s: f"target accuracy {100 * s['target_accuracy']:.1f} %",
             table=accuracy_table,
         ),
+        report=domain_report,
     )
 )
 
@@ -110,5 +145,6 @@ SEGMENT = register_task(
             headline=lambda s: f"target mIoU {100 * s['target_miou']:.1f}",
             table=segmentation_table,
         ),
+        report=domain_report,
     )
 )

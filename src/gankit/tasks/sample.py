@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from gankit.explore import explore
+from gankit.data import load_data
+from gankit.explore import explore, toy
 from gankit.explore.previews import SamplePreviews
 from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import Scorer, evaluate_samples
-from gankit.tasks import Task, register_task
+from gankit.tasks import ReportSection, Task, register_task
 from gankit.training.trainer import FIXED_NOISE_OFFSET
 
 
@@ -56,6 +57,28 @@ def export_sampler(run, direction: str | None = None) -> Exportable:
     )
 
 
+def sample_report(folder) -> list[ReportSection]:
+    """``gankit report``: on 2-D points, the frames of G against D kept while training."""
+    if not folder.snapshots:
+        return []
+    real = load_data(folder.config["data"]).train.tensors[0][:2000]
+    frames = []
+    for path in folder.snapshots:
+        frame = torch.load(path, map_location="cpu", weights_only=True)
+        title = f"{folder.name} step {frame['step']}"
+        frames.append((title, toy.frame_png(frame, real, title), "image/png"))
+    return [
+        ReportSection(
+            "G against D on the plane",
+            "Real points (blue), the generator's points (red), D's output over the plane "
+            "(green: the probability 'real' for the cross-entropy losses, else D's raw score) "
+            "and G's gradient field as arrows: −∇ₓ L_G, where G's loss pushes a generated "
+            "point at x. Arrows share one scale per frame.",
+            frames,
+        )
+    ]
+
+
 SAMPLE = register_task(
     Task(
         name="sample",
@@ -73,5 +96,9 @@ SAMPLE = register_task(
             "manifold": explore.manifold,
         },
         default_views=("grid", "interp", "toy"),
+        report=sample_report,
+        preview_caption="The samples of the run's fixed noise: the same latents at every "
+        "step, so the pictures compare across steps (points: generated in red over the real "
+        "points in blue).",
     )
 )

@@ -99,5 +99,6 @@ SEQUENCE = register_task(
         scores=sequence_scores,
         views={"temperature": one_thread(temperature_curve)},
         default_views=("temperature",),
+        preview_caption="Held-out prompts continued by the model at temperatures 0.5 and 1.0.",
     )
 )

@@ -64,5 +64,8 @@ TRANSLATE = register_task(
         previews=_previews,
         scores=translation_during_training,
         export=export_translator,
+        preview_caption="Held-out images, the same at every step. Rows, top to bottom: "
+        "A inputs, translated to B, translated back to A; then B inputs, translated to A, "
+        "translated back to B.",
     )
 )

@@ -1,0 +1,165 @@
+"""A run folder as the report reads it: files only, never a checkpoint.
+
+Reading files rather than loading the model lets ``gankit report`` show a run that is
+still training (the trainer writes every file atomically or by whole lines), a run
+whose newest checkpoint is still being written, and a run that has none yet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gankit.errors import GankitError
+from gankit.files import read_jsonl
+from gankit.training.checkpoint import list_checkpoints
+from gankit.training.lock import LOCK_NAME
+from gankit.training.run import RunPaths, find_run, run_config
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked there, so none is seen training
+    fcntl = None
+
+#: The most previews a report embeds: evenly spaced over training, the newest always in.
+MAX_FRAMES = 40
+#: Picture files of ``RUN/explore`` a report embeds.
+PICTURE_SUFFIXES = {".png": "image/png", ".gif": "image/gif"}
+STEP_FILE = re.compile(r"step_(\d+)\.(png|txt)$")
+SNAPSHOT_FILE = re.compile(r"step_(\d+)\.pt$")
+
+
+@dataclass
+class Preview:
+    """One picture (or text) drawn during training at ``step``."""
+
+    step: int
+    path: Path
+
+    @property
+    def mime(self) -> str:
+        return "image/png" if self.path.suffix == ".png" else "text/plain"
+
+    def content(self) -> bytes | str:
+        if self.mime == "text/plain":
+            return self.path.read_text(encoding="utf-8", errors="replace")
+        return self.path.read_bytes()
+
+
+@dataclass
+class RunFolder:
+    """What a run folder holds, read once.
+
+    Attributes:
+        path: the run folder.
+        config: the resolved config (``config.yaml``, else the newest checkpoint's).
+        rows: the lines of ``metrics.jsonl`` (a line cut short by a killed run skipped).
+        previews: the pictures of ``samples/``, at most :data:`MAX_FRAMES`, by step.
+        evaluation: ``eval.json`` (what ``gankit eval`` wrote last), or None.
+        pictures: the pictures of ``explore/``.
+        checkpoints: (step, path) of each checkpoint, oldest first.
+        snapshots: toy runs' frames of G against D (``snapshots/``), at most
+            :data:`MAX_FRAMES`, oldest first.
+        training: a process holds the run's lock, so the run is training now.
+    """
+
+    path: Path
+    config: dict[str, Any]
+    rows: list[dict] = field(default_factory=list)
+    previews: list[Preview] = field(default_factory=list)
+    evaluation: dict[str, Any] | None = None
+    pictures: list[Path] = field(default_factory=list)
+    checkpoints: list[tuple[int, Path]] = field(default_factory=list)
+    snapshots: list[Path] = field(default_factory=list)
+    training: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.path)
+
+    @property
+    def step(self) -> int:
+        """The newest step the folder shows: logged, previewed or checkpointed."""
+        steps = [0, *(r["step"] for r in self.rows if isinstance(r.get("step"), int))]
+        steps += [p.step for p in self.previews] + [s for s, _ in self.checkpoints]
+        return max(steps)
+
+
+def read_folder(run: str | Path, runs_dir: str | Path = "runs") -> RunFolder:
+    """The run folder ``run`` (a path, or a name under ``runs_dir``), read.
+
+    Raises:
+        GankitError: no such run, or an ``eval.json`` that is not JSON (named).
+    """
+    path = find_run(run, runs_dir)
+    paths = RunPaths(path)
+    previews = sorted(
+        (
+            Preview(int(m.group(1)), p)
+            for p in _files(paths.samples)
+            if (m := STEP_FILE.match(p.name))
+        ),
+        key=lambda preview: preview.step,
+    )
+    return RunFolder(
+        path=path,
+        config=run_config(path),
+        rows=read_jsonl(paths.metrics) if paths.metrics.is_file() else [],
+        previews=spread(previews, MAX_FRAMES),
+        evaluation=_evaluation(path / "eval.json"),
+        pictures=[p for p in _files(paths.explore) if p.suffix in PICTURE_SUFFIXES],
+        checkpoints=list_checkpoints(paths.checkpoints),
+        snapshots=spread(
+            [p for p in _files(paths.snapshots) if SNAPSHOT_FILE.match(p.name)], MAX_FRAMES
+        ),
+        training=is_training(path),
+    )
+
+
+def spread(items: list, most: int) -> list:
+    """At most ``most`` of ``items``, evenly spaced, the first and the last kept."""
+    if len(items) <= most:
+        return list(items)
+    chosen = {round(i * (len(items) - 1) / (most - 1)) for i in range(most)}
+    return [items[i] for i in sorted(chosen)]
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def _evaluation(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise GankitError(
+            f"'{path}' is not the JSON gankit eval writes ({err}); run gankit eval again "
+            "or delete it"
+        ) from None
+    if not isinstance(report, dict) or not isinstance(report.get("scores"), dict):
+        raise GankitError(f"'{path}' holds no scores; run gankit eval again or delete it")
+    return report
+
+
+def is_training(run_dir: Path) -> bool:
+    """A process holds the run's lock now. Probed with a shared lock on a read-only
+    handle, which neither creates nor writes the lock file."""
+    path = Path(run_dir) / LOCK_NAME
+    if fcntl is None or not path.is_file():
+        return False
+    with open(path, encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False
