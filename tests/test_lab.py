@@ -25,6 +25,18 @@ def client(tmp_path):
     # as gankit lab serves: one thread per session
     with torch_threads(1), TestClient(create_app(tmp_path / "runs")) as client:
         yield client
+    # a closed tab stops its session's thread: none may go on training (and drawing from
+    # torch's global random stream) once the client has gone
+    deadline = time.monotonic() + 10
+    while lab_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not lab_threads(), "a lab session's thread outlived its tab"
+
+
+def lab_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "gankit-lab" and t.is_alive()]
 
 
 def receive(ws, kind: str, limit: int = 400) -> dict:

@@ -831,6 +831,8 @@ def _options(
     _use_imports(None)
 
 
+@app.command()
+@handle_errors
 def report(
     runs: Annotated[
         list[str], typer.Argument(help="A run directory or name; several with --compare.")

@@ -371,6 +371,7 @@ def resolve_config(
     source: str | Path | dict | None = None,
     overrides: Overrides = None,
     imports: list[str] | tuple[str, ...] = (),
+    import_listed: bool = True,
 ) -> dict[str, Any]:
     """Read, override and validate a run config; returns the fully resolved dict.
 
@@ -380,7 +381,9 @@ def resolve_config(
     ``imports`` (``--import``) and the config's own ``imports`` list name the user's
     modules that register models; they are imported before the model is looked up.
     The result lists them, with the module that registered the model when it is the
-    user's, so that loading the run imports them again (see docs/byo.md).
+    user's, so that a later command can say which ``--import`` the run needs (see
+    docs/byo.md). ``import_listed=False`` imports only ``imports``, not the config's own
+    list: for a saved run's config, which may come from anyone.
     """
     from gankit.data import check_data_config
     from gankit.registry import import_modules, model_defaults, user_module
@@ -393,7 +396,11 @@ def resolve_config(
     if not isinstance(listed, list):
         raise GankitError(f"config 'imports' must be a list of module names, got {listed!r}")
     modules = list(dict.fromkeys([*listed, *imports]))
-    import_modules(modules, "imports" if not imports else "--import")
+    # A saved run's list is not imported (import_listed=False): see training.run's
+    # import_run_modules. A config file the user passes is their own choice.
+    import_modules(
+        modules if import_listed else list(imports), "imports" if not imports else "--import"
+    )
     unknown = set(config) - set(SECTIONS)
     if unknown:
         raise GankitError(

@@ -106,6 +106,11 @@ class Connection:
         except WebSocketDisconnect:
             pass
         finally:
+            # First, without awaiting: when the server cancels this task (a tab closed
+            # under shutdown), any await below raises at once, and a session that was
+            # only closed after one would go on training in its thread.
+            if self.session is not None:
+                self.session.stop()
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender

@@ -201,10 +201,16 @@ class Session:
             self.pending += steps
         self.wake.set()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Tell the training thread to end after its current step; returns at once, so
+        it is safe where waiting is not (a task being cancelled)."""
         self.closed = True
         self.running.clear()
         self.wake.set()
+
+    def close(self) -> None:
+        """Stop the training thread and wait for it to end."""
+        self.stop()
         if self.thread.is_alive():
             self.thread.join(timeout=10)
 

@@ -34,7 +34,7 @@ from gankit.data import DataBundle, load_data
 from gankit.errors import GankitError, warn
 from gankit.files import PARTIAL_WRITE, read_jsonl, remove_partial_writes
 from gankit.models.base import Model
-from gankit.registry import create_model, import_modules, list_models
+from gankit.registry import create_model, list_models
 from gankit.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -316,7 +316,9 @@ def resume_config(run_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
                 f"--resume keeps the run's model and data; only train.* settings may change, "
                 f"not '{key}'"
             )
-    return resolve_config(saved, overrides)
+    model = saved.get("model") if isinstance(saved.get("model"), dict) else {}
+    import_run_modules(run_dir, saved, model.get("name"))
+    return resolve_config(saved, overrides, import_listed=False)
 
 
 def resume_state(run_dir: Path, steps: int, writer: bool = True) -> dict[str, Any]:
@@ -455,21 +457,33 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs", step: int | None = 
 
 
 def import_run_modules(path: Path, config: dict[str, Any], model_name: Any) -> None:
-    """Import the user's modules a run was trained with (its config's ``imports``), so
-    that its model is registered again here.
+    """Check that the model a run was trained with is registered here.
+
+    A run trained with the user's own models lists their modules in its config
+    (``imports``). Loading a run never imports them: importing a module runs its code,
+    and a run folder can come from anyone. The user passes ``--import MODULE`` (or
+    installs a package with a ``gankit.models`` entry point), which is their consent.
 
     Raises:
-        GankitError: a module cannot be imported, or the model is still unknown; the
-            message names the module to make importable or to pass to ``--import``.
+        GankitError: the model is unknown here; the message names the modules the run
+            lists and the ``--import`` that would register it.
     """
+    if not isinstance(model_name, str) or model_name in list_models():
+        return
     modules = (config.get("imports") or []) if isinstance(config, dict) else []
-    import_modules(modules, f"run '{path}' imports {modules}")
-    if isinstance(model_name, str) and model_name not in list_models():
+    modules = [m for m in modules if isinstance(m, str)]
+    if modules:
+        flags = " ".join(f"--import {m}" for m in modules)
         raise GankitError(
-            f"run '{path}' was trained with model '{model_name}', which no module imported "
-            "here registers; import the module that registers it, e.g. gankit sample RUN "
-            "--import mypkg.models (or install the package that provides it)"
+            f"run '{path}' was trained with model '{model_name}' from the module(s) "
+            f"{', '.join(modules)}, which loading a run never imports (importing runs their "
+            f"code); if you trust them, pass {flags}"
         )
+    raise GankitError(
+        f"run '{path}' was trained with model '{model_name}', which no module imported "
+        "here registers; import the module that registers it, e.g. gankit sample RUN "
+        "--import mypkg.models (or install the package that provides it)"
+    )
 
 
 def _checkpoint_of_step(path: Path, step: int) -> tuple[int, Path, dict[str, Any]] | None:
