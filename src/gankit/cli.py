@@ -688,6 +688,46 @@ def generate(
         typer.echo(passage.text)
 
 
+@app.command()
+@handle_errors
+def dream(
+    image: Annotated[
+        str | None,
+        typer.Argument(
+            help="An image file, or sample:china.jpg / sample:flower.jpg [default: china]."
+        ),
+    ] = None,
+    layers: Annotated[
+        str, typer.Option(help="Comma-separated InceptionV3 layers.")
+    ] = "mixed_3,mixed_5",
+    octaves: Annotated[int, typer.Option(help="Scales, smallest first.")] = 3,
+    octave_scale: Annotated[float, typer.Option(help="Ratio between neighbouring scales.")] = 1.4,
+    steps: Annotated[int, typer.Option(help="Gradient-ascent steps per octave.")] = 20,
+    step_size: Annotated[float, typer.Option(help="Step size (pixels in [-1, 1]).")] = 0.01,
+    objective: Annotated[
+        str, typer.Option(help="mean_square or l2 of the activations.")
+    ] = "mean_square",
+    size: Annotated[int, typer.Option(help="Longer side of the picture, in pixels.")] = 256,
+    out: Annotated[Path, typer.Option(help="The dream, as a PNG.")] = ...,
+    figure: Annotated[
+        Path | None, typer.Option(help="Also write input | dream side by side, labelled.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+) -> None:
+    """DeepDream: gradient ascent on an image to make InceptionV3 layers fire harder."""
+    from gankit.vision.common import parse_layers
+    from gankit.vision.dream import dream_file
+
+    result = dream_file(
+        image, out, layers=parse_layers(layers), size=size, figure=figure, overwrite=overwrite,
+        octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size,
+        objective=objective,
+    )  # fmt: skip
+    for shape, (first, last) in zip(result.shapes, result.objective_per_octave):
+        typer.echo(f"octave {shape[1]}x{shape[0]}: objective {first:.4g} -> {last:.4g}")
+    typer.echo(f"wrote {out}" + (f" and {figure}" if figure else ""))
+
+
 def main() -> None:
     app(prog_name="gankit")
 
