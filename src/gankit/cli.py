@@ -728,6 +728,58 @@ def dream(
     typer.echo(f"wrote {out}" + (f" and {figure}" if figure else ""))
 
 
+@app.command()
+@handle_errors
+def style(
+    content: Annotated[
+        str | None, typer.Argument(help="Content image file, or sample:NAME [default: china].")
+    ] = None,
+    style_image: Annotated[
+        str | None,
+        typer.Argument(metavar="STYLE", help="Style image file, or sample:NAME [default: flower]."),
+    ] = None,
+    content_layer: Annotated[str, typer.Option(help="InceptionV3 layer of L_content.")] = "mixed_5",
+    style_layers: Annotated[
+        str, typer.Option(help="Comma-separated InceptionV3 layers of L_style.")
+    ] = "conv_1,conv_4,mixed,mixed_2,mixed_4",
+    content_weight: Annotated[float, typer.Option(help="Weight of L_content.")] = 1.0,
+    style_weight: Annotated[float, typer.Option(help="Weight of L_style.")] = 30.0,
+    tv_weight: Annotated[float, typer.Option(help="Weight of L_tv (0 turns it off).")] = 0.5,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 150,
+    optimizer: Annotated[str, typer.Option(help="adam or lbfgs.")] = "adam",
+    lr: Annotated[float, typer.Option(help="Adam's learning rate.")] = 0.1,
+    size: Annotated[int, typer.Option(help="Longer side of both pictures, in pixels.")] = 256,
+    out: Annotated[Path, typer.Option(help="The result, as a PNG.")] = ...,
+    figure: Annotated[
+        Path | None, typer.Option(help="Also write content | style | result, labelled.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+) -> None:
+    """Neural style transfer (Gatys et al.): the content of one picture, the style of another."""
+    from gankit.vision.common import check_positive, parse_layers
+    from gankit.vision.style import style_file
+
+    check_positive("--lr", lr)
+    result = style_file(
+        content, style_image, out, size=size, figure=figure, overwrite=overwrite,
+        content_layer=content_layer, style_layers=parse_layers(style_layers, "--style-layers"),
+        content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+        steps=steps, optimizer=optimizer, lr=lr,
+    )  # fmt: skip
+    start, end = result.start, result.end
+    typer.echo(
+        f"style loss   {start.style:.4g} -> {end.style:.4g} "
+        f"({start.style / max(end.style, 1e-30):.1f}x lower)"
+    )
+    typer.echo(
+        f"content loss {start.content:.4g} -> {end.content:.4g} "
+        f"(the style picture's own: {result.style_picture_content:.4g}; "
+        f"ratio {end.content / result.style_picture_content:.2f})"
+    )
+    typer.echo(f"tv loss      {start.tv:.4g} -> {end.tv:.4g}")
+    typer.echo(f"wrote {out}" + (f" and {figure}" if figure else ""))
+
+
 def main() -> None:
     app(prog_name="gankit")
 
