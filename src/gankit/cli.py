@@ -780,6 +780,45 @@ def style(
     typer.echo(f"wrote {out}" + (f" and {figure}" if figure else ""))
 
 
+@app.command()
+@handle_errors
+def inspect(
+    network: Annotated[
+        str, typer.Argument(help="inception, or evaluator:DATASET (e.g. evaluator:digits).")
+    ],
+    what: Annotated[str, typer.Option(help="activations, filters or gradcam.")] = "activations",
+    layer: Annotated[
+        str | None, typer.Option(help="Comma-separated layers [default: a few, or the last conv].")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="An image file (or sample:NAME for the InceptionV3).")
+    ] = None,
+    index: Annotated[
+        int | None, typer.Option(help="First test image of an evaluator's dataset [default: 0].")
+    ] = None,
+    n: Annotated[int, typer.Option(help="Test images in a Grad-CAM picture.")] = 8,
+    resolution: Annotated[
+        int | None, typer.Option(help="The evaluator trained at this size [default: native].")
+    ] = None,
+    size: Annotated[int, typer.Option(help="InceptionV3 picture side, in pixels.")] = 224,
+    filters: Annotated[int, typer.Option(help="Filters shown per layer.")] = 16,
+    steps: Annotated[int, typer.Option(help="Gradient-ascent steps of filter patterns.")] = 30,
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs.")] = ...,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+) -> None:
+    """Look inside a convnet: activations per layer, filter patterns, Grad-CAM heatmaps."""
+    from gankit.vision.common import parse_layers
+    from gankit.vision.inspect import inspect_network
+
+    written = inspect_network(
+        network, what, out, layers=None if layer is None else parse_layers(layer, "--layer"),
+        image=image, index=index, n=n, size=size, filters=filters, steps=steps,
+        resolution=resolution, overwrite=overwrite,
+    )  # fmt: skip
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     app(prog_name="gankit")
 
