@@ -111,3 +111,32 @@ def test_inspect_refuses_an_unknown_evaluator_layer(digits16, tmp_path, monkeypa
     base = ["inspect", "evaluator:digits", "--resolution", "16", "--out", tmp_path]
     one_line_error(cli(*base, "--layer", "fc"), "fc", "conv1, conv2, conv3")
     one_line_error(cli(*base, "--index", "99999"), "--index")
+
+
+def test_inspect_reads_a_classify_run_through_its_hooks(tmp_path):
+    """A tiny DANN run on 16 px digits: Grad-CAM and activations at its conv blocks."""
+    from PIL import Image
+
+    import gankit
+
+    config = {
+        "name": "dann-tiny",
+        "model": {"name": "dann", "channels": 8, "hidden_dim": 16},
+        "data": {
+            "name": "digits", "resolution": 16, "channels": 3, "target": "digits-m",
+            "target_options": {"resolution": 16},
+        },
+        "train": {"steps": 3, "batch_size": 16, "progress": False, "ckpt_every": 3},
+    }  # fmt: skip
+    gankit.train(config, runs_dir=tmp_path / "runs")
+    picture = tmp_path / "digit.png"
+    Image.fromarray((torch.rand(16, 16, 3) * 255).to(torch.uint8).numpy()).save(picture)
+    base = ["inspect", "dann-tiny", "--runs-dir", tmp_path / "runs", "--image", picture]
+    result = cli(*base, "--what", "gradcam", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "gradcam-block2.png").is_file()
+    result = cli(*base, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "activations-block1.png").is_file()
+    one_line_error(cli(*base, "--layer", "conv9", "--out", tmp_path / "o"), "block1, block2")
+    one_line_error(cli(*base[:4], "--index", "0", "--out", tmp_path / "o"), "--image")

@@ -784,7 +784,10 @@ def style(
 @handle_errors
 def inspect(
     network: Annotated[
-        str, typer.Argument(help="inception, or evaluator:DATASET (e.g. evaluator:digits).")
+        str,
+        typer.Argument(
+            help="inception, evaluator:DATASET (e.g. evaluator:digits), or a classify run."
+        ),
     ],
     what: Annotated[str, typer.Option(help="activations, filters or gradcam.")] = "activations",
     layer: Annotated[
@@ -805,6 +808,7 @@ def inspect(
     steps: Annotated[int, typer.Option(help="Gradient-ascent steps of filter patterns.")] = 30,
     out: Annotated[Path, typer.Option(help="Folder for the PNGs.")] = ...,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Look inside a convnet: activations per layer, filter patterns, Grad-CAM heatmaps."""
     from gankit.vision.common import parse_layers
@@ -813,7 +817,7 @@ def inspect(
     written = inspect_network(
         network, what, out, layers=None if layer is None else parse_layers(layer, "--layer"),
         image=image, index=index, n=n, size=size, filters=filters, steps=steps,
-        resolution=resolution, overwrite=overwrite,
+        resolution=resolution, runs_dir=runs_dir, overwrite=overwrite,
     )  # fmt: skip
     for path in written:
         typer.echo(f"wrote {path}")

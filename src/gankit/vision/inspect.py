@@ -39,15 +39,11 @@ from gankit.vision.common import (
 WHATS = ("activations", "filters", "gradcam")
 #: The evaluator's trunk, by the index of each conv block's ReLU (see EvaluatorCNN).
 EVALUATOR_LAYERS = {"conv1": 2, "conv2": 6, "conv3": 10}
-#: Layers shown when none is named.
-DEFAULT_LAYERS = {
-    "inception": ("conv_1", "conv_4", "mixed", "mixed_3"),
-    "evaluator": ("conv1", "conv2", "conv3"),
-}
-#: Grad-CAM's layer when none is named: the last conv layer, as in the paper. On 16 px
-#: digits its maps (4x4) put more CAM on the ink than on the background for 50 of the
-#: first 50 test images; on 8 px digits (2x2 maps) only for 29: too coarse to tell.
-DEFAULT_CAM_LAYER = "conv3"
+#: The InceptionV3 layers shown when none is named (a classifier shows all of its own).
+DEFAULT_INCEPTION_LAYERS = ("conv_1", "conv_4", "mixed", "mixed_3")
+# Grad-CAM's layer when none is named is the last conv layer, as in the paper. On 16 px
+# digits its maps (4x4) put more CAM on the ink than on the background for 50 of the
+# first 50 test images; on 8 px digits (2x2 maps) only for 29: too coarse to tell.
 MAX_TILES = 64
 
 
@@ -68,10 +64,12 @@ class Probe:
     network: nn.Module
     classifier: nn.Module | None
     class_names: list[str] | None = None
+    #: (C, H, W) of the images it reads; None: any size of RGB (the InceptionV3)
+    input_shape: tuple[int, int, int] | None = None
 
     @property
     def in_channels(self) -> int:
-        return 3 if self.classifier is None else self.network.input_shape[0]
+        return 3 if self.input_shape is None else self.input_shape[0]
 
     def check_layers(self, names: list[str]) -> None:
         unknown = [n for n in names if n not in self.layer_names]
@@ -100,8 +98,19 @@ class Probe:
         return outputs
 
 
-def open_probe(target: str, resolution: int | None = None) -> Probe:
-    """``inception`` or ``evaluator:DATASET`` -> a :class:`Probe`.
+class _Logits(nn.Module):
+    """A classify-task model's ``class_logits`` as a module, for Captum."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.class_logits(x)
+
+
+def open_probe(target: str, resolution: int | None = None, runs_dir: str | Path = "runs") -> Probe:
+    """``inception``, ``evaluator:DATASET``, or a classify-task run -> a :class:`Probe`.
 
     ``resolution`` picks the evaluator trained at that size (default: the dataset's own).
 
@@ -122,10 +131,25 @@ def open_probe(target: str, resolution: int | None = None) -> Probe:
         trunk = evaluator.net.trunk
         modules = {n: trunk[i] for n, i in EVALUATOR_LAYERS.items()}
         classes = evaluator.meta.get("class_names")
-        return Probe(target, list(modules), modules, evaluator, evaluator.net, classes)
-    raise GankitError(
-        f"unknown network '{target}'; valid: inception, evaluator:DATASET (e.g. evaluator:digits)"
-    )
+        shape = tuple(evaluator.input_shape)
+        return Probe(target, list(modules), modules, evaluator, evaluator.net, classes, shape)
+    if not Path(runs_dir, target).is_dir() and not Path(target).is_dir():
+        raise GankitError(
+            f"unknown network '{target}'; valid: inception, evaluator:DATASET "
+            "(e.g. evaluator:digits), or a classify-task run directory"
+        )
+    from gankit.training.run import load_run
+
+    model = load_run(target, runs_dir).model.eval()
+    if model.task != "classify":
+        raise GankitError(
+            f"run '{target}' has task {model.task}; gankit inspect reads classify-task runs"
+        )
+    modules = model.feature_maps()
+    if not modules or len(model.data_shape) != 3:
+        raise GankitError(f"run '{target}' has no conv feature maps to inspect (an MLP)")
+    shape = tuple(model.data_shape)
+    return Probe(target, list(modules), modules, model, _Logits(model), None, shape)
 
 
 def probe_images(probe: Probe, image: str | None, index: int | None, n: int, size: int):
@@ -141,8 +165,7 @@ def probe_images(probe: Probe, image: str | None, index: int | None, n: int, siz
         picture = read_picture(image, size)
         check_inception_size("the picture", *picture.shape[-2:])
         return picture, None
-    evaluator = probe.network
-    channels, resolution, _ = evaluator.input_shape
+    channels, resolution, _ = probe.input_shape
     if image is not None:
         if index is not None:
             raise GankitError("give --image or --index, not both")
@@ -152,6 +175,9 @@ def probe_images(probe: Probe, image: str | None, index: int | None, n: int, siz
         if channels == 1:
             picture = picture.mean(dim=1, keepdim=True)
         return picture, None
+    if not probe.name.startswith("evaluator:"):
+        raise GankitError(f"give --image for run '{probe.name}' (--index reads evaluator data)")
+    evaluator = probe.network
     from gankit.data import load_dataset
 
     x_test, y_test = load_dataset(evaluator.dataset, resolution=resolution).test.tensors
@@ -265,6 +291,7 @@ def inspect_network(
     steps: int = 30,
     step_size: float = 0.05,
     resolution: int | None = None,
+    runs_dir: str | Path = "runs",
     overwrite: bool = False,
 ) -> list[Path]:
     """Write the pictures of ``gankit inspect`` into ``out_dir``; returns their paths.
@@ -281,14 +308,12 @@ def inspect_network(
     check_int("--filters", filters, 1, MAX_TILES)
     check_int("--steps", steps, 1)
     check_positive("--step-size", step_size)
-    probe = open_probe(target, resolution)
-    kind = "inception" if probe.name == "inception" else "evaluator"
-    if layers is None:
-        layers = (
-            [DEFAULT_CAM_LAYER]
-            if what == "gradcam" and kind == "evaluator"
-            else list(DEFAULT_LAYERS[kind])
-        )
+    probe = open_probe(target, resolution, runs_dir)
+    kind = "inception" if probe.name == "inception" else "classifier"
+    if layers is None and what == "gradcam":
+        layers = [probe.layer_names[-1]]  # the last conv layer, as in the paper
+    elif layers is None:
+        layers = list(DEFAULT_INCEPTION_LAYERS) if kind == "inception" else probe.layer_names
     probe.check_layers(layers)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -297,16 +322,13 @@ def inspect_network(
     written = []
     with torch_threads(1):  # see gankit.vision.dream: one thread is far faster here
         if what == "filters":
-            side = size if kind == "inception" else probe.network.input_shape[1] * 4
+            side = size if kind == "inception" else probe.input_shape[1] * 4
             if kind == "inception":
                 check_inception_size("--size", side, side)
             for layer, path in zip(layers, paths):
-                width = probe.activations(
-                    torch.zeros(
-                        1, 3 if kind == "inception" else probe.network.input_shape[0], side, side
-                    ),
-                    [layer],
-                )[layer].shape[1]
+                blank = torch.zeros(1, probe.in_channels, side, side)
+                with torch.no_grad():
+                    width = probe.activations(blank, [layer])[layer].shape[1]
                 channels = list(range(min(filters, width)))
                 patterns = filter_patterns(probe, layer, channels, side, steps, step_size)
                 title = f"{probe.name} {layer}: filter patterns, {steps} steps of gradient ascent"
