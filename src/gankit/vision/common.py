@@ -96,10 +96,10 @@ def resize(images: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 def check_output(out: Path, overwrite: bool, option: str = "--out") -> Path:
     """Refuse to replace an existing file unless ``overwrite``."""
     out = Path(out)
+    if out.exists() and not out.is_file():
+        raise GankitError(f"{option} '{out}' is not a file; name a PNG file")
     if out.exists() and not overwrite:
         raise GankitError(f"{option} '{out}' exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_file():
-        raise GankitError(f"{option} '{out}' is not a file")
     return out
 
 
