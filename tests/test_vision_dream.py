@@ -73,6 +73,7 @@ def test_dream_command_writes_png_and_figure_and_never_overwrites(photo, tmp_pat
         (["--step-size", "-1"], ["--step-size"]),
         (["--octave-scale", "0"], ["--octave-scale"]),
         (["--size", "0"], ["--size"]),
+        (["--size", "5000"], ["--size", "1024"]),
         (["--octaves", "3", "--size", "80"], ["75 px"]),
         (["--objective", "max"], ["--objective", "mean_square"]),
     ],
@@ -82,5 +83,8 @@ def test_dream_refuses_bad_settings_in_one_line(photo, tmp_path, extra, words):
     assert not (tmp_path / "o.png").exists()
 
 
-def test_dream_refuses_a_missing_image(tmp_path):
+def test_dream_refuses_a_missing_or_unreadable_image(tmp_path):
     one_line_error(cli("dream", tmp_path / "nope.jpg", "--out", tmp_path / "o.png"), "nope.jpg")
+    (tmp_path / "text.png").write_text("not a picture")
+    one_line_error(cli("dream", tmp_path / "text.png", "--out", tmp_path / "o.png"), "text.png")
+    one_line_error(cli("dream", tmp_path, "--out", tmp_path / "o.png"), "cannot read image")

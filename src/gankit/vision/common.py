@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gankit.errors import GankitError, choices
+from gankit.errors import GankitError, check_int, choices
 from gankit.explore.pictures import pyplot
 from gankit.files import atomic_write
 
@@ -22,6 +22,9 @@ from gankit.files import atomic_write
 SAMPLE_PHOTOS = ("china.jpg", "flower.jpg")
 #: The smallest side the InceptionV3 reads: its stem and first reductions need 75 px.
 MIN_INCEPTION_SIZE = 75
+#: The largest picture side: a 1024 px DeepDream takes minutes per octave on a CPU, and
+#: its activations and gradients stay under a few GiB.
+MAX_SIZE = 1024
 
 
 def check_positive(what: str, value: float) -> None:
@@ -48,8 +51,10 @@ def read_picture(source: str | Path | None, size: int, default: str = "china.jpg
         size: the longer side in pixels.
 
     Raises:
-        GankitError: a missing or unreadable file, or an unknown sample photo.
+        GankitError: a missing or unreadable file (or one over gankit's image bounds),
+            a ``size`` outside [1, ``MAX_SIZE``], or an unknown sample photo.
     """
+    check_int("--size", size, 1, MAX_SIZE)
     if source is None or str(source).startswith("sample:"):
         name = default if source is None else str(source)[len("sample:") :]
         if name not in SAMPLE_PHOTOS:
@@ -58,14 +63,16 @@ def read_picture(source: str | Path | None, size: int, default: str = "china.jpg
 
         picture = Image.fromarray(load_sample_image(name))
     else:
+        from gankit.data.folders import UnreadableImage, open_image
+
         path = Path(source)
-        if not path.is_file():
-            raise GankitError(f"image '{path}' does not exist or is not a file")
-        try:
-            with Image.open(path) as opened:
+        if not path.exists():
+            raise GankitError(f"image '{path}' does not exist")
+        try:  # within gankit's image bounds: a regular file of at most 8192 x 8192 pixels
+            with open_image(path) as opened:
                 picture = opened.convert("RGB")
-        except Exception as err:
-            raise GankitError(f"cannot read image '{path}': {type(err).__name__}") from None
+        except UnreadableImage as err:
+            raise GankitError(f"cannot read image '{path}' ({err.reason})") from None
     scale = size / max(picture.size)
     width, height = (max(1, round(side * scale)) for side in picture.size)
     picture = picture.resize((width, height), Image.Resampling.LANCZOS)
