@@ -118,14 +118,16 @@ class InceptionV3(nn.Module):
         return super().train(False)
 
     @staticmethod
-    def prepare(images: torch.Tensor, quantize: bool = True) -> torch.Tensor:
+    def prepare(images: torch.Tensor, quantize: bool = True, resize: bool = True) -> torch.Tensor:
         """(N, C, H, W) in [-1, 1] -> the network's input (N, 3, 299, 299).
 
         Grey images are repeated over three channels. ``quantize`` rounds to the 256
         levels a PNG holds first, so scoring a run directly and scoring the PNG folder
         that ``gankit sample --out`` wrote give the same features. Resizing is bilinear
         (PyTorch's, ``align_corners=False``); the network then wants TensorFlow's input
-        range, ``pixel / 128 - 1``.
+        range, ``pixel / 128 - 1``. ``resize=False`` keeps the size (at least 75 px), as
+        DeepDream, style transfer and ``gankit inspect`` want; with ``quantize=False`` too,
+        gradients flow back to ``images``.
         """
         if images.dim() != 4 or images.shape[1] not in (1, 3):
             raise GankitError(
@@ -136,7 +138,7 @@ class InceptionV3(nn.Module):
             pixels = pixels.round()
         if pixels.shape[1] == 1:
             pixels = pixels.expand(-1, 3, -1, -1)
-        if pixels.shape[-2:] != (INCEPTION_RESOLUTION, INCEPTION_RESOLUTION):
+        if resize and pixels.shape[-2:] != (INCEPTION_RESOLUTION, INCEPTION_RESOLUTION):
             size = (INCEPTION_RESOLUTION, INCEPTION_RESOLUTION)
             pixels = F.interpolate(pixels, size=size, mode="bilinear", align_corners=False)
         return pixels / 128.0 - 1.0

@@ -861,6 +861,46 @@ def report(
 
 @app.command()
 @handle_errors
+def dream(
+    image: Annotated[
+        str | None,
+        typer.Argument(
+            help="An image file, or sample:china.jpg / sample:flower.jpg [default: china]."
+        ),
+    ] = None,
+    layers: Annotated[
+        str, typer.Option(help="Comma-separated InceptionV3 layers.")
+    ] = "mixed_3,mixed_5",
+    octaves: Annotated[int, typer.Option(help="Scales, smallest first.")] = 3,
+    octave_scale: Annotated[float, typer.Option(help="Ratio between neighbouring scales.")] = 1.4,
+    steps: Annotated[int, typer.Option(help="Gradient-ascent steps per octave.")] = 20,
+    step_size: Annotated[float, typer.Option(help="Step size (pixels in [-1, 1]).")] = 0.01,
+    objective: Annotated[
+        str, typer.Option(help="mean_square or l2 of the activations.")
+    ] = "mean_square",
+    size: Annotated[int, typer.Option(help="Longer side of the picture, in pixels.")] = 256,
+    out: Annotated[Path, typer.Option(help="The dream, as a PNG.")] = ...,
+    figure: Annotated[
+        Path | None, typer.Option(help="Also write input | dream side by side, labelled.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+) -> None:
+    """DeepDream: gradient ascent on an image to make InceptionV3 layers fire harder."""
+    from gankit.vision.common import parse_layers
+    from gankit.vision.dream import dream_file
+
+    result = dream_file(
+        image, out, layers=parse_layers(layers), size=size, figure=figure, overwrite=overwrite,
+        octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size,
+        objective=objective,
+    )  # fmt: skip
+    for shape, (first, last) in zip(result.shapes, result.objective_per_octave):
+        typer.echo(f"octave {shape[1]}x{shape[0]}: objective {first:.4g} -> {last:.4g}")
+    typer.echo(f"wrote {out}" + (f" and {figure}" if figure else ""))
+
+
+@app.command()
+@handle_errors
 def lab(
     port: Annotated[int, typer.Option(help="The port to listen on.")] = 8765,
     host: Annotated[
@@ -873,6 +913,101 @@ def lab(
     from gankit.lab import serve
 
     serve(host, port, runs_dir)
+
+
+@app.command()
+@handle_errors
+def style(
+    content: Annotated[
+        str | None, typer.Argument(help="Content image file, or sample:NAME [default: china].")
+    ] = None,
+    style_image: Annotated[
+        str | None,
+        typer.Argument(metavar="STYLE", help="Style image file, or sample:NAME [default: flower]."),
+    ] = None,
+    content_layer: Annotated[str, typer.Option(help="InceptionV3 layer of L_content.")] = "mixed_5",
+    style_layers: Annotated[
+        str, typer.Option(help="Comma-separated InceptionV3 layers of L_style.")
+    ] = "conv_1,conv_4,mixed,mixed_2,mixed_4",
+    content_weight: Annotated[float, typer.Option(help="Weight of L_content.")] = 1.0,
+    style_weight: Annotated[float, typer.Option(help="Weight of L_style.")] = 30.0,
+    tv_weight: Annotated[float, typer.Option(help="Weight of L_tv (0 turns it off).")] = 0.5,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 150,
+    optimizer: Annotated[str, typer.Option(help="adam or lbfgs.")] = "adam",
+    lr: Annotated[float, typer.Option(help="Adam's learning rate.")] = 0.1,
+    size: Annotated[int, typer.Option(help="Longer side of both pictures, in pixels.")] = 256,
+    out: Annotated[Path, typer.Option(help="The result, as a PNG.")] = ...,
+    figure: Annotated[
+        Path | None, typer.Option(help="Also write content | style | result, labelled.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+) -> None:
+    """Neural style transfer (Gatys et al.): the content of one picture, the style of another."""
+    from gankit.vision.common import check_positive, parse_layers
+    from gankit.vision.style import style_file
+
+    check_positive("--lr", lr)
+    result = style_file(
+        content, style_image, out, size=size, figure=figure, overwrite=overwrite,
+        content_layer=content_layer, style_layers=parse_layers(style_layers, "--style-layers"),
+        content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+        steps=steps, optimizer=optimizer, lr=lr,
+    )  # fmt: skip
+    start, end = result.start, result.end
+    typer.echo(
+        f"style loss   {start.style:.4g} -> {end.style:.4g} "
+        f"({start.style / max(end.style, 1e-30):.1f}x lower)"
+    )
+    typer.echo(
+        f"content loss {start.content:.4g} -> {end.content:.4g} "
+        f"(the style picture's own: {result.style_picture_content:.4g}; "
+        f"ratio {end.content / result.style_picture_content:.2f})"
+    )
+    typer.echo(f"tv loss      {start.tv:.4g} -> {end.tv:.4g}")
+    typer.echo(f"wrote {out}" + (f" and {figure}" if figure else ""))
+
+
+@app.command()
+@handle_errors
+def inspect(
+    network: Annotated[
+        str,
+        typer.Argument(
+            help="inception, evaluator:DATASET (e.g. evaluator:digits), or a classify run."
+        ),
+    ],
+    what: Annotated[str, typer.Option(help="activations, filters or gradcam.")] = "activations",
+    layer: Annotated[
+        str | None, typer.Option(help="Comma-separated layers [default: a few, or the last conv].")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="An image file (or sample:NAME for the InceptionV3).")
+    ] = None,
+    index: Annotated[
+        int | None, typer.Option(help="First test image of an evaluator's dataset [default: 0].")
+    ] = None,
+    n: Annotated[int, typer.Option(help="Test images in a Grad-CAM picture.")] = 8,
+    resolution: Annotated[
+        int | None, typer.Option(help="The evaluator trained at this size [default: native].")
+    ] = None,
+    size: Annotated[int, typer.Option(help="InceptionV3 picture side, in pixels.")] = 224,
+    filters: Annotated[int, typer.Option(help="Filters shown per layer.")] = 16,
+    steps: Annotated[int, typer.Option(help="Gradient-ascent steps of filter patterns.")] = 30,
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs.")] = ...,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Look inside a convnet: activations per layer, filter patterns, Grad-CAM heatmaps."""
+    from gankit.vision.common import parse_layers
+    from gankit.vision.inspect import inspect_network
+
+    written = inspect_network(
+        network, what, out, layers=None if layer is None else parse_layers(layer, "--layer"),
+        image=image, index=index, n=n, size=size, filters=filters, steps=steps,
+        resolution=resolution, runs_dir=runs_dir, overwrite=overwrite,
+    )  # fmt: skip
+    for path in written:
+        typer.echo(f"wrote {path}")
 
 
 def main() -> None:

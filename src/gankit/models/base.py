@@ -329,5 +329,19 @@ class Model(nn.Module):
         more than x)."""
         return None
 
+    # ------------------------------------------------------------------ task "classify"
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N, K) class logits, with gradients (Grad-CAM in ``gankit inspect``);
+        classifying families only."""
+        raise GankitError(
+            f"model '{self.model_name}' (task {self.task}) gives no class logits; "
+            "Grad-CAM needs a classify-task run such as DANN's"
+        )
+
+    def feature_maps(self) -> dict[str, nn.Module]:
+        """Named modules whose outputs are (N, C, H, W) feature maps, input first, for
+        ``gankit inspect``; empty when the family has none (an MLP)."""
+        return {}
+
     def extra_repr(self) -> str:
         return f"model_name={self.model_name!r}, task={self.task!r}, data_shape={self.data_shape}"

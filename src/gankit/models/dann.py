@@ -153,6 +153,18 @@ class DANN(Model):
         return stats
 
     # ------------------------------------------------------------------ task "classify"
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N, K) label logits G_y(G_f(x)), with gradients."""
+        return self.classifier(self.features(x))
+
+    def feature_maps(self) -> dict[str, torch.nn.Module]:
+        """The conv trunk's activations, ``block1`` (largest maps) to ``blockK``."""
+        if self.arch != "conv":
+            return {}
+        kinds = (torch.nn.ReLU, torch.nn.LeakyReLU)
+        found = [m for m in self.features.layers if isinstance(m, kinds)]
+        return {f"block{i + 1}": module for i, module in enumerate(found)}
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (N,) predicted labels, in eval mode."""
