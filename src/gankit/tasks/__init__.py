@@ -61,6 +61,9 @@ class Task:
             ``view(run, options) -> [Picture]`` (see ``gankit.explore.explore``).
         default_views: the views that apply to every model of the task.
         adaptation: how ``gankit adapt`` reports the task; None: the task is not adapted.
+        translate_files: behind ``gankit translate``: ``translate_files(run, direction,
+            input, out, strips, overwrite, amount) -> [Path]``; None: the task's models
+            translate no files.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Task:
     views: Mapping[str, Callable] = field(default_factory=dict)
     default_views: tuple[str, ...] = ()
     adaptation: Adaptation | None = None
+    translate_files: Callable | None = None
 
     def views_for(self, model) -> dict[str, Callable]:
         """The views that apply to ``model``: the task's defaults, then the family's own."""
@@ -86,6 +90,7 @@ TASK_MODULES = (
     "gankit.tasks.translate",
     "gankit.tasks.adapt",
     "gankit.tasks.sequence",
+    "gankit.tasks.change",
 )
 
 

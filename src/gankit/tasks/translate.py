@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from gankit.explore.previews import TranslationPreviews
+from gankit.explore.translate import translate_files
 from gankit.metrics.evaluate import evaluate_translation, translation_scores
 from gankit.tasks import Task, register_task
 
@@ -39,5 +40,6 @@ TRANSLATE = register_task(
         evaluate=evaluate_translation,
         previews=_previews,
         scores=translation_during_training,
+        translate_files=translate_files,
     )
 )
