@@ -223,7 +223,7 @@ def test_registering_a_name_twice_is_an_error():
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(
         GankitError,
-        match="unknown model 'stylegan9'; valid: acgan, adaptseg, adaptseg_single, cgan, char_gru",
+        match="unknown model 'stylegan9'; valid: acgan, adaptseg, adaptseg_single, cgan, change,",
     ):
         create_model("stylegan9", data_shape=IMAGE)
 
