@@ -156,7 +156,7 @@ def test_cli_explore_writes_and_refuses_to_overwrite(runs, tmp_path):
     again = invoke(*args)
     assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
     bad = invoke("explore", run.path, "--what", "dream", "--out", tmp_path)
-    assert bad.exit_code == 2 and "unknown --what 'dream'; valid: classes" in bad.output
+    assert bad.exit_code == 2 and "unknown --what 'dream'; valid: change, classes" in bad.output
     seeds = invoke("explore", run.path, "--what", "interp", "--seeds", "1", "--out", tmp_path)
     assert seeds.exit_code == 2 and "--seeds takes two seeds" in seeds.output
 

@@ -44,11 +44,12 @@ PRESETS = {
     "cyclegan-digits-m": {},
     "adaptseg-segshift": {"data.n_train": 8, "data.n_test": 4, "data.resolution": 16},
     "charlstm-devils": {"data.window": 8},
+    "change-series": {"data.n_train": 64, "data.n_test": 16},
 }
 #: Data sources built from nothing on disk (no download, no folder).
 OFFLINE_DATA = (
     "ring", "grid", "spiral", "swissroll", "moons", "digits", "digits-m", "segshift",
-    "devils-dictionary",
+    "devils-dictionary", "series-change", "digits-change",
 )  # fmt: skip
 
 

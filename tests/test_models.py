@@ -44,6 +44,8 @@ def outputs(model, latent_seed: int = 1):
     """What the model computes: samples, translations, or class predictions."""
     if model.task == "translate":
         return model.translate(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE))
+    if model.task == "change":
+        return model.change(torch.linspace(-1, 1, 4 * 64).reshape(4, *IMAGE), 0.5)
     if model.task == "sample":
         return model.render(model.sample_latent(4, torch.Generator().manual_seed(latent_seed)))
     if model.task == "sequence":
@@ -109,7 +111,7 @@ IMAGES_ONLY = {"dcgan", "sngan", "adaptseg", "adaptseg_single"}
     [
         n
         for n in list_models()
-        if n not in IMAGES_ONLY and get_spec(n).cls.task not in ("translate", "sequence")
+        if n not in IMAGES_ONLY and get_spec(n).cls.task not in ("translate", "sequence", "change")
     ],
 )
 def test_points_models_work_on_2d_data(name):
@@ -221,7 +223,7 @@ def test_registering_a_name_twice_is_an_error():
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(
         GankitError,
-        match="unknown model 'stylegan9'; valid: acgan, adaptseg, adaptseg_single, cgan, char_gru",
+        match="unknown model 'stylegan9'; valid: acgan, adaptseg, adaptseg_single, cgan, change,",
     ):
         create_model("stylegan9", data_shape=IMAGE)
 

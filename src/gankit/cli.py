@@ -635,15 +635,22 @@ def translate(
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
     import_: Imports = None,
+    amount: Annotated[
+        float | None, typer.Option(help="Change runs: how much to change, in [0, 1].")
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Translate images with a CycleGAN run's generators; PNGs at the run's resolution."""
+    """Translate images with a CycleGAN run's generators, or change them by --amount
+    with a change run; PNGs at the run's resolution."""
     _use_imports(import_)
     from gankit.explore.translate import translate_files
+    from gankit.tasks import get_task
     from gankit.training.run import load_run
 
     loaded = load_run(run, runs_dir)
-    written = translate_files(loaded, direction, input_, out, strips, overwrite)
+    # the run's task writes the files; translate_files refuses runs that translate nothing
+    files = get_task(loaded.model).translate_files or translate_files
+    written = files(loaded, direction, input_, out, strips, overwrite, amount)
     typer.echo(f"{direction}: wrote {len(written)} file(s) from {loaded.checkpoint} into {out}")
 
 

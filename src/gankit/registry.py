@@ -36,6 +36,7 @@ FAMILY_MODULES = (
     "gankit.models.cyclegan",
     "gankit.models.adaptseg",
     "gankit.models.text",
+    "gankit.models.change",
 )
 
 

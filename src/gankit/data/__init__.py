@@ -29,6 +29,9 @@ DATASETS: dict[str, str] = {
     "digits-m": "gankit.data.domains:digits_m",
     "fashion-m": "gankit.data.domains:fashion_m",
     "segshift": "gankit.data.domains:segshift",
+    "series-change": "gankit.data.change:series_change",
+    "digits-change": "gankit.data.change:digits_change",
+    "fashion-change": "gankit.data.change:fashion_change",
     "devils-dictionary": "gankit.data.text:devils_dictionary",
 }
 

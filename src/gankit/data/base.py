@@ -44,10 +44,11 @@ class DataBundle:
     as ``y`` (``NO_LABEL`` marks pixels to ignore); ``num_classes`` counts the classes.
     ``kind="text"`` bundles hold (N,) int64 token windows and their next tokens as ``y``;
     ``class_names`` is the vocabulary (see :mod:`gankit.data.text`).
+    ``kind="series"`` bundles hold (L,) 1-D series (see :mod:`gankit.data.change`).
     """
 
     name: str
-    kind: Literal["toy", "image", "segmentation", "text"]
+    kind: Literal["toy", "image", "segmentation", "text", "series"]
     train: Dataset
     test: Dataset | None
     shape: tuple[int, ...]

@@ -72,12 +72,19 @@ def translate_files(
     out_dir: str | Path,
     strips: bool = False,
     overwrite: bool = False,
+    amount: float | None = None,
 ) -> list[Path]:
     """Translate the images at ``input_path`` into ``out_dir``; returns the files written.
 
     Nothing is written when any output already exists and ``overwrite`` is False.
+    ``amount`` belongs to change runs: a translator refuses it.
     """
     _check_translator(run)
+    if amount is not None:
+        raise GankitError(
+            f"--amount applies to change runs; run '{run.path.name}' is a "
+            f"'{run.model.model_name}' translator, which always translates fully: drop --amount"
+        )
     model = run.model
     if direction not in model.directions:
         raise GankitError(
@@ -120,6 +127,12 @@ def translate_files(
         planned[out / "strips.png"] = image_grid(
             rows, scale=_strip_scale(images[0]), column_labels=headers[:-1]
         )
+    return save_planned(planned, overwrite)
+
+
+def save_planned(planned: dict, overwrite: bool) -> list[Path]:
+    """Write ``{path: Pillow image}``; nothing is written when one of the paths exists
+    and ``overwrite`` is False. Returns the paths."""
     existing = [p for p in planned if p.exists()]
     if existing and not overwrite:
         raise GankitError(

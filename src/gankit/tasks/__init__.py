@@ -92,6 +92,9 @@ class Task:
             translation strips, accuracy tables), after the previews; None: none.
         preview_caption: what the previews drawn during training show, in one line
             (``gankit report`` puts it under their slider).
+        translate_files: behind ``gankit translate``: ``translate_files(run, direction,
+            input, out, strips, overwrite, amount) -> [Path]``; None: the task's models
+            translate no files.
     """
 
     name: str
@@ -105,6 +108,7 @@ class Task:
     export: Callable | None = None
     report: ReportHook | None = None
     preview_caption: str = ""
+    translate_files: Callable | None = None
 
     def views_for(self, model) -> dict[str, Callable]:
         """The views that apply to ``model``: the task's defaults, then the family's own."""
@@ -120,6 +124,7 @@ TASK_MODULES = (
     "gankit.tasks.translate",
     "gankit.tasks.adapt",
     "gankit.tasks.sequence",
+    "gankit.tasks.change",
 )
 
 

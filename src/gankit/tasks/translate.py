@@ -13,6 +13,7 @@ import torch
 
 from gankit.errors import GankitError, choices
 from gankit.explore.previews import TranslationPreviews
+from gankit.explore.translate import translate_files
 from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import evaluate_translation, translation_scores
 from gankit.tasks import Task, register_task
@@ -67,5 +68,6 @@ TRANSLATE = register_task(
         preview_caption="Held-out images, the same at every step. Rows, top to bottom: "
         "A inputs, translated to B, translated back to A; then B inputs, translated to A, "
         "translated back to B.",
+        translate_files=translate_files,
     )
 )

@@ -1,0 +1,258 @@
+r"""Controllable change: turn an earlier sample into a later one, by an amount c in [0, 1].
+
+The data has an earlier domain (x) and a later one (y), unpaired: every later sample was
+made from some earlier one by a change of unknown size. A generator G(x, c) takes an
+earlier sample and a code ``c ~ U(0, 1)``; a discriminator D tells real later samples
+from G(x, c); a head Q reads c back from the pair (x, G(x, c)), InfoGAN's
+mutual-information term (Chen et al. 2016), so that c must leave a trace in the
+change. Two more terms make that trace mean *how much*: c = 0 changes nothing, and a
+larger c never changes less.
+
+Objective, minimised over G and Q and maximised over D:
+
+``L = E_y[log D(y)] + E_{x,c}[log(1 − D(G(x, c)))]``
+``    + λ_I E_{x,c} ||Q(x, G(x, c)) − c||²``                (mutual information)
+``    + λ_id E_x ||G(x, 0) − x||_1``                          (identity at c = 0)
+``    + λ_mono E_{x, c1 < c2} max(0, d(x, c1) − d(x, c2))``   (monotone in c)
+
+with ``d(x, c) = ||G(x, c) − x||_1`` (mean absolute change per value). The squared
+error is ``−log Q(c | x, G(x, c))`` of a Gaussian with fixed variance, up to a
+constant, so minimising it maximises the variational lower bound
+``E[log Q(c | x, G)] + H(c) ≤ I(c; G(x, c) | x)``. G plays the non-saturating game,
+``−E log σ(D(G(x, c)))``. Q is always trained on detached outputs, so it reads c even
+where λ_I = 0 (the ``change_noq`` baseline, in which G never hears from Q); G gets Q's
+gradient only when λ_I > 0.
+
+G is residual, ``G(x, c) = x + Δ(x, c)``: an MLP on ``[x, c]`` for (L,) series, a
+stack of 3x3 convolutions on x with c as an extra constant channel for (C, H, W)
+images, keeping the resolution. D and Q are MLPs for series and strided conv encoders
+(DCGAN's trunk, no normalisation) for images; Q reads x and G(x, c) side by side.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.losses import bce_d_loss, non_saturating_g_loss
+from gankit.models.base import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Model,
+    ScoreContext,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+    two_domains,
+)
+from gankit.nn import ConvEncoder, eval_mode, frozen, mlp
+from gankit.registry import register_model
+
+
+# --------------------------------------------------------------------------- networks
+class ChangeGenerator(nn.Module):
+    """``G(x, c) = x + Δ(x, c)``: (N, ...) items and (N,) codes -> (N, ...) items."""
+
+    def __init__(self, data_shape: tuple[int, ...], width: int, n_layers: int) -> None:
+        super().__init__()
+        self.images = len(data_shape) == 3
+        if self.images:
+            channels = data_shape[0]
+            layers: list[nn.Module] = []
+            widths = [channels + 1] + [width] * n_layers
+            for w_in, w_out in itertools.pairwise(widths):
+                layers += [nn.Conv2d(w_in, w_out, 3, padding=1), nn.LeakyReLU(0.2)]
+            layers.append(nn.Conv2d(widths[-1], channels, 3, padding=1))
+            self.delta = nn.Sequential(*layers)
+        else:
+            self.delta = mlp(data_shape[0] + 1, width, n_layers, data_shape[0], leaky_slope=0.2)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if self.images:
+            code = c.view(-1, 1, 1, 1).expand(-1, 1, *x.shape[2:])
+            return x + self.delta(torch.cat([x, code], dim=1))
+        return x + self.delta(torch.cat([x, c.view(-1, 1)], dim=1))
+
+
+def critic(data_shape: tuple[int, ...], inputs: int, width: int, n_layers: int) -> nn.Module:
+    """(N, inputs * C, H, W) or (N, inputs * L) -> (N, 1): D (one input) or Q (two)."""
+    if len(data_shape) == 3:
+        channels, resolution = data_shape[0] * inputs, data_shape[-1]
+        trunk = ConvEncoder(channels, resolution, width, norm="none")
+        return nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
+    return mlp(data_shape[0] * inputs, width, n_layers, 1, leaky_slope=0.2)
+
+
+# --------------------------------------------------------------------------- the family
+class ChangeGAN(Model):
+    """G(x, c), D and Q for controllable change (objective in the module docstring).
+
+    Batches carry ``x`` (earlier) and ``x_b`` (later), unpaired; labels are never read.
+
+    Args:
+        data_shape: (L,) series or (C, H, W) images; set from the data.
+        num_classes: unused.
+        width: hidden width of the MLPs (series) or channels of the convs (images).
+        n_layers: hidden layers of G's MLP or conv stack, and of D's and Q's MLPs.
+        info_weight: λ_I, the mutual-information term's weight for G (0: Q is only a
+            probe, the ``change_noq`` baseline).
+        identity_weight: λ_id, weight of ``||G(x, 0) − x||_1``.
+        monotone_weight: λ_mono, weight of the hinge that asks for more change at a
+            larger c.
+        lr: Adam's learning rate for G, D and Q.
+        betas: Adam's (β1, β2).
+    """
+
+    task = "change"
+    generator_name = "G"
+
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        num_classes: int | None = None,
+        *,
+        width: int = 64,
+        n_layers: int = 3,
+        info_weight: float = 1.0,
+        identity_weight: float = 1.0,
+        monotone_weight: float = 1.0,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+    ) -> None:
+        super().__init__(data_shape, num_classes)
+        if len(self.data_shape) not in (1, 3):
+            raise GankitError(
+                f"model: the change family reads (L,) series or (C, H, W) images, got items "
+                f"of shape {self.data_shape}"
+            )
+        check_sizes(MAX_CHANNELS if len(self.data_shape) == 3 else MAX_WIDTH, width=width)
+        check_sizes(MAX_DEPTH, n_layers=n_layers)
+        check_weights(
+            info_weight=info_weight, identity_weight=identity_weight,
+            monotone_weight=monotone_weight,
+        )  # fmt: skip
+        check_optimizer(betas, lr=lr)
+        self.info_weight, self.identity_weight = info_weight, identity_weight
+        self.monotone_weight, self.lr, self.betas = monotone_weight, lr, tuple(betas)
+        self.G = ChangeGenerator(self.data_shape, width, n_layers)
+        self.D = critic(self.data_shape, 1, width, n_layers)
+        self.Q = critic(self.data_shape, 2, width, n_layers)
+
+    # ------------------------------------------------------------------ training
+    def training_data(self, bundle) -> dict:
+        """Unpaired batches: ``x`` earlier, ``x_b`` later, of one shape."""
+        return two_domains(self, bundle)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            name: torch.optim.Adam(getattr(self, name).parameters(), lr=self.lr, betas=self.betas)
+            for name in ("G", "D", "Q")
+        }
+
+    def read_amount(self, x: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+        """Q's reading of c from (N, ...) earlier items and their changed versions: (N,)."""
+        return self.Q(torch.cat([x, changed], dim=1)).squeeze(1)
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        x, later = batch["x"], batch["x_b"]
+        c = torch.rand(len(x), device=x.device)
+        fake = self.G(x, c)
+
+        # ---- D: real later samples against G(x, c)
+        opt_d = self.optimizers["D"]
+        opt_d.zero_grad(set_to_none=True)
+        loss_d = bce_d_loss(self.D(later), self.D(fake.detach()))  # detach: D must not move G
+        self.backward(loss_d)
+        self.step(opt_d)
+
+        # ---- Q: read c back from (x, G(x, c)); detached, so Q learns in every variant
+        opt_q = self.optimizers["Q"]
+        opt_q.zero_grad(set_to_none=True)
+        loss_q = F.mse_loss(self.read_amount(x, fake.detach()), c)
+        self.backward(loss_q)
+        self.step(opt_q)
+
+        # ---- G: fool D, let Q read c, change nothing at c = 0, more at a larger c
+        opt_g = self.optimizers["G"]
+        opt_g.zero_grad(set_to_none=True)
+        with frozen(self.D), frozen(self.Q):  # gradients pass through D and Q to G only
+            loss_gan = non_saturating_g_loss(self.D(fake))
+            loss_info = F.mse_loss(self.read_amount(x, fake), c)
+        loss_identity = (self.G(x, torch.zeros_like(c)) - x).abs().mean()
+        # a second code for each x: the change must grow from the smaller to the larger
+        other = torch.rand(len(x), device=x.device)
+        change = (fake - x).abs().flatten(1).mean(dim=1)
+        other_change = (self.G(x, other) - x).abs().flatten(1).mean(dim=1)
+        sign = torch.sign(c - other)  # +1 where c is the larger code
+        loss_monotone = F.relu(sign * (other_change - change)).mean()
+        loss_g = (
+            loss_gan
+            + self.info_weight * loss_info
+            + self.identity_weight * loss_identity
+            + self.monotone_weight * loss_monotone
+        )
+        self.backward(loss_g)
+        self.step(opt_g)
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "loss_gan": loss_gan.item(),
+            "info": loss_q.item(),
+            "identity": loss_identity.item(),
+            "monotone": loss_monotone.item(),
+        }
+
+    # ------------------------------------------------------------------ the task "change"
+    @torch.no_grad()
+    def change(
+        self, x: torch.Tensor, amount: float | torch.Tensor, net: nn.Module | None = None
+    ) -> torch.Tensor:
+        """G(x, c) in eval mode: (N, ...) earlier items and a code (a number or (N,)) ->
+        (N, ...) changed items on the CPU. ``net`` replaces G (e.g. its EMA)."""
+        generator = net if net is not None else self.G
+        x = x.to(self.device)
+        c = torch.as_tensor(amount, dtype=x.dtype, device=x.device).expand(len(x))
+        with eval_mode(generator):
+            return generator(x, c).cpu()
+
+    @torch.no_grad()
+    def predict_amount(self, x: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+        """Q's reading of c, in eval mode: (N,) on the CPU."""
+        with eval_mode(self.Q):
+            return self.read_amount(x.to(self.device), changed.to(self.device)).cpu()
+
+    def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
+        """``code_error``: Q's mean absolute error reading c ~ U(0, 1) on held-out x."""
+        generator = torch.Generator().manual_seed(context.seed)
+        c = torch.rand(len(context.x), generator=generator)
+        changed = self.change(context.x, c, context.net)
+        error = (self.predict_amount(context.x, changed) - c).abs().mean()
+        return {"code_error": float(error)}, {}
+
+    def sample_latent(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The change family draws nothing from noise: its inputs are earlier items."""
+        raise GankitError(
+            f"model '{self.model_name}' changes earlier items and draws no samples from noise; "
+            "use: gankit translate RUN --amount C --input DIR --out DIR"
+        )
+
+
+# --------------------------------------------------------------------------- variants
+register_model(
+    "change",
+    ChangeGAN,
+    "controllable change G(x, c), c ~ U(0, 1): GAN + InfoGAN Q on (x, G) + identity + monotone",
+)
+register_model(
+    "change_noq",
+    ChangeGAN,
+    "the change family without the mutual-information term (Q only probes)",
+    info_weight=0.0,
+)

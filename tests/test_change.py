@@ -1,0 +1,199 @@
+"""The change family (task ``change``): data with a known amount of change, training,
+evaluation, pictures and files through the shared code, and learning on the 1-D toy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.stats import spearmanr
+
+import gankit
+from conftest import cli, one_line_error
+from gankit.data import load_data, load_dataset
+from gankit.errors import GankitError
+from gankit.metrics.change import change_scores
+from gankit.registry import create_model
+from gankit.training.run import load_run
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: the networks are tiny, and on a shared CPU more threads wait."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------- data
+@pytest.mark.parametrize(
+    ("name", "operator", "at_least"),
+    [
+        ("series-change", "amplitude", 0.999),
+        ("series-change", "trend", 0.999),
+        ("digits-change", "fade", 0.999),
+        # thickening adds more ink to some digits than to others at the same m
+        ("digits-change", "thicken", 0.95),
+    ],
+)
+def test_the_read_back_recovers_the_hidden_magnitude(name, operator, at_least):
+    bundle = load_dataset(name, operator=operator)
+    later = bundle.domain_b
+    for split, earlier_split, later_split in (
+        ("train", bundle.train, later.train),
+        ("test", bundle.test, later.test),
+    ):
+        source = earlier_split.tensors[0][later.extra["source_index"][split]]
+        measured = bundle.extra["change"].measure(source, later_split.tensors[0])
+        rho = spearmanr(later.extra["magnitude"][split], measured).statistic
+        assert rho >= at_least, (split, rho)
+    # the read-back sees no change between an item and itself
+    x = bundle.test.tensors[0][:50]
+    assert bundle.extra["change"].measure(x, x).abs().max() < 1e-5
+
+
+def test_change_data_is_deterministic_unpaired_and_hides_the_magnitude():
+    first, again = load_dataset("series-change"), load_dataset("series-change")
+    other = load_dataset("series-change", seed=1)
+    assert torch.equal(first.domain_b.train.tensors[0], again.domain_b.train.tensors[0])
+    assert torch.equal(first.train.tensors[0], again.train.tensors[0])
+    assert not torch.equal(first.domain_b.train.tensors[0], other.domain_b.train.tensors[0])
+    # batches carry items and labels only: m is not a label, and the pairing is shuffled
+    assert (first.domain_b.train.tensors[1] == -1).all()
+    pi = first.domain_b.extra["source_index"]["train"]
+    assert not torch.equal(pi, torch.arange(len(pi)))
+    digits = load_dataset("digits-change")
+    assert digits.shape == digits.domain_b.shape == (1, 8, 8)
+    labels = digits.train.tensors[1][digits.domain_b.extra["source_index"]["train"]]
+    assert torch.equal(digits.domain_b.train.tensors[1], labels)  # classes kept
+
+
+def test_bad_data_options_are_one_line_errors(tmp_path):
+    with pytest.raises(GankitError, match="unknown operator 'blur'; valid"):
+        load_dataset("digits-change", operator="blur")
+    with pytest.raises(GankitError, match="length"):
+        load_dataset("series-change", length=2)
+    config = tmp_path / "one-domain.yaml"
+    config.write_text("model: {name: change}\ndata: {name: digits}\ntrain: {steps: 1}\n")
+    result = cli("train", config, "--runs-dir", tmp_path, "--no-progress")
+    one_line_error(result, "trains on two domains", "data.target")
+
+
+# --------------------------------------------------------------------------- the family
+def test_the_generator_is_residual_and_q_reads_pairs():
+    model = create_model("change", data_shape=(1, 8, 8), width=8, n_layers=1)
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert model.change(x, 0.5).shape == (4, 1, 8, 8)
+    assert model.predict_amount(x, x).shape == (4,)
+    with pytest.raises(GankitError, match="series or"):
+        create_model("change", data_shape=(2, 3))
+    with pytest.raises(GankitError, match="info_weight"):
+        create_model("change", data_shape=(8,), info_weight=-1.0)
+    assert create_model("change_noq", data_shape=(8,)).info_weight == 0.0
+
+
+def series_config(steps: int, model: str = "change", **train) -> dict:
+    return {
+        "name": "series",
+        "model": {"name": model, "width": 32, "n_layers": 2, "lr": 1e-3},
+        "data": {"name": "series-change", "n_train": 512, "n_test": 128},
+        "train": {
+            "steps": steps, "batch_size": 32, "log_every": 10, "sample_every": 10,
+            "ckpt_every": 10, "progress": False, "threads": 1, **train,
+        },
+    }  # fmt: skip
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    gankit.train(series_config(4, sample_every=100), name="straight", runs_dir=tmp_path)
+    gankit.train(series_config(2, sample_every=100), name="resumed", runs_dir=tmp_path)
+    gankit.train(None, ["train.steps=4"], name="resumed", runs_dir=tmp_path, resume=True)
+    states = [
+        torch.load(tmp_path / name / "checkpoints" / "step_00000004.pt", weights_only=True)
+        for name in ("straight", "resumed")
+    ]
+    for key, value in states[0]["model"].items():
+        assert torch.equal(value, states[1]["model"][key]), key
+
+
+def test_trains_evaluates_and_explores_through_the_shared_code(tmp_path):
+    run_dir = gankit.train(series_config(20, eval_every=10, eval_n=64), runs_dir=tmp_path).run_dir
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval_control" in line for line in lines)
+    assert sorted((run_dir / "samples").glob("step_*.png"))
+
+    result = cli("eval", run_dir, "--n", "100")
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir / "eval.json").read_text())
+    for key in ("control", "control_per_input", "fd", "fd_before", "identity", "code_error"):
+        assert key in report["scores"], key
+    assert report["floor"]["control"] > 0.99
+    one_line_error(cli("eval", run_dir, "--features", "inception"), "drop --features")
+
+    result = cli("explore", run_dir, "--what", "change", "--pairs", "3")
+    assert result.exit_code == 0, result.output
+    with Image.open(run_dir / "explore" / "change.png") as picture:
+        assert picture.size[0] > picture.size[1] / 2
+    one_line_error(cli("explore", run_dir, "--what", "grid"), "change")
+    # series are no image files
+    one_line_error(
+        cli("translate", run_dir, "--amount", "0.5", "--input", tmp_path, "--out", tmp_path / "o"),
+        "series",
+    )
+
+
+def test_translate_changes_image_files_by_an_amount(tmp_path, evaluator_cache):
+    config = {
+        "name": "digits",
+        "model": {"name": "change", "width": 8, "n_layers": 1},
+        "data": {"name": "digits-change", "operator": "fade"},
+        "train": {"steps": 2, "batch_size": 8, "sample_every": 2, "ckpt_every": 2,
+                  "progress": False, "threads": 1},
+    }  # fmt: skip
+    run_dir = gankit.train(config, runs_dir=tmp_path).run_dir
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(2):
+        pixels = np.zeros((8, 8), dtype=np.uint8)
+        pixels[2:6, 3 + i] = 255
+        Image.fromarray(pixels).save(inputs / f"d{i}.png")
+    out = tmp_path / "out"
+    for bad in ("1.5", "-0.1", "nan"):
+        one_line_error(
+            cli("translate", run_dir, "--amount", bad, "--input", inputs, "--out", out),
+            "--amount",
+        )
+    result = cli("translate", run_dir, "--amount", "0.5", "--input", inputs, "--out", out,
+                 "--strips")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "d0.png", "d0_strip.png", "d1.png", "d1_strip.png"
+    ]  # fmt: skip
+    one_line_error(
+        cli("translate", run_dir, "--amount", "0.5", "--input", inputs, "--out", out),
+        "already exists",
+    )
+    result = cli("eval", run_dir, "--n", "50")
+    assert result.exit_code == 0, result.output
+    scores = json.loads((run_dir / "eval.json").read_text())["scores"]
+    assert {"control", "fd", "class_kept", "class_kept_before", "identity"} <= set(scores)
+
+
+# --------------------------------------------------------------------------- learning
+def test_the_toy_learns_that_c_sets_the_amount_of_change(tmp_path):
+    """On the amplitude toy, Spearman between c and the read-back amplitude gain of
+    G(x, c) climbs far above an untrained model's within a few hundred steps."""
+    config = series_config(300)
+    config["train"].update(sample_every=1000, ckpt_every=300, log_every=100)
+    bundle = load_data(config["data"])
+    untrained = create_model("change", data_shape=(32,), width=32, n_layers=2)
+    before, _, _ = change_scores(untrained, bundle, 200, 0)
+    run = load_run(gankit.train(config, runs_dir=tmp_path).run_dir)
+    after, _, _ = change_scores(run.model, bundle, 200, 0)
+    assert after["control"] > 0.8, after
+    assert after["control"] > abs(before["control"]) + 0.4, (before, after)
+    assert after["identity"] < 0.1, after
