@@ -79,7 +79,9 @@ def main() -> None:
             started = cpu_seconds()
             overrides = {"train.steps": args.steps, "train.seed": args.seed,
                          "train.progress": False}  # fmt: skip
-            gankit.train(preset, overrides, name=preset, runs_dir=runs)
+            result = gankit.train(preset, overrides, name=preset, runs_dir=runs)
+            if result.interrupted:  # Ctrl-C or SIGTERM: stop the script, not just this run
+                raise KeyboardInterrupt(result.interrupted)
             spent = cpu_seconds() - started
             report = gankit.evaluate_run(
                 Path(runs) / preset, "fd", runs_dir=runs, train_evaluator=True

@@ -51,6 +51,8 @@ def main() -> None:
         name = f"{preset}-race-seed{args.seed}"
         load = load_average()
         result = gankit.train(preset, overrides, name=name, runs_dir=args.runs_dir, overwrite=True)
+        if result.interrupted:  # Ctrl-C or SIGTERM: stop the script, not just this run
+            raise KeyboardInterrupt(result.interrupted)
         run = Path(args.runs_dir) / name
         started = time.perf_counter()
         scores, _, _ = fid(str(run), REFERENCE, n=N, seed=args.seed)

@@ -58,6 +58,8 @@ def test_image_presets_cover_digits_and_fashion():
         run_images(["gan-ring"])
 
 
+# about 30 s: two presets trained and scored
+@pytest.mark.slow
 def test_bench_images_trains_scores_and_tabulates(evaluator_cache, tmp_path):
     tiny = ["data.resolution=8", "model.g_channels=8", "model.d_channels=8", "train.batch_size=16"]
     results = run_images(["dcgan-digits"], steps=5, n=100, overrides=tiny, runs_dir=tmp_path)

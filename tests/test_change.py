@@ -132,7 +132,9 @@ def test_trains_evaluates_and_explores_through_the_shared_code(tmp_path):
     for key in ("control", "control_per_input", "fd", "fd_before", "identity", "code_error"):
         assert key in report["scores"], key
     assert report["floor"]["control"] > 0.99
-    one_line_error(cli("eval", run_dir, "--features", "inception"), "drop --features")
+    one_line_error(
+        cli("eval", run_dir, "--features", "inception", "--overwrite"), "drop --features"
+    )
 
     result = cli("explore", run_dir, "--what", "change", "--pairs", "3")
     assert result.exit_code == 0, result.output

@@ -15,6 +15,8 @@ from gankit.data import load_dataset
 from gankit.metrics import mode_coverage
 
 
+# about 40 s: the preset trains for real
+@pytest.mark.slow
 def test_gan_ring_preset_captures_the_modes(tmp_path):
     ring = load_dataset("ring")
     result = gankit.train(
