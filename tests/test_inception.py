@@ -145,11 +145,9 @@ def test_sample_writes_a_folder_of_pngs_that_reads_back_as_the_samples(digits_ru
     assert from_png.shape == direct.shape
     assert (from_png - direct).abs().max() <= 1 / 127.5 + 1e-6  # 8-bit rounding only
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
-    import os
+    from gankit.files import current_umask
 
-    umask = os.umask(0o022)
-    os.umask(umask)
-    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+    assert out.stat().st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
 
 
 def test_a_sample_folder_is_replaced_only_when_it_holds_samples(digits_run, tmp_path):
