@@ -160,7 +160,7 @@ def test_adapt_prints_adaptseg_next_to_its_source_only_baseline(tmp_path):
     result = runner.invoke(app, ["adapt", "adaptseg-segshift", *TINY, "--runs-dir", tmp_path])
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if line.startswith("| `adaptseg`")]
-    assert len(rows) == 2 and rows[1].startswith("| `adaptseg` source-only")
+    assert len(rows) == 2 and rows[1].startswith("| `adaptseg` (source-only)")
     assert "segshift (target) mIoU" in result.stdout and "sky IoU" in result.stdout
     baseline = gankit.load_run(tmp_path / "adaptseg-segshift-source-only")
     assert baseline.model.adv_weights == {} and baseline.model.levels == "multi"
@@ -177,7 +177,7 @@ def test_adapt_prints_adaptseg_next_to_its_source_only_baseline(tmp_path):
     assert result.exit_code == 0, result.output
     assert (out / "segment_seed0.png").stat().st_size > 1000
     result = runner.invoke(app, ["adapt", "gan-ring", "--runs-dir", tmp_path])
-    assert result.exit_code == 2 and "DANN or AdaptSeg preset" in result.output
+    assert result.exit_code == 2 and "DANN, pixel-level or AdaptSeg preset" in result.output
 
 
 def test_segment_pictures_refuse_runs_that_do_not_segment(tmp_path):

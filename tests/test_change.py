@@ -199,3 +199,28 @@ def test_the_toy_learns_that_c_sets_the_amount_of_change(tmp_path):
     assert after["control"] > 0.8, after
     assert after["control"] > abs(before["control"]) + 0.4, (before, after)
     assert after["identity"] < 0.1, after
+
+
+def test_a_blended_translator_is_scored_as_a_change_baseline(tmp_path, evaluator_cache):
+    """x + c·(G(x) − x): c = 0 is the input, c = 1 the translation, and change_scores
+    scores it on the same held-out items as the family."""
+    from gankit.metrics.change import BlendedTranslation
+
+    config = {
+        "name": "blend",
+        "model": {"name": "cyclegan", "channels": 4, "n_blocks": 1, "d_channels": 4},
+        "data": {"name": "digits-change", "operator": "fade"},
+        "train": {"steps": 2, "batch_size": 8, "threads": 1, "progress": False},
+    }
+    run = load_run(gankit.train(config, runs_dir=tmp_path).run_dir)
+    blend = BlendedTranslation(run)
+    x = torch.rand(5, 1, 8, 8) * 2 - 1
+    translated = run.model.translate(x, "AtoB")
+    assert torch.equal(blend.change(x, 0.0), x)
+    assert torch.allclose(blend.change(x, 1.0), translated)
+    halfway = blend.change(x, torch.full((5,), 0.5))
+    assert torch.allclose(halfway, (x + translated) / 2, atol=1e-6)
+    bundle = load_data(config["data"])
+    scores, floor, _ = change_scores(blend, bundle, n=20, train_evaluator=True)
+    assert scores["identity"] == 0.0 and -1.0 <= scores["control"] <= 1.0
+    assert "code_error" not in scores and floor["control"] > 0.9

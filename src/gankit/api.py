@@ -32,9 +32,11 @@ from gankit.training.run import (
     check_runs_dir,
     fresh_run_dir,
     is_run,
+    load_pretrained,
     load_run,
     resume_config,
     resume_state,
+    with_pretrained,
 )
 from gankit.training.runtime import default_threads, resolve_device, torch_threads
 from gankit.training.trainer import Trainer, TrainResult
@@ -133,7 +135,11 @@ def _train(
             if device.type == "cuda" and ctx.enabled:
                 device = torch.device("cuda", ctx.local_rank)
                 torch.cuda.set_device(device)
+            weights: dict = {}
+            if state is None:  # a resume's checkpoint already holds these parts
+                resolved, weights = with_pretrained(resolved)
             model, bundle = build(resolved, data_dir)
+            load_pretrained(model, weights)
             task = get_task(model)
             trainer = Trainer(
                 resolved, run_dir, model, bundle, state, ctx, device, task.previews, task.scores

@@ -286,6 +286,9 @@ class AdaptResult:
     steps: int
     seconds: float
     scores: dict[str, float]
+    #: the row's method: the preset's own model name, or a baseline's label
+    label: str = ""
+    seed: int = 0
 
 
 def adaptation_of(model_name: str, preset: str):
@@ -301,8 +304,9 @@ def adaptation_of(model_name: str, preset: str):
     adaptation = get_task(cls).adaptation
     if adaptation is None or cls.baseline_overrides is None:
         raise GankitError(
-            f"gankit adapt trains a DANN or AdaptSeg preset against its source-only baseline; "
-            f"'{preset}' trains a '{model_name}' (try dann-digits-m or adaptseg-segshift)"
+            f"gankit adapt trains a DANN, pixel-level or AdaptSeg preset against its "
+            f"baselines; '{preset}' trains a '{model_name}' (try dann-digits-m, "
+            "pixel-digits-m or adaptseg-segshift)"
         )
     return adaptation
 
@@ -314,52 +318,63 @@ def run_adaptation(
     overwrite: bool = False,
     data_dir: str | None = None,
     on_result: Callable[[AdaptResult], None] | None = None,
+    seeds: int = 1,
 ) -> list[AdaptResult]:
-    """Train an adaptation preset and its baseline with the same budget.
+    """Train an adaptation preset and its baselines with the same data and steps.
 
-    The baseline is the same config with the family's ``baseline_overrides``. For
-    DANN, ``model.name=source_only``: the same feature extractor and classifier, no
-    domain classifier, never shown the target. For AdaptSeg, both adversarial weights
-    0: the same segmentation network, no discriminators, never shown the target.
+    The baselines are the family's :meth:`~gankit.models.Model.baselines`. For DANN,
+    ``source_only``: the same feature extractor and classifier, no domain classifier,
+    never shown the target. For AdaptSeg, both adversarial weights 0. For pixel-level
+    adaptation, DANN's network as source-only and as DANN, never shown a translation.
+    ``seeds`` > 1 repeats every run with ``train.seed`` 0 … seeds−1.
     """
     import gankit
     from gankit.api import evaluate_run
     from gankit.config import resolve_config
     from gankit.registry import get_spec
 
+    if seeds < 1:
+        raise GankitError(f"--seeds must be >= 1, got {seeds}")
     config = resolve_config(preset, overrides or [])
     model_name = config["model"]["name"]
     adaptation_of(model_name, preset)
-    baseline_overrides = get_spec(model_name).cls.baseline_overrides
+    cls = get_spec(model_name).cls
     # a preset that already is the baseline (source-only-digits-m) has nothing to compare
-    if all(config["model"].get(key) == value for key, value in baseline_overrides.items()):
+    if all(config["model"].get(key) == value for key, value in cls.baseline_overrides.items()):
         raise GankitError(
             f"gankit adapt trains a DANN or AdaptSeg preset against its source-only baseline; "
             f"'{preset}' trains a '{model_name}' that is already that baseline "
             "(try dann-digits-m or adaptseg-segshift)"
         )
-    baseline = {
-        **config,
-        "name": f"{config['name']}-source-only",
-        "model": {**config["model"], **baseline_overrides},
-    }
+    runs = {model_name: config}
+    for label, model in cls.baselines(config["model"]).items():
+        runs[label] = {**config, "name": f"{config['name']}-{label}", "model": model}
     results = []
-    for run_config in (config, baseline):
-        started = time.perf_counter()
-        trained = gankit.train(
-            run_config, runs_dir=runs_dir, overwrite=overwrite, data_dir=data_dir
-        )
-        if trained.interrupted:
-            raise KeyboardInterrupt(trained.interrupted)
-        report = evaluate_run(trained.run_dir, runs_dir=runs_dir, data_dir=data_dir)
-        row = AdaptResult(
-            str(trained.run_dir),
-            run_config["model"]["name"],
-            trained.step,
-            time.perf_counter() - started,
-            report.scores,
-        )
-        results.append(row)
-        if on_result is not None:
-            on_result(row)
+    for seed in range(seeds):
+        for label, run_config in runs.items():
+            if seeds > 1:
+                run_config = {
+                    **run_config,
+                    "name": f"{run_config['name']}-seed{seed}",
+                    "train": {**run_config["train"], "seed": seed},
+                }
+            started = time.perf_counter()
+            trained = gankit.train(
+                run_config, runs_dir=runs_dir, overwrite=overwrite, data_dir=data_dir
+            )
+            if trained.interrupted:
+                raise KeyboardInterrupt(trained.interrupted)
+            report = evaluate_run(trained.run_dir, runs_dir=runs_dir, data_dir=data_dir)
+            row = AdaptResult(
+                str(trained.run_dir),
+                run_config["model"]["name"],
+                trained.step,
+                time.perf_counter() - started,
+                report.scores,
+                label,
+                run_config["train"]["seed"],
+            )
+            results.append(row)
+            if on_result is not None:
+                on_result(row)
     return results

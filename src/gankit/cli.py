@@ -518,11 +518,15 @@ def adapt(
         bool, typer.Option(help="Replace existing runs of the same names.")
     ] = False,
     data_dir: Annotated[str | None, typer.Option(help="Where dataset files are.")] = None,
+    seeds: Annotated[
+        int, typer.Option(help="Train every run with seeds 0..N-1; the table shows mean ± sd.")
+    ] = 1,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Domain adaptation: train DANN (or AdaptSeg) and its source-only baseline with the
-    same budget, and print both scores on the source and on the (unlabelled in training)
-    target: accuracy, or mIoU with per-class IoU for segmentation."""
+    """Domain adaptation: train DANN, pixel-level adaptation or AdaptSeg, and its baselines
+    (source-only; for pixel-level, DANN too) with the same steps, and print their scores
+    on the source and on the (unlabelled in training) target: accuracy, or mIoU with
+    per-class IoU for segmentation."""
     from gankit.bench import adaptation_of, run_adaptation
     from gankit.config import resolve_config
 
@@ -531,9 +535,11 @@ def adapt(
 
     def show(row) -> None:
         score = adaptation.headline(row.scores)
-        typer.echo(f"{row.model}: {score} ({row.run}, {row.seconds:.0f} s)", err=True)
+        typer.echo(f"{row.label}: {score} ({row.run}, {row.seconds:.0f} s)", err=True)
 
-    results = run_adaptation(preset, set_ or [], runs_dir, overwrite, data_dir, on_result=show)
+    results = run_adaptation(
+        preset, set_ or [], runs_dir, overwrite, data_dir, on_result=show, seeds=seeds
+    )
     data = config["data"]
     # segshift carries its target inside (domain_b); DANN's configs name it in data.target
     target = data.get("target") or data["name"]

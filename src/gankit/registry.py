@@ -37,6 +37,7 @@ FAMILY_MODULES = (
     "gankit.models.adaptseg",
     "gankit.models.text",
     "gankit.models.change",
+    "gankit.models.pixelda",
 )
 
 

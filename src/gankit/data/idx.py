@@ -8,6 +8,7 @@ from torchvision so gankit does not depend on it.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import struct
@@ -223,8 +224,9 @@ def fashion_mnist(
     resolution: int | None = None,
     download: bool = True,
     limit: int | None = None,
+    channels: int = 1,
 ) -> DataBundle:
-    """Zalando's Fashion-MNIST: 60k train / 10k test (1, R, R) images in [-1, 1], 10 classes.
+    """Zalando's Fashion-MNIST: 60k train / 10k test (C, R, R) images in [-1, 1], 10 classes.
 
     Args:
         data_dir: a folder with the four IDX files (plain or ``.gz``), searched first;
@@ -232,8 +234,12 @@ def fashion_mnist(
         resolution: 28 (native, the default), or 8/16/32/64 resized bilinearly.
         download: fetch the files into the user cache when found nowhere.
         limit: keep only the first N images of each split.
+        channels: 1 (grey), or 3: the grey image in each of R, G, B, to pair with an RGB
+            domain such as ``fashion-m``.
     """
-    return _idx_bundle(
+    if channels not in (1, 3):
+        raise GankitError(f"data (fashion-mnist): channels must be 1 or 3, got {channels}")
+    bundle = _idx_bundle(
         "fashion-mnist",
         FASHION_MNIST_MD5,
         FASHION_MNIST_URL,
@@ -244,6 +250,19 @@ def fashion_mnist(
         resolution=resolution,
         download=download,
         limit=limit,
+    )
+    if channels == 1:
+        return bundle
+
+    def colour(split):
+        x, y = split.tensors
+        return tensor_split(x.expand(-1, channels, -1, -1), y)
+
+    return dataclasses.replace(
+        bundle,
+        train=colour(bundle.train),
+        test=colour(bundle.test),
+        shape=(channels, *bundle.shape[1:]),
     )
 
 

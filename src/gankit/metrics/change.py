@@ -119,6 +119,29 @@ def change_scores(
     return scores, floor, notes
 
 
+class BlendedTranslation:
+    """A baseline for the change family: a translator's output blended linearly with its
+    input, ``x + c·(G(x) − x)``, so that c "sets the amount" by construction.
+
+    Built from a loaded run of the ``translate`` task (a CycleGAN trained on the same
+    earlier and later domains); :func:`change_scores` scores it like a change model.
+    """
+
+    def __init__(self, run) -> None:
+        self.run = run
+
+    def change(
+        self, x: torch.Tensor, amount: float | torch.Tensor, net: torch.nn.Module | None = None
+    ) -> torch.Tensor:
+        translated = self.run.model.translate(x, "AtoB", net or self.run.sampler_net)
+        c = torch.as_tensor(amount, dtype=x.dtype).expand(len(x))
+        return x + c.view(-1, *[1] * (x.dim() - 1)) * (translated - x)
+
+    def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
+        """No Q head, so no ``code_error``."""
+        return {}, {}
+
+
 def evaluate_change(run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
     """``gankit eval`` for the change family: :func:`change_scores` on held-out items."""
     started = time.perf_counter()
@@ -142,4 +165,4 @@ def evaluate_change(run, bundle: DataBundle, options: EvalOptions) -> EvalReport
     )  # fmt: skip
 
 
-__all__ = ["change_scores", "evaluate_change", "rank_correlation"]
+__all__ = ["BlendedTranslation", "change_scores", "evaluate_change", "rank_correlation"]

@@ -185,6 +185,10 @@ class Model(nn.Module):
             that the picture uses.
         baseline_overrides: model settings that turn this family into its
             non-adversarial baseline, for ``gankit adapt``; None when it has none.
+            :meth:`baselines` turns them into the compared model configs.
+        pretrained: model settings that name a finished run whose model weights fill
+            one of this model's parts (the attribute named): ``{"translator_run":
+            "translator"}``. The trainer reads that run when training starts.
         gaussian_latents: latent inputs drawn from N(0, I), which ``--truncation``
             may redraw.
         adversarial: the adversarial loss pair whose generator loss pushes samples
@@ -198,6 +202,7 @@ class Model(nn.Module):
     generator_name: ClassVar[str | None] = None
     views: ClassVar[tuple[str, ...]] = ()
     baseline_overrides: ClassVar[dict[str, Any] | None] = None
+    pretrained: ClassVar[dict[str, str]] = {}
     gaussian_latents: tuple[str, ...] = ()
     adversarial: Any = None
 
@@ -227,6 +232,20 @@ class Model(nn.Module):
         families return :func:`two_domains`, which adds ``x_b`` and ``y_b``.
         """
         return {"": bundle.train}
+
+    @classmethod
+    def baselines(cls, model_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """``gankit adapt``'s other rows: label -> the model config of a run trained with
+        the same data and budget. By default the one ``baseline_overrides`` make."""
+        if cls.baseline_overrides is None:
+            return {}
+        return {"source-only": {**model_config, **cls.baseline_overrides}}
+
+    @classmethod
+    def pretrained_settings(cls, option: str, run_model_config: dict[str, Any]) -> dict[str, Any]:
+        """The settings of this model that the run named by ``option`` (one of
+        :attr:`pretrained`) fixes, so that its weights fit; none by default."""
+        return {}
 
     @property
     def real_batches_per_step(self) -> int:

@@ -372,6 +372,68 @@ def build(config: dict[str, Any], data_dir: str | None = None) -> tuple[Model, D
     return model, bundle
 
 
+def _domains(data: dict[str, Any]) -> str:
+    """``digits -> digits-m`` of a data config, with the sizes that shape its images."""
+
+    def sized(name: Any, options: dict[str, Any]) -> str:
+        sizes = [f"{k} {options[k]}" for k in ("resolution", "channels") if k in options]
+        return f"{name}" + (f" ({', '.join(sizes)})" if sizes else "")
+
+    return (
+        f"{sized(data.get('name'), data)} -> "
+        f"{sized(data.get('target'), data.get('target_options') or {})}"
+    )
+
+
+def with_pretrained(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict]]:
+    """Read the finished runs that a model config names for its :attr:`Model.pretrained`
+    parts, before a fresh run is built.
+
+    Returns the config with the settings those runs fix (recorded in the new run's
+    config.yaml), and part -> the state dict that fills it once the model is built.
+
+    Raises:
+        GankitError: a named run is missing, or learned another pair of domains.
+    """
+    from gankit.registry import get_spec
+
+    cls = get_spec(config["model"]["name"]).cls
+    weights: dict[str, dict] = {}
+    for option, part in cls.pretrained.items():
+        where = config["model"].get(option)
+        if where is None:
+            continue
+        if not is_run(Path(where)):
+            raise GankitError(
+                f"model.{option}: '{where}' is not a run folder (no config.yaml); name the "
+                f"folder of a finished run, e.g. runs/cyclegan-digits-m"
+            )
+        run = load_run(Path(where))
+        ours, theirs = _domains(config["data"]), _domains(run.config["data"])
+        if ours != theirs:
+            raise GankitError(
+                f"model.{option}: '{where}' maps {theirs}; this run adapts {ours}: train "
+                "one on the same pair of domains (the same data.name, data.target and sizes)"
+            )
+        settings = cls.pretrained_settings(option, run.config["model"])
+        config = {**config, "model": {**config["model"], **settings}}
+        weights[part] = {"state": run.model.state_dict(), "from": str(where)}
+        weights[part]["model_name"] = run.config["model"]["name"]
+    return config, weights
+
+
+def load_pretrained(model: Model, weights: dict[str, dict]) -> None:
+    """Fill each part of ``model`` with the weights :func:`with_pretrained` read."""
+    for part, found in weights.items():
+        try:
+            model.get_submodule(part).load_state_dict(found["state"])
+        except RuntimeError as err:
+            raise GankitError(
+                f"model: the run '{found['from']}' (a '{found['model_name']}') does not fit "
+                f"this model's {part} ({one_line(err)})"
+            ) from None
+
+
 def build_from_checkpoint(state: dict[str, Any]) -> tuple[Model, torch.nn.Module | None]:
     """Rebuild the model (and the EMA generator, if any) from a checkpoint alone."""
     hparams = dict(state["hparams"])
