@@ -305,11 +305,18 @@ FAMILIES = {
     "vae-digits": ("lr", None, "latent_dim"),
     "cyclegan-digits-m": ("lr", "betas", "channels"),
     "dann-digits-m": ("lr", None, "hidden_dim"),
+    "pixel-digits-m": ("translator_lr", None, "translator_channels"),
     "adaptseg-segshift": ("lr_d", None, "channels"),
     "charlstm-devils": ("lr", None, "hidden_dim"),
 }
 #: One over the bound of each size: were the bound missing, the model would still build.
-OVER = {"latent_dim": 2049, "hidden_dim": 2049, "g_channels": 129, "channels": 129}
+OVER = {
+    "latent_dim": 2049,
+    "hidden_dim": 2049,
+    "g_channels": 129,
+    "channels": 129,
+    "translator_channels": 129,
+}
 BAD_SETTINGS = [
     ("lr", ".nan", "must be finite (no .nan or .inf)"),
     ("lr", "-1", "must be a finite number > 0, got -1"),

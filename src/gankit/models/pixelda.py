@@ -39,7 +39,16 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.models.base import Model, check_sizes, two_domains
+from gankit.models.base import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Model,
+    check_optimizer,
+    check_sizes,
+    check_weights,
+    two_domains,
+)
 from gankit.models.cyclegan import CycleGAN
 from gankit.models.dann import DANN
 from gankit.nn import Norm, eval_mode
@@ -123,8 +132,23 @@ class PixelAdaptation(Model):
         lr: float = 1e-3,
     ) -> None:
         super().__init__(data_shape, num_classes)
+        # checked here under this family's names first; the parts check their own again
         check_sizes(10**7, 0, translator_steps=translator_steps)
         check_sizes(4096, translator_batch=translator_batch)
+        check_sizes(
+            MAX_CHANNELS,
+            translator_channels=translator_channels,
+            translator_d_channels=translator_d_channels,
+            channels=channels,
+        )
+        check_sizes(MAX_DEPTH, 0, translator_n_blocks=translator_n_blocks)
+        check_sizes(MAX_WIDTH, hidden_dim=hidden_dim)
+        check_optimizer(translator_lr=translator_lr, lr=lr)
+        check_weights(
+            translator_cycle_weight=translator_cycle_weight,
+            translator_identity_weight=translator_identity_weight,
+            domain_weight=domain_weight,
+        )
         if translator_run is not None and translator_steps:
             raise GankitError(
                 f"model: translator_run '{translator_run}' brings a trained translator; set "
