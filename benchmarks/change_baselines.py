@@ -28,6 +28,7 @@ from common import command_line, load_average
 
 #: The blended baseline's translator: CycleGAN sized for 8 px digits on a CPU.
 CYCLEGAN = {"name": "cyclegan", "channels": 32, "n_blocks": 3, "d_channels": 32}
+METHODS = ("change", "change_noq", "blended CycleGAN")
 KEYS = ("control", "control_per_input", "fd", "class_kept", "identity")
 
 
@@ -42,6 +43,12 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--n", type=int, default=360)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument(
+        "--cyclegan-batch", type=int, default=16,
+        help="images per domain in a CycleGAN step (cyclegan-digits-m's 16: a step of four "
+        "networks and ten passes costs several change steps at the family's 64)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"load average {load_average()}")
     rows: dict[tuple[str, str], list[dict]] = {}
@@ -59,8 +66,13 @@ def main() -> None:
                         **base,
                         "model": {**base["model"], "name": "change_noq", "info_weight": 0.0},
                     },
-                    "blended CycleGAN": {**base, "model": dict(CYCLEGAN)},
+                    "blended CycleGAN": {
+                        **base,
+                        "model": dict(CYCLEGAN),
+                        "train": {**base["train"], "batch_size": args.cyclegan_batch},
+                    },
                 }
+                configs = {k: v for k, v in configs.items() if k in args.methods}
                 bundle = load_data(base["data"])
                 for method, config in configs.items():
                     name = f"{operator}-{method.replace(' ', '-')}-{seed}"

@@ -21,6 +21,11 @@ TINY = {
     "embed_dim": 4,
     "q_hidden": 8,
     "n_blocks": 1,
+    # pixel-level adaptation: one translator step, then the classifier's
+    "translator_steps": 1,
+    "translator_channels": 4,
+    "translator_d_channels": 4,
+    "translator_n_blocks": 1,
 }
 
 
