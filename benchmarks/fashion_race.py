@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common import command_line, load_average, machine_line
 
-PRESETS = ("dcgan-fashion", "infogan-fashion", "infogan-fashion-ema")
+PRESETS = ("dcgan-fashion", "infogan-fashion", "infogan-fashion-ema", "infogan-fashion-narrow")
 N = 2000
 REFERENCE = "data:fashion-mnist:test"
 
