@@ -71,7 +71,7 @@ def test_phase_one_trains_only_the_translator_and_phase_two_only_the_classifier(
     assert changed(start, step2, "translator.G_AB") and not changed(start, step2, "classifier")
     # steps 2-3: the classifier learns on frozen translations
     assert changed(step2, step4, "classifier") and not changed(step2, step4, "translator")
-    logged = [line for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = (run / "metrics.jsonl").read_text().splitlines()
     assert "translator_loss_cycle_a" in logged[0] and "loss_label" in logged[-1]
 
 

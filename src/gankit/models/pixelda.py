@@ -213,23 +213,19 @@ class PixelAdaptation(Model):
             **self.classifier.optimizers,
         }
 
-    def in_translator_phase(self, step: int) -> bool:
-        return step < self.translator_steps
-
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         for part in (self.translator, self.classifier):
             part.grad_scaler = self.grad_scaler
-        if self.in_translator_phase(step):
+        if step < self.translator_steps:
             self.translator.max_steps = self.translator_steps
             n = self.translator_batch
             stats = self.translator.train_step({"x": batch["x"][:n], "x_b": batch["x_b"][:n]}, step)
             return {f"translator_{k}": v for k, v in stats.items()}
         self.classifier.max_steps = max(1, self.max_steps - self.translator_steps)
         translated = self.translate_source(batch["x"])
-        stats = self.classifier.train_step(
+        return self.classifier.train_step(
             {"x": translated, "y": batch["y"], "x_b": batch["x_b"]}, step - self.translator_steps
         )
-        return stats
 
     @torch.no_grad()
     def translate_source(self, x: torch.Tensor) -> torch.Tensor:

@@ -47,7 +47,7 @@ def export_predictor(run, direction: str | None = None) -> Exportable:
 
 def _label(row) -> str:
     """The method column: the registered name, and the baseline's label where it is one."""
-    label = getattr(row, "label", "") or row.model
+    label = row.label or row.model
     return f"`{row.model}`" + (f" ({label})" if label != row.model else "")
 
 

@@ -417,8 +417,11 @@ def with_pretrained(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, d
             )
         settings = cls.pretrained_settings(option, run.config["model"])
         config = {**config, "model": {**config["model"], **settings}}
-        weights[part] = {"state": run.model.state_dict(), "from": str(where)}
-        weights[part]["model_name"] = run.config["model"]["name"]
+        weights[part] = {
+            "state": run.model.state_dict(),
+            "from": str(where),
+            "model_name": run.config["model"]["name"],
+        }
     return config, weights
 
 
