@@ -95,3 +95,22 @@ def test_a_user_error_under_nproc_is_one_line(tmp_path):
     assert (
         done.stderr.startswith("gankit: error: run directory ") and "already exists" in done.stderr
     )
+
+
+def test_an_error_of_another_rank_alone_is_named_with_its_rank(monkeypatch, capsys):
+    # rank 0 did not meet it (the launcher would have ended this rank first), so after
+    # the wait this rank says it, with its rank; rank 0's own line has no rank
+    import typer
+
+    from gankit import cli
+
+    monkeypatch.setattr(cli, "OTHER_RANK_GRACE_S", 0.0)
+    for rank, expected in [
+        ("1", "gankit: error: rank 1: bad thing\n"),
+        ("0", "gankit: error: bad thing\n"),
+    ]:
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(typer.Exit) as exit_info:
+            cli._fail("bad thing", 2)
+        assert exit_info.value.exit_code == 2
+        assert capsys.readouterr().err == expected

@@ -40,12 +40,25 @@ Step = Annotated[
 ]
 
 
-def _fail(message: str, code: int) -> None:
-    # Under torchrun every rank meets the same user error; rank 0 alone says so.
-    import os
+# How long a rank other than 0 waits, after a user error, for rank 0 to report it.
+OTHER_RANK_GRACE_S = 10.0
 
-    if int(os.environ.get("RANK", "0")) == 0:
-        typer.echo(f"gankit: error: {message}", err=True)
+
+def _fail(message: str, code: int) -> None:
+    # Under torchrun every rank meets the same user error; rank 0 alone says so. The
+    # launcher stops every worker as soon as one exits with an error, so another rank
+    # waits before exiting: rank 0 exits first with its line, and the launcher ends
+    # the waiting rank quietly. A rank still here after the wait met an error of its
+    # own, and says so with its rank.
+    import os
+    import time
+
+    rank = int(os.environ.get("RANK", "0"))
+    if rank != 0 and code != 130:
+        time.sleep(OTHER_RANK_GRACE_S)
+    prefix = "gankit: error: " if rank == 0 else f"gankit: error: rank {rank}: "
+    if rank == 0 or code != 130:
+        typer.echo(f"{prefix}{message}", err=True)
     raise typer.Exit(code)
 
 
