@@ -106,7 +106,9 @@ def test_same_seed_same_weights_and_samples(name):
 
 
 #: Families built for images only: no point-data variant to test.
-IMAGES_ONLY = {"dcgan", "sngan", "adaptseg", "adaptseg_single", "pixel_da", "pixel_dann"}
+IMAGES_ONLY = {
+    "dcgan", "sngan", "adaptseg", "adaptseg_single", "pixel_da", "pixel_dann", "pixel_gan",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
