@@ -224,3 +224,17 @@ def test_a_blended_translator_is_scored_as_a_change_baseline(tmp_path, evaluator
     scores, floor, _ = change_scores(blend, bundle, n=20, train_evaluator=True)
     assert scores["identity"] == 0.0 and -1.0 <= scores["control"] <= 1.0
     assert "code_error" not in scores and floor["control"] > 0.9
+
+
+def test_the_class_judge_knows_both_periods():
+    """Fitted to earlier and later digits alike, the judge names the class of held-out
+    items of both periods (an untrained one is near 0.1)."""
+    from gankit.data import load_data
+    from gankit.data.base import take
+    from gankit.metrics.change import class_judge
+
+    bundle = load_data({"name": "digits-change", "operator": "thicken"})
+    judge = class_judge(bundle)
+    for split in (bundle.held_out, bundle.domain_b.held_out):
+        x, y = take(split, 300, 0)
+        assert float((judge.logits(x).argmax(dim=1) == y).float().mean()) > 0.85

@@ -201,6 +201,51 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def fit_classifier(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    *,
+    epochs: int,
+    seed: int = 0,
+    threads: int | None = 1,
+    progress: bool = False,
+    desc: str = "classifier",
+) -> EvaluatorCNN:
+    """An :class:`EvaluatorCNN` fitted to (x, y): cross-entropy with Adam under a
+    one-cycle schedule (peak 3e-3), batches of 128; returned in eval mode.
+
+    Seeds its weights and batch order from ``seed`` in a private random stream, so the
+    caller's randomness is untouched (an evaluator may be trained inside a run).
+    """
+    steps_per_epoch = -(-len(x) // BATCH_SIZE)
+    with torch.random.fork_rng(devices=[]), _torch_threads(threads):
+        torch.manual_seed(seed)
+        net = EvaluatorCNN(x.shape[1], num_classes)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=3e-3, total_steps=epochs * steps_per_epoch
+        )
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=epochs * steps_per_epoch, desc=desc, unit="step",
+            disable=not progress, dynamic_ncols=True,
+        )  # fmt: skip
+        net.train()
+        for epoch in range(epochs):
+            for index in torch.randperm(len(x)).split(BATCH_SIZE):
+                loss = nn.functional.cross_entropy(net(x[index]), y[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+        bar.close()
+    return net.eval()
+
+
 def train_evaluator(
     dataset: str,
     *,
@@ -248,40 +293,12 @@ def train_evaluator(
     x_train, y_train = bundle.train.tensors
     x_test, y_test = bundle.test.tensors
     started = time.perf_counter()
-    steps_per_epoch = -(-len(x_train) // BATCH_SIZE)
-
-    # fork_rng: a private random stream, so training an evaluator (for example inside
-    # `gankit eval` during a run) does not disturb the caller's randomness.
-    with torch.random.fork_rng(devices=[]), _torch_threads(threads):
-        torch.manual_seed(seed)
-        net = EvaluatorCNN(x_train.shape[1], bundle.num_classes)
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=3e-3, total_steps=epochs * steps_per_epoch
-        )
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=epochs * steps_per_epoch,
-            desc=f"evaluator {dataset} {resolution}px",
-            unit="step",
-            disable=not progress,
-            dynamic_ncols=True,
-        )
-        net.train()
-        for epoch in range(epochs):
-            for index in torch.randperm(len(x_train)).split(BATCH_SIZE):
-                loss = nn.functional.cross_entropy(net(x_train[index]), y_train[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-        bar.close()
-        net.eval()
-        with torch.inference_mode():
-            predictions = torch.cat([net(chunk).argmax(dim=1) for chunk in x_test.split(1000)])
+    net = fit_classifier(
+        x_train, y_train, bundle.num_classes, epochs=epochs, seed=seed, threads=threads,
+        progress=progress, desc=f"evaluator {dataset} {resolution}px",
+    )  # fmt: skip
+    with torch.inference_mode():
+        predictions = torch.cat([net(chunk).argmax(dim=1) for chunk in x_test.split(1000)])
     meta = {
         "dataset": dataset,
         "arch": arch,
