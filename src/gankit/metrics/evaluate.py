@@ -278,14 +278,15 @@ class EvalReport:
             lines = [f"{'metric':<{width}}{'value':>12}", "-" * (width + 12)]
             lines += [f"{key:<{width}}{value:>12.4g}" for key, value in self.scores.items()]
             return "\n".join(lines)
+        width = max([14, *(len(key) + 1 for key in self.scores)])
         lines = [
-            f"{'metric':<14}{'generated':>12}{'real floor':>12}",
-            "-" * 38,
+            f"{'metric':<{width}}{'generated':>12}{'real floor':>12}",
+            "-" * (width + 24),
         ]
         for key, value in self.scores.items():
             floor = self.floor.get(key)
             floor_text = f"{floor:>12.4g}" if floor is not None else f"{'':>12}"
-            lines.append(f"{key:<14}{value:>12.4g}{floor_text}")
+            lines.append(f"{key:<{width}}{value:>12.4g}{floor_text}")
         return "\n".join(lines)
 
     def write(self, path: Path) -> Path:
