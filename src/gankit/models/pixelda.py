@@ -33,8 +33,9 @@ one of them fails on the rest. The noise, and a mode-seeking term (Mao et al. 20
 
 ``min_{G,C} max_D  L_GAN(G, D) + β [L_y(C(G(x, z₁)), y) + L_y(C(x), y)] − λ_ms L_ms``
 
-``L_GAN = E_t[log D(t)] + ½ Σ_k E[log(1 − D(G(x, z_k)))]`` (non-saturating for G),
-``L_ms = E[ |G(x, z₁) − G(x, z₂)|₁ / |z₁ − z₂|₁ ]`` over two noise draws per image.
+``D`` maximises ``E_t[log D(t)] + E[log(1 − D(G(x, z₁)))]``; ``G`` minimises
+``L_GAN = −Σ_{k=1,2} E[log D(G(x, z_k))]`` (non-saturating), and
+``L_ms = E[ |G(x, z₁) − G(x, z₂)|₁ / |z₁ − z₂|₁ ]`` over the two noise draws per image.
 
 Where the translator comes from: by default it is **trained in the same run**, so the
 budget (``train.steps``, ``train.time_limit``) counts its time, a resume continues
@@ -66,7 +67,7 @@ from gankit.models.base import (
 )
 from gankit.models.cyclegan import CycleGAN
 from gankit.models.dann import DANN
-from gankit.nn import Norm, ResBlock, eval_mode, feature_trunk, frozen, norm_layer
+from gankit.nn import Norm, ResBlock, eval_mode, frozen, norm_layer
 from gankit.registry import register_model
 
 #: The CycleGAN settings this family takes as ``translator_<name>``; a ``translator_run``
@@ -325,6 +326,33 @@ class NoiseTranslator(nn.Module):
         return self.body(torch.cat([x, noise], dim=1))
 
 
+class PixelDiscriminator(nn.Module):
+    """PixelDA's discriminator: (N, C, H, W) -> (N, 1) logits.
+
+    A 3x3 conv at full resolution, then three stride-2 3x3 convs that double the width
+    (batch norm, leaky ReLU and dropout after each), and a linear logit. It looks at the
+    full-resolution image first, where the photo texture of a target is.
+    """
+
+    def __init__(self, data_shape: tuple[int, ...], width: int, dropout: float) -> None:
+        super().__init__()
+        channels, height, width_px = data_shape
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(0.2)]
+        for i in range(3):
+            layers += [
+                nn.Conv2d(width * 2**i, width * 2 ** (i + 1), 3, 2, padding=1),
+                norm_layer("batch", width * 2 ** (i + 1), conv=True),
+                nn.LeakyReLU(0.2),
+                nn.Dropout(dropout),
+            ]
+            height, width_px = (height + 1) // 2, (width_px + 1) // 2
+        layers += [nn.Flatten(), nn.Linear(width * 8 * height * width_px, 1)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
 class PixelGAN(ClassifierPart):
     """PixelDA: a noise-conditioned generator ``G(x, z)`` and the classifier, trained
     together in one phase; ``D`` tells target images from ``G``'s.
@@ -335,7 +363,7 @@ class PixelGAN(ClassifierPart):
         noise_dim: k, the size of ``z ~ U(−1, 1)^k``.
         noise_maps: image-sized channels that ``z`` is spread over at G's input.
         g_channels, g_blocks: G's width and residual blocks.
-        d_channels: the width of D's first layer (a DCGAN trunk, doubling per halving).
+        d_channels: the width of D's first layer (see :class:`PixelDiscriminator`).
         d_dropout: dropout after each of D's layers.
         d_input_noise: the standard deviation of Gaussian noise added to D's inputs, real
             and generated (PixelDA's guard against a D that wins at once).
@@ -392,8 +420,7 @@ class PixelGAN(ClassifierPart):
         self.task_weight, self.mode_seeking = task_weight, mode_seeking
         self.lr, self.betas = lr, tuple(betas)
         self.G = NoiseTranslator(self.data_shape, noise_dim, noise_maps, g_channels, g_blocks)
-        trunk = feature_trunk(self.data_shape, arch="conv", width=d_channels, dropout=d_dropout)
-        self.D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
+        self.D = PixelDiscriminator(self.data_shape, d_channels, d_dropout)
         # DANN's network without its domain head in use: the same classifier as the
         # baselines', so the comparison is of what it is shown, not of its shape
         self.classifier = DANN(
@@ -435,20 +462,22 @@ class PixelGAN(ClassifierPart):
         z1, z2 = self.noise(len(source)), self.noise(len(source))
         fake = self.G(torch.cat([source, source]), torch.cat([z1, z2]))
 
-        # ---- D: target images against generated ones
+        fake1, fake2 = fake.chunk(2)
+
+        # ---- D: target images against the first draw's
         opt_d = self.optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
-        loss_d = bce_d_loss(self.judge(target), self.judge(fake.detach()))
+        loss_d = bce_d_loss(self.judge(target), self.judge(fake1.detach()))
         self.backward(loss_d)
         self.step(opt_d)
 
-        # ---- G and C: fool D, keep the class readable, use the noise
+        # ---- G and C: both draws fool D, the class stays readable, the noise is used
         opt_g, opt_c = self.optimizers["G"], self.optimizers["C"]
         opt_g.zero_grad(set_to_none=True)
         opt_c.zero_grad(set_to_none=True)
         with frozen(self.D):
-            loss_gan = non_saturating_g_loss(self.judge(fake))
-        fake1, fake2 = fake.chunk(2)
+            loss_gan = non_saturating_g_loss(self.judge(fake1))
+            loss_gan = loss_gan + non_saturating_g_loss(self.judge(fake2))
         logits = self.classifier.class_logits(torch.cat([fake1, source]))
         loss_task = F.cross_entropy(logits, torch.cat([labels, labels]))
         spread = (fake1 - fake2).abs().mean(dim=(1, 2, 3)) / (z1 - z2).abs().mean(dim=1)
