@@ -54,11 +54,12 @@ def _fail(message: str, code: int) -> None:
     import time
 
     rank = int(os.environ.get("RANK", "0"))
-    if rank != 0 and code != 130:
+    if rank != 0:
+        if code == 130:  # an interrupt reaches every rank alike: rank 0 says so
+            raise typer.Exit(code)
         time.sleep(OTHER_RANK_GRACE_S)
     prefix = "gankit: error: " if rank == 0 else f"gankit: error: rank {rank}: "
-    if rank == 0 or code != 130:
-        typer.echo(f"{prefix}{message}", err=True)
+    typer.echo(f"{prefix}{message}", err=True)
     raise typer.Exit(code)
 
 

@@ -139,8 +139,10 @@ def change_scores(
         scores["fd"] = frechet_distance(embed(changed.clamp(-1.0, 1.0)), real)
         scores["fd_before"] = frechet_distance(embed(x), real)
         floor["fd"] = frechet_distance(embed(take(later.train, n, seed + 2)[0]), real)
-    judge = class_judge(bundle, seed) if evaluator is not None else None
-    if judge is not None and bool((y >= 0).all()):
+    # the judge is fitted only where its verdict can be checked: labelled held-out items
+    labelled = evaluator is not None and bool((y >= 0).all())
+    judge = class_judge(bundle, seed) if labelled else None
+    if judge is not None:
         output = changed.clamp(-1.0, 1.0)
         judged = (("class_kept", judge, output), ("class_kept_before", judge, x))
         judged += (("class_kept_evaluator", evaluator, output),)

@@ -405,8 +405,7 @@ class PixelGAN(ClassifierPart):
         check_sizes(MAX_WIDTH, hidden_dim=hidden_dim)
         check_optimizer(betas, lr=lr)
         check_weights(task_weight=task_weight, mode_seeking=mode_seeking)
-        check_finite("model: d_dropout", d_dropout, 0.0)
-        if d_dropout >= 1.0:
+        if not 0.0 <= d_dropout < 1.0:
             raise GankitError(f"model: d_dropout must be in [0, 1), got {d_dropout}")
         check_finite("model: d_input_noise", d_input_noise, 0.0)
         self.data_shape_b = tuple(data_shape_b) if data_shape_b is not None else self.data_shape
@@ -460,9 +459,7 @@ class PixelGAN(ClassifierPart):
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         source, labels, target = batch["x"], batch["y"], batch["x_b"]
         z1, z2 = self.noise(len(source)), self.noise(len(source))
-        fake = self.G(torch.cat([source, source]), torch.cat([z1, z2]))
-
-        fake1, fake2 = fake.chunk(2)
+        fake1, fake2 = self.G(torch.cat([source, source]), torch.cat([z1, z2])).chunk(2)
 
         # ---- D: target images against the first draw's
         opt_d = self.optimizers["D"]
