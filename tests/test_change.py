@@ -226,15 +226,27 @@ def test_a_blended_translator_is_scored_as_a_change_baseline(tmp_path, evaluator
     assert "code_error" not in scores and floor["control"] > 0.9
 
 
-def test_the_class_judge_knows_both_periods():
+def test_the_class_judge_knows_both_periods(tmp_path, monkeypatch):
     """Fitted to earlier and later digits alike, the judge names the class of held-out
-    items of both periods (an untrained one is near 0.1)."""
+    items of both periods (an untrained one is near 0.1). Once fitted it is cached: the
+    second call loads the same weights, and an unreadable file is refitted."""
     from gankit.data import load_data
     from gankit.data.base import take
     from gankit.metrics.change import class_judge
 
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
     bundle = load_data({"name": "digits-change", "operator": "thicken"})
     judge = class_judge(bundle)
     for split in (bundle.held_out, bundle.domain_b.held_out):
         x, y = take(split, 300, 0)
         assert float((judge.logits(x).argmax(dim=1) == y).float().mean()) > 0.85
+    (cached,) = (tmp_path / "judges").iterdir()
+    again = class_judge(bundle)
+    assert torch.equal(again.logits(x), judge.logits(x))
+    cached.write_bytes(b"not a checkpoint")
+    refitted = class_judge(bundle)
+    assert torch.allclose(refitted.logits(x), judge.logits(x), atol=1e-5)
+    assert cached.stat().st_size > 1000
+    other_seed = class_judge(bundle, seed=1)
+    assert len(list((tmp_path / "judges").iterdir())) == 2
+    assert not torch.equal(other_seed.logits(x), judge.logits(x))

@@ -419,6 +419,22 @@ def inception_features(path: str | None = None) -> InceptionExtractor:
     return InceptionExtractor(path)
 
 
+def image_digest(images: torch.Tensor, *extra: torch.Tensor | object) -> str:
+    """A cache key: 20 hex digits of the SHA-1 of (N, ...) images in [-1, 1] rounded to
+    8 bits, their shape, and ``extra`` (tensors by their bytes, other values by repr)."""
+    import hashlib
+
+    pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).contiguous()
+    digest = hashlib.sha1(pixels.numpy().tobytes())
+    digest.update(repr(tuple(pixels.shape)).encode())
+    for part in extra:
+        if isinstance(part, torch.Tensor):
+            digest.update(part.contiguous().numpy().tobytes())
+        else:
+            digest.update(repr(part).encode())
+    return digest.hexdigest()[:20]
+
+
 def cached_features(extractor: InceptionExtractor, images: torch.Tensor) -> torch.Tensor:
     """``extractor.features(images)``, kept in ``features/`` under the cache folder.
 
@@ -427,12 +443,7 @@ def cached_features(extractor: InceptionExtractor, images: torch.Tensor) -> torc
     images cost minutes on a CPU. The file holds one tensor and loads with
     ``weights_only``.
     """
-    import hashlib
-
-    pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).contiguous()
-    digest = hashlib.sha1(pixels.numpy().tobytes())
-    digest.update(repr(tuple(pixels.shape)).encode())
-    path = cache_root() / "features" / f"inception-{digest.hexdigest()[:20]}.pt"
+    path = cache_root() / "features" / f"inception-{image_digest(images)}.pt"
     if path.is_file():
         try:
             features = torch.load(path, map_location="cpu", weights_only=True)
