@@ -15,6 +15,8 @@ InceptionV3 features (about 0.25 s an image on 2 cores) be computed while other 
     python benchmarks/fashion_race.py
     python benchmarks/fashion_race.py --presets infogan-fashion --time-limit 10m
     python benchmarks/fashion_race.py --train-only && python benchmarks/fashion_race.py --score-only
+    python benchmarks/fashion_race.py --presets infogan-fashion-narrow --set train.batch_size=16 \
+        --tag b16 --train-only      # a variant: its runs are named PRESET-TAG-race-seedS
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ REFERENCE = "data:fashion-mnist:test"
 def main() -> None:
     import gankit
     from gankit.api import fid
+    from gankit.config import parse_overrides
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
@@ -41,6 +44,14 @@ def main() -> None:
     parser.add_argument("--keep-steps", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs-dir", default="runs-race")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override for every raced preset (repeatable)",
+    )
+    parser.add_argument("--tag", default="", help="names the variant that --set makes")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--train-only", action="store_true", help="train, score later")
     which.add_argument("--score-only", action="store_true", help="score runs trained before")
@@ -49,22 +60,28 @@ def main() -> None:
     print(machine_line())
     trained = {}
     for preset in args.presets:
-        name = f"{preset}-race-seed{args.seed}"
+        name = (
+            f"{preset}-{args.tag}-race-seed{args.seed}"
+            if args.tag
+            else f"{preset}-race-seed{args.seed}"
+        )
+        label = " ".join([preset, *args.set])
         if args.score_only:
             run = gankit.load_run(Path(args.runs_dir) / name)
             seconds = json.loads((run.path / "metrics.jsonl").read_text().splitlines()[-1])["time"]
-            trained[preset] = (run.path, run.step, seconds, "see the training log")
+            trained[label] = (run.path, run.step, seconds, "see the training log")
             continue
-        overrides = {"train.time_limit": args.time_limit, "train.seed": args.seed,
-                     "train.progress": False}  # fmt: skip
+        overrides = parse_overrides(args.set)  # values read as YAML, as `gankit train --set`
+        overrides.update({"train.time_limit": args.time_limit, "train.seed": args.seed,
+                          "train.progress": False})  # fmt: skip
         if not args.keep_steps:
             overrides["train.steps"] = 1_000_000
         load = load_average()
         result = gankit.train(preset, overrides, name=name, runs_dir=args.runs_dir, overwrite=True)
         if result.interrupted:  # Ctrl-C or SIGTERM: stop the script, not just this run
             raise KeyboardInterrupt(result.interrupted)
-        trained[preset] = (Path(args.runs_dir) / name, result.step, result.seconds, load)
-        print(f"{preset}: {result.step} steps in {result.seconds:.0f} s (load before {load})")
+        trained[label] = (Path(args.runs_dir) / name, result.step, result.seconds, load)
+        print(f"{label}: {result.step} steps in {result.seconds:.0f} s (load before {load})")
     if args.train_only:
         print(command_line())
         return
