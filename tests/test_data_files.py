@@ -124,6 +124,30 @@ def test_corrupt_idx_names_the_file(tmp_path, corrupt):
     assert "\n" not in str(info.value)
 
 
+def test_fashion_change_from_data_dir(tmp_path):
+    """fashion-change builds its later domain from the files: each later item is an
+    earlier item of the same split faded by its hidden m (fade is the default operator,
+    its read-back returns m), with the earlier item's label."""
+    from gankit.data.change import fashion_change
+
+    write_mnist_like(tmp_path / "fm", n_train=40, n_test=12)
+    bundle = fashion_change(data_dir=str(tmp_path / "fm"), download=False, seed=3)
+    later = bundle.domain_b
+    assert bundle.extra["change"].name == "fade" and later.shape == (1, 28, 28)
+    for split, earlier_split, later_split in (
+        ("train", bundle.train, later.train),
+        ("test", bundle.test, later.test),
+    ):
+        source = later.extra["source_index"][split]
+        x, y = earlier_split.tensors
+        changed, labels = later_split.tensors
+        assert torch.equal(labels, y[source])
+        m = later.extra["magnitude"][split]
+        assert torch.allclose(bundle.extra["change"].measure(x[source], changed), m, atol=1e-4)
+    again = fashion_change(data_dir=str(tmp_path / "fm"), download=False, seed=3)
+    assert torch.equal(again.domain_b.train.tensors[0], later.train.tensors[0])
+
+
 @pytest.mark.parametrize("gz", [False, True])
 def test_fashion_mnist_from_data_dir(tmp_path, gz):
     arrays = write_mnist_like(tmp_path / "fm", gz=gz)

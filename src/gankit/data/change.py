@@ -249,7 +249,7 @@ def digits_change(*, operator: str = "thicken", resolution: int = 8, seed: int =
 
 def fashion_change(
     *,
-    operator: str = "thicken",
+    operator: str = "fade",
     data_dir: str | None = None,
     resolution: int = 28,
     download: bool = True,
@@ -259,7 +259,10 @@ def fashion_change(
     """Fashion-MNIST before and after a change: (1, R, R) images in [-1, 1], 10 classes.
 
     Args:
-        operator: ``thicken`` or ``fade`` (see the module docs).
+        operator: ``fade`` (default) or ``thicken`` (see the module docs). On garments
+            ``thicken``'s read-back follows m only loosely (Spearman 0.84 on the data:
+            a dilation adds more ink to some shapes than to others), so Control cannot
+            reach 0.9 with it; ``fade``'s is exact.
         data_dir, download, limit: as for ``fashion-mnist``.
         resolution: side R, 28 native.
         seed: draws the magnitudes and the pairing.
