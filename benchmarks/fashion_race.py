@@ -60,11 +60,7 @@ def main() -> None:
     print(machine_line())
     trained = {}
     for preset in args.presets:
-        name = (
-            f"{preset}-{args.tag}-race-seed{args.seed}"
-            if args.tag
-            else f"{preset}-race-seed{args.seed}"
-        )
+        name = f"{preset}{'-' + args.tag if args.tag else ''}-race-seed{args.seed}"
         label = " ".join([preset, *args.set])
         if args.score_only:
             run = gankit.load_run(Path(args.runs_dir) / name)

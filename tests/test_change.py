@@ -241,7 +241,13 @@ def test_the_class_judge_knows_both_periods(tmp_path, monkeypatch):
         x, y = take(split, 300, 0)
         assert float((judge.logits(x).argmax(dim=1) == y).float().mean()) > 0.85
     (cached,) = (tmp_path / "judges").iterdir()
-    again = class_judge(bundle)
+    import gankit.metrics.features as features
+
+    fit = features.fit_classifier
+    with monkeypatch.context() as patch:  # a cache hit fits nothing
+        patch.setattr(features, "fit_classifier", lambda *a, **k: pytest.fail("refitted"))
+        again = class_judge(bundle)
+    assert features.fit_classifier is fit
     assert torch.equal(again.logits(x), judge.logits(x))
     cached.write_bytes(b"not a checkpoint")
     refitted = class_judge(bundle)
