@@ -247,8 +247,15 @@ def test_pacgan_packing_scores_groups(name, shape):
 def test_linear_learning_rate_decay():
     from gankit.models.base import linear_decay
 
-    assert [linear_decay(s, 100, 0.5) for s in (0, 50, 75, 100)] == [1.0, 1.0, 0.5, 0.0]
+    assert [linear_decay(p, 0.5) for p in (0, 0.5, 0.75, 1.0)] == [1.0, 1.0, 0.5, 0.0]
     model = build("gan", shape=(2,))
     model.lr_schedule, model.max_steps = "linear", 10
     model.train_step(batch_for(model, shape=(2,)), step=9)
     assert model.optimizers["G"].param_groups[0]["lr"] == pytest.approx(model.lr_g * 0.2)
+    # Under a time limit the clock counts when it is further along than the steps.
+    model.time_used = 0.8
+    model.train_step(batch_for(model, shape=(2,)), step=2)
+    assert model.optimizers["D"].param_groups[0]["lr"] == pytest.approx(model.lr_d * 0.4)
+    model.time_used = 0.1
+    model.train_step(batch_for(model, shape=(2,)), step=8)
+    assert model.optimizers["D"].param_groups[0]["lr"] == pytest.approx(model.lr_d * 0.4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -211,6 +212,30 @@ def test_time_limit_stops_cleanly_and_the_resumed_run_is_exact(tmp_path, monkeyp
     resumed = gankit.train(None, lifted, name="limited", runs_dir=tmp_path, resume=True)
     assert resumed.step == 20 and not resumed.time_limited
     assert_same_state(final_state(tmp_path / "straight")[1], final_state(tmp_path / "limited")[1])
+
+
+def test_a_schedule_over_the_steps_ends_with_the_time_limit(tmp_path, monkeypatch):
+    """Under train.time_limit, a learning-rate decay laid out over train.steps follows the
+    clock when the clock is further along: a run cut at step ~10 of 10,000 still ends
+    with its learning rate near zero, not at its full value."""
+    import time
+
+    original, rates = GAN.train_step, []
+
+    def slow_step(self, batch, step):
+        time.sleep(0.1)
+        out = original(self, batch, step)
+        rates.append(self.optimizers["G"].param_groups[0]["lr"] / self.lr_g)
+        return out
+
+    monkeypatch.setattr(GAN, "train_step", slow_step)
+    config = tiny_config(steps=10_000, time_limit="1s", sample_every=10_000, ckpt_every=10_000)
+    config["model"].update(lr_schedule="linear", decay_start=0.0)
+    result = gankit.train(config, name="decayed", runs_dir=tmp_path)
+    assert result.time_limited and 5 <= result.step < 100
+    assert rates[0] == 1.0  # the first step: neither clock nor steps have moved
+    assert rates[-1] < 0.15  # the step that crossed the limit started after 0.9 s of it
+    assert all(later <= earlier for earlier, later in itertools.pairwise(rates))
 
 
 @pytest.mark.parametrize(

@@ -74,9 +74,10 @@ class TrainConfig:
         time_limit: stop cleanly after this much wall time of the training loop, e.g.
             ``"10m"``, ``"90s"``, ``"1h30m"`` or a number of seconds; the run saves a
             checkpoint of its last whole step and says how many steps it made. None: no
-            limit. Schedules over ``steps`` (a learning-rate decay) are not stretched:
-            they stop wherever the limit falls, so set ``steps`` to what the time allows
-            for a schedule to finish. Each call (a resume too) gets the whole limit.
+            limit. Schedules over ``steps`` (a learning-rate decay, DANN's ramp) follow
+            the steps or the clock, whichever is further along, so they finish when the
+            limit ends the run (``Model.progress``). Each call (a resume too) gets the
+            whole limit, and its clock starts again at 0; PixelDA's phases count steps only.
     """
 
     steps: int = 2000

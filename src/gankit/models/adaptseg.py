@@ -252,7 +252,7 @@ class AdaptSeg(Model):
     def _decay(self, step: int) -> None:
         if self.lr_schedule != "poly":
             return
-        factor = (1.0 - min(step, self.max_steps) / max(1, self.max_steps)) ** 0.9
+        factor = (1.0 - self.progress(step)) ** 0.9
         set_learning_rate(self.optimizers["segmenter"], self.lr * factor)
         if "D" in self.optimizers:
             set_learning_rate(self.optimizers["D"], self.lr_d * factor)

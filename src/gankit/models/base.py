@@ -34,16 +34,16 @@ from gankit.errors import GankitError, check_finite, check_int
 from gankit.nn import eval_mode, parse_diffaugment
 
 
-def linear_decay(step: int, max_steps: int, start_fraction: float) -> float:
-    """Learning-rate factor: 1 until ``start_fraction * max_steps``, then linearly to 0.
+def linear_decay(progress: float, start_fraction: float) -> float:
+    """Learning-rate factor: 1 until ``progress`` (the run's share done, see
+    :meth:`Model.progress`) reaches ``start_fraction``, then linearly to 0 at the end.
 
     The schedule of CycleGAN (constant, then linear decay to zero), also useful for
     sharpening toy GANs at the end of training.
     """
-    start = start_fraction * max_steps
-    if max_steps <= 0 or step < start:
+    if progress < start_fraction:
         return 1.0
-    return max(0.0, 1.0 - (step - start) / max(1.0, max_steps - start))
+    return max(0.0, 1.0 - (progress - start_fraction) / max(1e-12, 1.0 - start_fraction))
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -213,10 +213,24 @@ class Model(nn.Module):
         self.model_name = type(self).__name__.lower()
         self.hparams: dict[str, Any] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        #: The run's total steps, set by the trainer; learning-rate schedules use it.
+        #: The run's total steps, set by the trainer; schedules read :meth:`progress`.
         self.max_steps = 0
+        #: The share of ``train.time_limit`` this call has used before the coming step
+        #: (the slowest rank's clock), set by the trainer; 0 without a limit.
+        self.time_used = 0.0
 
     # ------------------------------------------------------------------ training
+    def progress(self, step: int) -> float:
+        """How far along the run is at ``step``, in [0, 1], for schedules (learning-rate
+        decays, loss ramps): ``step / max_steps``, or under ``train.time_limit`` the share
+        of the limit used when that is further along. A schedule laid out over the steps
+        then ends when the clock ends the run, whichever comes first; without a limit it
+        depends on the step alone, so a resumed run repeats it exactly. A resumed call
+        gets a whole limit of its own, so its time share starts again from 0.
+        """
+        by_steps = step / self.max_steps if self.max_steps > 0 else 0.0
+        return min(1.0, max(by_steps, self.time_used))
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 

@@ -313,7 +313,7 @@ class CycleGAN(Model):
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         real_a, real_b = batch["x"], batch["x_b"]
-        lr = self.lr * linear_decay(step, self.max_steps, self.decay_start)
+        lr = self.lr * linear_decay(self.progress(step), self.decay_start)
         for optimizer in self.optimizers.values():
             set_learning_rate(optimizer, lr)
 

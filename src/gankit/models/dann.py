@@ -116,7 +116,7 @@ class DANN(Model):
         """λ_p at ``step``: ``2 / (1 + exp(−γ p)) − 1`` times ``domain_weight``."""
         if self.schedule == "constant":
             return self.domain_weight
-        progress = min(1.0, step / max(1, self.max_steps))
+        progress = self.progress(step)
         return self.domain_weight * (2.0 / (1.0 + math.exp(-self.gamma * progress)) - 1.0)
 
     # ------------------------------------------------------------------ training

@@ -413,7 +413,7 @@ class GAN(Model):
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         if self.lr_schedule == "linear":
-            factor = linear_decay(step, self.max_steps, self.decay_start)
+            factor = linear_decay(self.progress(step), self.decay_start)
             set_learning_rate(self.optimizers["G"], self.lr_g * factor)
             set_learning_rate(self.optimizers["D"], self.lr_d * factor)
         reals = batch["x"].chunk(self.n_critic)

@@ -45,6 +45,8 @@ from gankit.models.base import (
     check_optimizer,
     check_sizes,
     check_weights,
+    linear_decay,
+    set_learning_rate,
 )
 from gankit.nn import (
     Arch,
@@ -82,6 +84,10 @@ class InfoGAN(Model):
         g_channels, d_channels, kernel_size, g_norm, d_norm, leaky_slope: as in DCGAN.
         q_hidden: width of Q's hidden layer.
         lr_g, lr_d, betas: Adam's settings; the paper trains G (1e-3) faster than D (2e-4).
+        lr_schedule: ``constant``, or ``linear``: constant until ``decay_start`` of the
+            run, then linearly to zero for G and D (with ``train.time_limit``, of the
+            run's steps or of its time, whichever is further along).
+        decay_start: the fraction of the run after which the linear decay starts.
     """
 
     task = "sample"
@@ -117,6 +123,8 @@ class InfoGAN(Model):
         lr_g: float = 1e-3,
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
+        lr_schedule: Literal["constant", "linear"] = "constant",
+        decay_start: float = 0.5,
     ) -> None:
         super().__init__(data_shape, num_classes)
         check_sizes(MAX_WIDTH, 2, n_categories=n_categories)
@@ -126,6 +134,8 @@ class InfoGAN(Model):
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
         check_weights(lambda_cat=lambda_cat, lambda_con=lambda_con)
+        if not 0.0 <= decay_start <= 1.0:
+            raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
         if not 0.0 <= leaky_slope < 1.0:
             raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
         if not 0.0 <= supervised_fraction <= 1.0:
@@ -143,6 +153,7 @@ class InfoGAN(Model):
         self.supervised_fraction = supervised_fraction
         self.adversarial = ADVERSARIAL_LOSSES[loss]
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
+        self.lr_schedule, self.decay_start = lr_schedule, decay_start
         is_image = self.arch == "conv"
 
         self.G = generator_net(
@@ -230,6 +241,10 @@ class InfoGAN(Model):
         return f > 0 and math.floor((step + 1) * f) > math.floor(step * f)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        if self.lr_schedule == "linear":
+            factor = linear_decay(self.progress(step), self.decay_start)
+            set_learning_rate(self.optimizers["G"], self.lr_g * factor)
+            set_learning_rate(self.optimizers["D"], self.lr_d * factor)
         real = batch["x"]
         n = real.shape[0]
         codes = self.sample_codes(n)

@@ -225,11 +225,14 @@ def all_reduce_mean(values: dict[str, float], ctx: DistContext) -> dict[str, flo
     return {k: float(v) / ctx.world_size for k, v in zip(keys, tensor.tolist())}
 
 
-def any_rank(flags: list[bool], ctx: DistContext) -> list[bool]:
-    """For each flag, whether it is set on any rank: one small all-reduce, so every rank
-    stops (on divergence or a signal) at the same step instead of waiting forever."""
+def agree(flags: list[bool], seconds: float, ctx: DistContext) -> tuple[list[bool], float]:
+    """For each flag, whether it is set on any rank, and the slowest rank's clock: one
+    small all-reduce, so that every rank stops (on divergence, a signal or the time limit)
+    at the same step instead of waiting forever, and time-based schedules give every rank
+    the same learning rate."""
     if not ctx.enabled:
-        return flags
-    tensor = torch.tensor([float(f) for f in flags])
+        return flags, seconds
+    tensor = torch.tensor([float(f) for f in flags] + [seconds], dtype=torch.float64)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return [bool(v) for v in tensor.tolist()]
+    values = tensor.tolist()
+    return [bool(v) for v in values[:-1]], values[-1]

@@ -43,8 +43,8 @@ from gankit.training.data import BatchStream, check_batch_size
 from gankit.training.distributed import (
     SINGLE,
     DistContext,
+    agree,
     all_reduce_mean,
-    any_rank,
     unwrapped,
     wrap_networks,
 )
@@ -236,6 +236,7 @@ class Trainer:
         started = time.perf_counter()
         limit = cfg.time_limit_seconds
         bar = self._progress_bar() if main else None
+        self.model.time_used = 0.0
         self.model.train()
         with StopFlag() as stop, self._metrics_log() as log:
             while step < cfg.steps and not stopping:
@@ -243,10 +244,14 @@ class Trainer:
                 bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
                 # Every rank stops at the same step, or the others would wait forever
                 # in their next collective.
-                timed_out = limit is not None and time.perf_counter() - started >= limit
-                any_bad, signalled, out_of_time = any_rank(
-                    [bool(bad), stop.signal_name is not None, timed_out], self.dist
+                (any_bad, signalled), clock = agree(
+                    [bool(bad), stop.signal_name is not None],
+                    time.perf_counter() - started,
+                    self.dist,
                 )
+                out_of_time = limit is not None and clock >= limit
+                if limit is not None:  # schedules follow the clock too (Model.progress)
+                    self.model.time_used = min(1.0, clock / limit)
                 stopping = signalled or out_of_time
                 if any_bad:
                     # the run's last line says so (gankit runs); a resume drops it
