@@ -19,6 +19,17 @@ from gankit.registry import create_model
 
 RING4 = {"name": "ring", "n_modes": 4, "std": 0.05, "n_train": 4096, "n_test": 512}
 MLP = {"hidden_dim": 64, "n_layers": 2, "g_norm": "none", "d_norm": "none"}
+#: InfoGAN with one 4-valued code on the 4-mode ring
+INFOGAN_RING4 = {
+    "name": "infogan",
+    "n_categories": 4,
+    "n_continuous": 0,
+    "noise_dim": 2,
+    "q_hidden": 32,
+    "lr_g": 1e-3,
+    "lr_d": 1e-3,
+    **MLP,
+}
 
 
 def toy_run(model: dict, data: dict, steps: int, tmp_path) -> gankit.Run:
@@ -60,17 +71,7 @@ def test_conditional_samples_land_on_the_requested_mode(name, tmp_path):
 
 
 def test_infogan_finds_the_modes_of_a_4_mode_toy_without_labels(tmp_path):
-    model = {
-        "name": "infogan",
-        "n_categories": 4,
-        "n_continuous": 0,
-        "noise_dim": 2,
-        "q_hidden": 32,
-        "lr_g": 1e-3,
-        "lr_d": 1e-3,
-        **MLP,
-    }
-    run = toy_run(model, RING4, 1000, tmp_path)
+    run = toy_run(INFOGAN_RING4, RING4, 1000, tmp_path)
     bundle = load_dataset("ring", n_modes=4, std=0.05)
     latent = run.model.sample_latent(800, torch.Generator().manual_seed(0))
     nearest = torch.cdist(run.model.render(latent), bundle.modes).argmin(1)
@@ -80,6 +81,34 @@ def test_infogan_finds_the_modes_of_a_4_mode_toy_without_labels(tmp_path):
     # the best one-to-one map of code values to modes (4! = 24 candidates)
     best = max(sum(counts[i, p[i]] for i in range(4)) for p in itertools.permutations(range(4)))
     assert best / 800 > 0.9
+
+
+def test_supervised_infogan_ties_code_k_to_class_k(tmp_path):
+    """With supervised_fraction=1, Q also names the class of every real point, so the
+    categorical code value k draws class k itself, not some permutation of the classes
+    (without labels, code 0 lands on whichever mode the game gives it)."""
+    run = toy_run({**INFOGAN_RING4, "supervised_fraction": 1.0}, RING4, 1000, tmp_path)
+    bundle = load_dataset("ring", n_modes=4, std=0.05)
+    latent = run.model.sample_latent(800, torch.Generator().manual_seed(0))
+    nearest = torch.cdist(run.model.render(latent), bundle.modes).argmin(1)
+    # mode k of the ring is labelled k
+    assert (nearest == latent["c_cat"]).float().mean() > 0.9
+    # so `gankit sample RUN --labels 2` draws mode 2
+    chosen = run.model.render(run.model.with_labels(latent, torch.tensor([2])))
+    assert (torch.cdist(chosen, bundle.modes).argmin(1) == 2).float().mean() > 0.9
+
+
+def test_infogan_takes_labels_only_when_its_code_learned_them():
+    supervised = create_model(
+        "infogan", data_shape=(2,), num_classes=4, n_categories=4, supervised_fraction=0.5
+    )
+    latent = supervised.sample_latent(6, torch.Generator().manual_seed(0))
+    assert supervised.with_labels(latent, torch.tensor([3]))["c_cat"].tolist() == [3] * 6
+    with pytest.raises(GankitError, match=r"label 4 is out of range; this model's labels are 0..3"):
+        supervised.with_labels(latent, torch.tensor([4]))
+    unsupervised = create_model("infogan", data_shape=(2,), num_classes=4, n_categories=4)
+    with pytest.raises(GankitError, match="learned its categorical code without labels"):
+        unsupervised.with_labels(latent, torch.tensor([1]))
 
 
 def test_vae_raises_the_held_out_elbo(tmp_path):

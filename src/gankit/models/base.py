@@ -349,6 +349,24 @@ class Model(nn.Module):
             "train a conditional model (cgan, acgan) to choose classes"
         )
 
+    def requested_labels(self, labels: torch.Tensor | list[int], n: int) -> torch.Tensor:
+        """Labels for :meth:`with_labels`: one for all ``n`` samples or one each, every one
+        in ``0 .. num_classes - 1``; returned as (n,) int64.
+
+        Raises:
+            GankitError: a label out of range, or neither 1 nor ``n`` of them.
+        """
+        labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        bad = labels[(labels < 0) | (labels >= (self.num_classes or 0))]
+        if len(bad):
+            raise GankitError(
+                f"label {int(bad[0])} is out of range; this model's labels are "
+                f"0..{(self.num_classes or 0) - 1}"
+            )
+        if len(labels) not in (1, n):
+            raise GankitError(f"give 1 label or {n} labels (one per sample), got {len(labels)}")
+        return labels.expand(n).clone()
+
     # ------------------------------------------------------------------ tasks "classify", "segment"
     def predictor(self) -> nn.Module:
         """The network behind ``predict``, whole batches at once: (N, ...) inputs ->

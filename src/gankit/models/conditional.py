@@ -265,17 +265,7 @@ class ConditionalGAN(Model):
         return net(latent["z"].to(self.device), latent["y"].to(self.device))
 
     def with_labels(self, latent, labels):
-        labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-        bad = labels[(labels < 0) | (labels >= self.num_classes)]
-        if len(bad):
-            raise GankitError(
-                f"label {int(bad[0])} is out of range; this model's labels are "
-                f"0..{self.num_classes - 1}"
-            )
-        n = len(latent["z"])
-        if len(labels) not in (1, n):
-            raise GankitError(f"give 1 label or {n} labels (one per sample), got {len(labels)}")
-        return {**latent, "y": labels.expand(n).clone()}
+        return {**latent, "y": self.requested_labels(labels, len(latent["z"]))}
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()

@@ -304,6 +304,18 @@ class InfoGAN(Model):
         """Codes with ``c_cat`` cycling 0..K-1, so previews show one value per column."""
         return {k: v.cpu() for k, v in self.sample_codes(n, generator, cycle=True).items()}
 
+    def with_labels(self, latent, labels):
+        """With ``supervised_fraction`` > 0, code value k was trained to mean class k, so
+        ``gankit sample RUN --labels K`` sets ``c_cat``. An unsupervised code's values are
+        not classes (which value draws which class is learned, in no fixed order)."""
+        if self.supervised_fraction == 0:
+            raise GankitError(
+                "this InfoGAN learned its categorical code without labels, so its values "
+                "are not classes; train with model.supervised_fraction > 0 to choose "
+                "classes, or see each value with gankit explore RUN --what traverse"
+            )
+        return {**latent, "c_cat": self.requested_labels(labels, len(latent["z"]))}
+
     def generate(self, latent, net=None) -> torch.Tensor:
         net = net if net is not None else self.G
         codes = {k: v.to(self.device) for k, v in latent.items()}

@@ -83,12 +83,18 @@ def init_from_environment(device_type: str) -> DistContext:
             f"train.device {device_type} needs the {backend} backend for {world_size} "
             f"processes, which this torch build lacks; available backends: {have}; {hint}"
         )
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_type == "cuda":
+        # one GPU per process: "cuda" then means this rank's GPU, not GPU 0 for all
+        torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend)
+        # NCCL reduces CUDA tensors only; the trainer's small agreements (stop flags,
+        # the clock, logged means) are CPU tensors, which go through gloo
+        dist.init_process_group("cpu:gloo,cuda:nccl" if backend == "nccl" else backend)
     return DistContext(
         rank=dist.get_rank(),
         world_size=dist.get_world_size(),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        local_rank=local_rank,
         local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))),
         backend=backend,
     )
