@@ -28,7 +28,13 @@ from pathlib import Path
 
 from common import command_line, load_average, machine_line
 
-PRESETS = ("dcgan-fashion", "infogan-fashion", "infogan-fashion-ema", "infogan-fashion-narrow")
+PRESETS = (
+    "dcgan-fashion",
+    "infogan-fashion",
+    "infogan-fashion-ema",
+    "infogan-fashion-narrow",
+    "infogan-fashion-10min",
+)
 N = 2000
 REFERENCE = "data:fashion-mnist:test"
 

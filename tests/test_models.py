@@ -244,6 +244,32 @@ def test_pacgan_packing_scores_groups(name, shape):
         model.check_batch_size(10)
 
 
+def test_minibatch_std_reads_the_spread_of_each_group():
+    from gankit.nn import MinibatchStd
+
+    x = torch.zeros(6, 3, 2, 2)
+    x[3:] = 2.0  # groups of 2 are samples (i, i + 3): one 0 and one 2, spread 1
+    out = MinibatchStd(group_size=4)(x)  # 4 does not divide 6: groups of gcd(6, 4) = 2
+    assert out.shape == (6, 4, 2, 2) and torch.equal(out[:, :3], x)
+    assert torch.allclose(out[:, 3], torch.ones(6, 2, 2), atol=1e-3)
+    same = MinibatchStd(group_size=3)(torch.ones(6, 3, 2, 2))[:, 3]
+    assert same.abs().max() < 1e-3  # identical samples: no spread
+    alone = MinibatchStd()(torch.randn(1, 3, 2, 2))[:, 3]  # a lone sample's map is 0
+    assert alone.abs().max() < 1e-3
+
+
+def test_infogan_with_a_minibatch_std_map_trains():
+    plain = create_model("infogan", data_shape=IMAGE, **tiny_kwargs("infogan"))
+    model = create_model("infogan", data_shape=IMAGE, minibatch_std=4, **tiny_kwargs("infogan"))
+    model.setup_optimizers()
+    # one more map at D's last size (4 x 4 at 8 px)
+    assert model.D.trunk.out_features == plain.D.trunk.out_features + 16
+    stats = model.train_step(batch_for(model, shape=IMAGE, batch_size=8), step=0)
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    with pytest.raises(GankitError, match="minibatch_std needs images"):
+        create_model("infogan", data_shape=(2,), minibatch_std=4)
+
+
 def test_linear_learning_rate_decay():
     from gankit.models.base import linear_decay
 

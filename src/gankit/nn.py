@@ -16,6 +16,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from gankit.errors import GankitError
+
 Norm = Literal["batch", "instance", "layer", "none"]
 
 
@@ -154,6 +156,7 @@ class ConvEncoder(nn.Module):
     ``k`` down-blocks halve the size and double the width down to the base size; the
     first block has no normalisation (as in DCGAN). Heads (a logit, class logits,
     InfoGAN's Q, a VAE's mean and log-variance) go on top of ``out_features``.
+    ``minibatch_std`` > 0 adds a :class:`MinibatchStd` map over groups of that size.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class ConvEncoder(nn.Module):
         norm: Norm = "batch",
         leaky_slope: float = 0.2,
         dropout: float = 0.0,
+        minibatch_std: int = 0,
     ) -> None:
         super().__init__()
         n_down = n_resamplings(resolution)
@@ -179,12 +183,38 @@ class ConvEncoder(nn.Module):
             layers.append(activation(leaky_slope))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
+        if minibatch_std:
+            layers.append(MinibatchStd(minibatch_std))
         layers.append(nn.Flatten())
         self.layers = nn.Sequential(*layers)
-        self.out_features = widths[-1] * base_size(resolution) ** 2
+        self.out_features = (widths[-1] + bool(minibatch_std)) * base_size(resolution) ** 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, ProGAN): (N, C, H, W) ->
+    (N, C + 1, H, W), the extra map holding, for each group of ``group_size`` samples,
+    the standard deviation across the group averaged over channels and positions.
+
+    D then sees how varied the samples it judges are, so a generator that makes too
+    few kinds of sample is told apart from the data. Groups have g = gcd(N,
+    ``group_size``) samples, sample i in group ``i mod (N / g)`` (a lone sample's map
+    is 0). Written here because torch has no such layer.
+    """
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        g = math.gcd(n, self.group_size)
+        groups = x.reshape(g, n // g, *x.shape[1:])
+        spread = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))
+        per_sample = spread.repeat(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)
+        return torch.cat([x, per_sample.to(x.dtype)], dim=1)
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
@@ -348,11 +378,13 @@ def feature_trunk(
     norm: Norm = "batch",
     leaky_slope: float = 0.2,
     dropout: float = 0.0,
+    minibatch_std: int = 0,
 ) -> ConvEncoder | MLPTrunk:
     """A discriminator or encoder trunk with ``.out_features``; heads go on top.
 
     ``extra_channels`` widens the input: label maps concatenated to images (channels),
-    or one-hot labels concatenated to points (features).
+    or one-hot labels concatenated to points (features). ``minibatch_std`` (images only)
+    adds a :class:`MinibatchStd` map at the end.
     """
     if arch == "conv":
         return ConvEncoder(
@@ -364,7 +396,10 @@ def feature_trunk(
             norm=norm,
             leaky_slope=leaky_slope,
             dropout=dropout,
+            minibatch_std=minibatch_std,
         )
+    if minibatch_std:
+        raise GankitError("model: minibatch_std needs images (arch conv); set it to 0 for points")
     return MLPTrunk(
         math.prod(data_shape) + extra_channels,
         hidden_dim,

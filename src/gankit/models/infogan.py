@@ -83,6 +83,9 @@ class InfoGAN(Model):
         hidden_dim, n_layers: MLP width and depth (points).
         g_channels, d_channels, kernel_size, g_norm, d_norm, leaky_slope: as in DCGAN.
         q_hidden: width of Q's hidden layer.
+        minibatch_std: group size of a minibatch standard-deviation map at the end of
+            D's trunk (ProGAN's, :class:`gankit.nn.MinibatchStd`), so D sees how varied
+            a batch is; 0 leaves it out. Images only.
         lr_g, lr_d, betas: Adam's settings; the paper trains G (1e-3) faster than D (2e-4).
         lr_schedule: ``constant``, or ``linear``: constant until ``decay_start`` of the
             run, then linearly to zero for G and D (with ``train.time_limit``, of the
@@ -120,6 +123,7 @@ class InfoGAN(Model):
         d_norm: Norm = "batch",
         leaky_slope: float = 0.2,
         q_hidden: int = 128,
+        minibatch_std: int = 0,
         lr_g: float = 1e-3,
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -130,6 +134,7 @@ class InfoGAN(Model):
         check_sizes(MAX_WIDTH, 2, n_categories=n_categories)
         check_sizes(MAX_WIDTH, 0, n_continuous=n_continuous, noise_dim=noise_dim)
         check_sizes(MAX_WIDTH, hidden_dim=hidden_dim, q_hidden=q_hidden)
+        check_sizes(64, 0, minibatch_std=minibatch_std)
         check_sizes(MAX_CHANNELS, g_channels=g_channels, d_channels=d_channels)
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
@@ -176,6 +181,7 @@ class InfoGAN(Model):
             kernel_size=kernel_size,
             norm=d_norm,
             leaky_slope=leaky_slope,
+            minibatch_std=minibatch_std,
         )
         q_outputs = n_categories + n_continuous * (2 if con_loss == "gaussian" else 1)
         # Q: one hidden layer of its own on D's features (as in the paper).
