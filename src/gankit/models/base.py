@@ -231,6 +231,13 @@ class Model(nn.Module):
         by_steps = step / self.max_steps if self.max_steps > 0 else 0.0
         return min(1.0, max(by_steps, self.time_used))
 
+    def decay_learning_rates(self, step: int, decay_start: float, **rates: float) -> None:
+        """Set each named optimizer's learning rate to its base rate (``G=2e-4, ...``)
+        times :func:`linear_decay` at this step's :meth:`progress`."""
+        factor = linear_decay(self.progress(step), decay_start)
+        for name, rate in rates.items():
+            set_learning_rate(self.optimizers[name], rate * factor)
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 

@@ -45,8 +45,6 @@ from gankit.models.base import (
     check_optimizer,
     check_sizes,
     check_weights,
-    linear_decay,
-    set_learning_rate,
 )
 from gankit.nn import (
     Arch,
@@ -248,9 +246,7 @@ class InfoGAN(Model):
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         if self.lr_schedule == "linear":
-            factor = linear_decay(self.progress(step), self.decay_start)
-            set_learning_rate(self.optimizers["G"], self.lr_g * factor)
-            set_learning_rate(self.optimizers["D"], self.lr_d * factor)
+            self.decay_learning_rates(step, self.decay_start, G=self.lr_g, D=self.lr_d)
         real = batch["x"]
         n = real.shape[0]
         codes = self.sample_codes(n)
