@@ -206,7 +206,8 @@ class BlendedTranslation:
     ) -> torch.Tensor:
         translated = self.run.model.translate(x, "AtoB", net or self.run.sampler_net)
         c = torch.as_tensor(amount, dtype=x.dtype).expand(len(x))
-        return x + c.view(-1, *[1] * (x.dim() - 1)) * (translated - x)
+        # lerp, not x + c·(G(x) − x): its ends are exact, so c = 1 is G(x) to the last bit
+        return torch.lerp(x, translated, c.view(-1, *[1] * (x.dim() - 1)))
 
     def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
         """No Q head, so no ``code_error``."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+#: torch's public batch-norm classes (their shared base class is private).
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def make_ema(net: nn.Module, decay: float) -> AveragedModel:
@@ -41,7 +43,7 @@ def recompute_batch_norm(
     ``net`` is a generator of ``model`` (e.g. its EMA). Uses a private random stream,
     so the caller's randomness is untouched. Returns False when ``net`` has no batch norm.
     """
-    norms = [m for m in net.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    norms = [m for m in net.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
     if not norms:
         return False
     momenta = [m.momentum for m in norms]
