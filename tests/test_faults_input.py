@@ -361,6 +361,19 @@ def test_family_constructors_check_their_own_arguments(name):
 
 
 @pytest.mark.parametrize(
+    ("name", "fraction"),
+    [("gan", "decay_start"), ("cyclegan", "decay_start"), ("infogan", "decay_start"),
+     ("infogan", "supervised_fraction")],
+)  # fmt: skip
+@pytest.mark.parametrize("value", [1.5, -0.1, float("nan")])
+def test_shares_of_the_run_outside_0_1_are_refused_by_the_constructor(name, fraction, value):
+    """One check (``check_fractions``) for every share of the run or of the steps; were it
+    missing, the model would build."""
+    with pytest.raises(GankitError, match=rf"model: {fraction} must be in \[0, 1\], got "):
+        get_spec(name).cls(data_shape=(3, 16, 16), num_classes=10, **{fraction: value})
+
+
+@pytest.mark.parametrize(
     ("seed", "message"),
     [
         (2**63, "must be within 64 bits"),

@@ -87,6 +87,13 @@ def check_optimizer(betas: tuple[float, ...] | None = None, **rates: float) -> N
         raise GankitError(f"model: betas must be two numbers in [0, 1), got {list(betas)}")
 
 
+def check_fractions(**fractions: float) -> None:
+    """Refuse a share of the run or of the steps (``decay_start=...``) outside [0, 1]."""
+    for name, value in fractions.items():
+        if not 0.0 <= value <= 1.0:  # NaN fails this too
+            raise GankitError(f"model: {name} must be in [0, 1], got {value}")
+
+
 def check_weights(**weights: float) -> None:
     """Refuse a loss weight or penalty (``gp_weight=...``) that is not finite and >= 0."""
     for name, weight in weights.items():

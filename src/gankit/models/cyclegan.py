@@ -51,6 +51,7 @@ from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
     Model,
+    check_fractions,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -255,8 +256,7 @@ class CycleGAN(Model):
         check_weights(cycle_weight=cycle_weight, identity_weight=identity_weight)
         self._check(channels, d_channels, n_blocks, d_layers, pool_size, identity_weight)
         check_optimizer(betas, lr=lr)
-        if not 0.0 <= decay_start <= 1.0:
-            raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
+        check_fractions(decay_start=decay_start)
         self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
         self.lr, self.betas, self.decay_start = lr, tuple(betas), decay_start
         c_a, c_b, resolution = self.data_shape[0], self.data_shape_b[0], self.data_shape[-1]

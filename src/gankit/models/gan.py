@@ -52,6 +52,7 @@ from gankit.models.base import (
     MAX_WIDTH,
     Model,
     check_d_regularisers,
+    check_fractions,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -240,8 +241,7 @@ class GAN(Model):
         self.pack = pack
         self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
         self.last_r1: float | None = None
-        if not 0.0 <= decay_start <= 1.0:
-            raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
+        check_fractions(decay_start=decay_start)
 
         n_features = math.prod(self.data_shape)
         if arch == "conv":

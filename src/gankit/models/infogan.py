@@ -42,6 +42,7 @@ from gankit.models.base import (
     MAX_WIDTH,
     Model,
     ScoreContext,
+    check_fractions,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -137,14 +138,9 @@ class InfoGAN(Model):
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
         check_weights(lambda_cat=lambda_cat, lambda_con=lambda_con)
-        if not 0.0 <= decay_start <= 1.0:
-            raise GankitError(f"model: decay_start must be in [0, 1], got {decay_start}")
+        check_fractions(decay_start=decay_start, supervised_fraction=supervised_fraction)
         if not 0.0 <= leaky_slope < 1.0:
             raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
-        if not 0.0 <= supervised_fraction <= 1.0:
-            raise GankitError(
-                f"model: supervised_fraction must be in [0, 1], got {supervised_fraction}"
-            )
         if supervised_fraction > 0 and num_classes != n_categories:
             raise GankitError(
                 f"model: supervised_fraction > 0 ties c_cat to the labels, so n_categories "
