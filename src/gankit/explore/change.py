@@ -17,6 +17,7 @@ from gankit.errors import GankitError, check_finite
 from gankit.explore.explore import Picture
 from gankit.explore.pictures import pyplot
 from gankit.explore.translate import read_inputs, save_planned
+from gankit.files import atomic_write
 from gankit.images import to_pil
 
 #: The columns of every change picture: c = 0, 0.25, 0.5, 0.75, 1.
@@ -74,7 +75,12 @@ class ChangePreviews:
 
     def draw(self, step: int, inputs, net, paths, title: str) -> Path:
         path = paths.samples / f"step_{step:08d}.png"
-        return change_figure(path, self.model, inputs["x"], net, f"{title}: change by c")
+        atomic_write(
+            path,
+            lambda tmp: change_figure(tmp, self.model, inputs["x"], net, f"{title}: change by c"),
+            keep_suffix=True,
+        )
+        return path
 
 
 def change_view(run, options) -> list[Picture]:

@@ -21,6 +21,7 @@ from gankit.data import load_data
 from gankit.errors import GankitError, check_finite, check_int
 from gankit.explore import latent, toy
 from gankit.explore.pictures import MAX_GRID, save_samples, writing
+from gankit.files import atomic_write
 
 #: The most pairs a walk shows (rows), and the most steps (columns) of a walk, a
 #: traversal or a row of classes; ``latent.MAX_BLOCK`` bounds their product.
@@ -83,7 +84,9 @@ def write_pictures(pictures: list[Picture], out_dir: Path, overwrite: bool) -> l
             raise GankitError(f"'{path}' already exists; pass --overwrite or choose another --out")
     for picture, path in zip(pictures, paths):
         with writing(path):
-            picture.write(path)
+            # written beside, then renamed over: a link planted at ``path`` is replaced,
+            # never written through
+            atomic_write(path, picture.write, keep_suffix=True)
     return paths
 
 

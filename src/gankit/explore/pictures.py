@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gankit.errors import GankitError
-from gankit.files import atomic_write_text, current_umask, read_jsonl
+from gankit.files import atomic_save, atomic_write, atomic_write_text, current_umask, read_jsonl
 from gankit.images import image_grid, to_pil
 
 #: The most samples a grid picture shows (``--n`` of ``explore --what grid`` and of
@@ -53,21 +53,24 @@ def write_sample_file(path: Path, chunks: Iterable[torch.Tensor], n: int, title:
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".npy":
-            array = None
-            start = 0
-            for chunk in chunks:
-                if array is None:
-                    shape = (n, *chunk.shape[1:])
-                    array = np.lib.format.open_memmap(path, "w+", np.float32, shape)
-                array[start : start + len(chunk)] = chunk.numpy()
-                start += len(chunk)
-            array.flush()
-            del array  # closes the memory map
+
+            def fill(tmp: Path) -> None:
+                array = None
+                start = 0
+                for chunk in chunks:
+                    if array is None:
+                        shape = (n, *chunk.shape[1:])
+                        array = np.lib.format.open_memmap(tmp, "w+", np.float32, shape)
+                    array[start : start + len(chunk)] = chunk.numpy()
+                    start += len(chunk)
+                array.flush()
+                del array  # closes the memory map
+
+            atomic_write(path, fill)
             return path
         samples = torch.cat(list(chunks))
         if path.suffix == ".pt":
-            with open(path, "wb") as handle:  # open() names an unwritable path; torch.save does not
-                torch.save(samples, handle)
+            atomic_save(samples, path)
             return path
         return save_samples(path, samples, title=title)
 
@@ -163,11 +166,15 @@ def save_samples(
 ) -> Path:
     """Write samples as a picture: a grid for images, a scatter for 2-D points."""
     path = Path(path)
-    if samples.dim() == 4:
-        scale = max(1, 128 // samples.shape[-1])
-        image_grid(samples, scale=scale, title=title).save(path)
-    else:
-        save_points(path, samples.cpu(), None if real is None else real.cpu(), title)
+
+    def draw(tmp: Path) -> None:
+        if samples.dim() == 4:
+            scale = max(1, 128 // samples.shape[-1])
+            image_grid(samples, scale=scale, title=title).save(tmp)
+        else:
+            save_points(tmp, samples.cpu(), None if real is None else real.cpu(), title)
+
+    atomic_write(path, draw, keep_suffix=True)
     return path
 
 
@@ -261,6 +268,6 @@ def save_loss_curves(metrics_path: Path, out_path: Path) -> Path | None:
     fig = curve_figure(
         {metrics_path.parent.name: rows}, f"{metrics_path.parent.name}: training curves"
     )
-    fig.savefig(out_path)
+    atomic_write(out_path, fig.savefig, keep_suffix=True)
     plt.close(fig)
     return out_path

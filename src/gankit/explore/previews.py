@@ -14,7 +14,7 @@ from torch import nn
 
 from gankit.explore import toy
 from gankit.explore.pictures import save_samples
-from gankit.files import atomic_save
+from gankit.files import atomic_save, atomic_write, make_folder
 from gankit.images import image_grid
 
 #: Held-out inputs per domain in a translator's previews.
@@ -47,7 +47,7 @@ class SamplePreviews:
         if self._bounds is None:
             self._bounds = toy.plane_bounds(self.bundle.train.tensors[0][:20000])
         frame = toy.snapshot(self.model, net, real, step, self._bounds, seed=self.seed)
-        paths.snapshots.mkdir(exist_ok=True)
+        make_folder(paths.snapshots)
         atomic_save(frame, paths.snapshots / f"step_{step:08d}.pt")
 
 
@@ -77,5 +77,6 @@ class TranslationPreviews:
             labels += [f"{domain} input", f"{domain} -> {other}", f"-> {domain} again"]
         path = paths.samples / f"step_{step:08d}.png"
         scale = max(1, 32 // rows[0].shape[-1])
-        image_grid(rows, scale=scale, title=title, row_labels=labels).save(path)
+        grid = image_grid(rows, scale=scale, title=title, row_labels=labels)
+        atomic_write(path, grid.save, keep_suffix=True)
         return path

@@ -22,6 +22,7 @@ from gankit.data import load_data
 from gankit.errors import GankitError
 from gankit.explore.explore import ExploreOptions, Picture
 from gankit.explore.pictures import pyplot
+from gankit.files import atomic_write_text
 from gankit.metrics.text import check_vocabulary, held_out_prompts, temperature_scores
 
 #: Temperatures of every preview, and the tokens each preview continues its prompt by.
@@ -56,7 +57,7 @@ class TextPreviews:
                 lines.append(f"--- temperature {temperature:g}, held-out prompt {held_out!r} ---")
                 lines += [self.model.decode(tokens), ""]
         path = paths.samples / f"step_{step:08d}.txt"
-        path.write_text("\n".join(lines))
+        atomic_write_text(path, "\n".join(lines))
         return path
 
 

@@ -15,6 +15,7 @@ import torch
 
 from gankit.errors import GankitError, choices
 from gankit.explore.pictures import writing
+from gankit.files import atomic_write
 from gankit.images import image_grid, to_pil
 
 #: Strips in the overview picture ``strips.png``, and strips per row.
@@ -141,8 +142,7 @@ def save_planned(planned: dict, overwrite: bool) -> list[Path]:
         )
     for path, picture in planned.items():
         with writing(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            picture.save(path)
+            atomic_write(path, picture.save, keep_suffix=True)
     return list(planned)
 
 

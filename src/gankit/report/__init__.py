@@ -21,9 +21,9 @@ from pathlib import Path
 from gankit.config import dump_yaml
 from gankit.errors import GankitError
 from gankit.explore.pictures import curve_figure, writing
-from gankit.files import atomic_write_text
+from gankit.files import atomic_write_text, read_bytes
 from gankit.registry import get_spec
-from gankit.report.folder import PICTURE_SUFFIXES, RunFolder, read_folder
+from gankit.report.folder import MAX_EMBEDDED_BYTES, PICTURE_SUFFIXES, RunFolder, read_folder
 from gankit.report.page import Page, escape, figure_svg, pictures, slider, table
 from gankit.report.provenance import closest_preset, commands
 from gankit.tasks import Task, get_task
@@ -178,7 +178,10 @@ def evaluation_section(page: Page, folder: RunFolder) -> None:
 
 
 def explore_section(page: Page, folder: RunFolder, task: Task | None) -> None:
-    drawn = [(p.name, p.read_bytes(), PICTURE_SUFFIXES[p.suffix]) for p in folder.pictures]
+    drawn = [
+        (p.name, read_bytes(p, MAX_EMBEDDED_BYTES), PICTURE_SUFFIXES[p.suffix])
+        for p in folder.pictures
+    ]
     views = list(task.views_for(get_spec(folder.config["model"]["name"]).cls)) if task else []
     caption = (
         f"The pictures gankit explore drew into {folder.paths.explore}. "

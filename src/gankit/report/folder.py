@@ -13,21 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gankit.errors import GankitError
-from gankit.files import read_jsonl
+from gankit.errors import GankitError, warn
+from gankit.files import is_link, link_error, read_bytes, read_jsonl, regular_files
 from gankit.training.checkpoint import list_checkpoints
-from gankit.training.lock import LOCK_NAME
+from gankit.training.lock import lock_holder
 from gankit.training.run import RunPaths, find_run, run_config
-
-try:
-    import fcntl
-except ImportError:  # Windows: runs are not locked there, so none is seen training
-    fcntl = None
 
 #: The most previews a report embeds: evenly spaced over training, the newest always in.
 MAX_FRAMES = 40
 #: Picture files of ``RUN/explore`` a report embeds.
 PICTURE_SUFFIXES = {".png": "image/png", ".gif": "image/gif"}
+#: The largest file a report embeds (a preview, a picture, eval.json): pictures of
+#: gankit's are under 1 MB.
+MAX_EMBEDDED_BYTES = 16 << 20
 STEP_FILE = re.compile(r"step_(\d+)\.(png|txt)$")
 SNAPSHOT_FILE = re.compile(r"step_(\d+)\.pt$")
 
@@ -44,9 +42,8 @@ class Preview:
         return "image/png" if self.path.suffix == ".png" else "text/plain"
 
     def content(self) -> bytes | str:
-        if self.mime == "text/plain":
-            return self.path.read_text(encoding="utf-8", errors="replace")
-        return self.path.read_bytes()
+        data = read_bytes(self.path, MAX_EMBEDDED_BYTES)  # never through a link
+        return data.decode("utf-8", errors="replace") if self.mime == "text/plain" else data
 
 
 @dataclass
@@ -113,7 +110,7 @@ def read_folder(run: str | Path, runs_dir: str | Path = "runs") -> RunFolder:
         config=run_config(path),
         rows=read_jsonl(paths.metrics) if paths.metrics.is_file() else [],
         previews=spread(previews, MAX_FRAMES),
-        evaluation=_evaluation(path / "eval.json"),
+        evaluation=_evaluation(paths.eval),
         pictures=[p for p in _files(paths.explore) if p.suffix in PICTURE_SUFFIXES],
         checkpoints=list_checkpoints(paths.checkpoints),
         snapshots=spread(
@@ -132,14 +129,21 @@ def spread(items: list, most: int) -> list:
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    """The regular files of ``folder``; a link is left out, with a warning (the report is
+    meant to be mailed, and a link could embed any file of the machine that wrote it)."""
+    if is_link(folder) or not folder.is_dir():
+        return []
+    for path in sorted(folder.iterdir()):
+        if is_link(path):
+            warn(f"{link_error(path)}; the report leaves it out")
+    return regular_files(folder)
 
 
 def _evaluation(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report = json.loads(read_bytes(path, MAX_EMBEDDED_BYTES).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise GankitError(
             f"'{path}' is not the JSON gankit eval writes ({err}); run gankit eval again "
@@ -151,15 +155,5 @@ def _evaluation(path: Path) -> dict[str, Any] | None:
 
 
 def is_training(run_dir: Path) -> bool:
-    """A process holds the run's lock now. Probed with a shared lock on a read-only
-    handle, which neither creates nor writes the lock file."""
-    path = Path(run_dir) / LOCK_NAME
-    if fcntl is None or not path.is_file():
-        return False
-    with open(path, encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return False
+    """A process holds the run's lock now (a lock file that is a link is no lock)."""
+    return lock_holder(run_dir) is not None

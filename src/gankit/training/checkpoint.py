@@ -21,7 +21,14 @@ from typing import Any
 import torch
 
 from gankit.errors import GankitError, warn
-from gankit.files import atomic_save, atomic_write
+from gankit.files import (
+    LinkError,
+    atomic_save,
+    atomic_write,
+    load_tensors,
+    make_folder,
+    regular_files,
+)
 from gankit.training.runtime import portable_rng_state
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})\.pt$")
@@ -52,10 +59,8 @@ def checkpoint_path(folder: Path, step: int) -> Path:
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     """(step, path) of every step checkpoint in ``folder``, oldest first."""
-    if not folder.is_dir():
-        return []
     found = []
-    for path in folder.iterdir():
+    for path in regular_files(folder):  # a link named like a checkpoint is no checkpoint
         match = CHECKPOINT_PATTERN.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
@@ -68,7 +73,7 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int) -
     The older checkpoints are deleted only once the new one is whole on disk, so a
     failed write (a full disk) leaves every earlier checkpoint in place.
     """
-    path = checkpoint_path(folder, step)
+    path = checkpoint_path(make_folder(folder), step)
     atomic_save(state, path)
     for _, old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
@@ -84,7 +89,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             convert a trusted old checkpoint).
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensors(path)
+    except LinkError:
+        raise
+    except GankitError as err:  # sizes over the bounds: damaged, never loaded
+        raise CheckpointError(str(err)) from None
     except Exception as err:
         unsafe = _unsafe_globals(path)
         if unsafe:

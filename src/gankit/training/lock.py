@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gankit.errors import GankitError
+from gankit.files import no_links, open_regular
 
 try:
     import fcntl
@@ -35,21 +36,21 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     Raises:
         GankitError: another process holds it; the message names that process.
     """
-    path = Path(run_dir) / LOCK_NAME
-    # "a+": create it if missing, never truncate what the holder wrote
-    with open(path, "a+", encoding="utf-8") as handle:
+    path = no_links(run_dir, LOCK_NAME)
+    # opened to append (created if missing, never truncated before the lock is ours) and
+    # never through a link: a planted train.lock link would have the holder's line
+    # written into whatever file it names
+    with open_regular(path, "a", create=True) as handle:
         if fcntl is not None:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
+                holder = _holder_text(path)
                 raise GankitError(
                     f"run '{run_dir}' is being written by {holder} (it holds '{path}'); "
                     "wait for it to finish or stop it, then try again"
                 ) from None
-        handle.seek(0)
-        handle.truncate()
+        handle.truncate(0)
         handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
         handle.flush()
         yield
@@ -57,17 +58,33 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 def lock_holder(run_dir: Path) -> str | None:
     """Who holds the lock of the run at ``run_dir`` (``process 123 on HOST``), or None
-    when nobody does. Only tries the lock; never creates the file."""
+    when nobody does. Only tries the lock; never creates the file. A lock file that is
+    a link is no lock of gankit's (a downloaded folder could link it to any file that
+    some process holds), so it says nobody."""
     path = Path(run_dir) / LOCK_NAME
-    if fcntl is None or not path.is_file():
+    if fcntl is None:
         return None
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return handle.read().strip() or "another process"
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    try:
+        with open_regular(path, "rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _holder_text(path)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except (OSError, GankitError):  # missing, a link, not a file
+        return None
     return None
+
+
+def _holder_text(path: Path) -> str:
+    """The holder's line in the lock file: printable, one line, at most 200 characters."""
+    try:
+        with open_regular(path, "rb") as handle:
+            text = handle.read(200).decode("utf-8", errors="replace")
+    except (OSError, GankitError):
+        text = ""
+    line = " ".join(text.split())
+    return "".join(c for c in line if c.isprintable()) or "another process"
 
 
 __all__ = ["LOCK_NAME", "lock_holder", "run_lock"]

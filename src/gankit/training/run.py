@@ -32,7 +32,7 @@ import torch
 from gankit.config import load_yaml, resolve_config
 from gankit.data import DataBundle, load_data
 from gankit.errors import GankitError, warn
-from gankit.files import PARTIAL_WRITE, read_jsonl, remove_partial_writes
+from gankit.files import PARTIAL_WRITE, no_links, read_jsonl, remove_partial_writes
 from gankit.models.base import Model
 from gankit.registry import create_model, list_models
 from gankit.training.checkpoint import (
@@ -70,40 +70,66 @@ ASIDE_SUFFIX = "~old"
 
 @dataclass
 class RunPaths:
+    """The paths of a run folder. Each is checked when asked for: none may be reached
+    through a link below ``root`` (:func:`gankit.files.no_links`), so whatever reads or
+    writes it stays inside the run. Files inside the sub-folders are opened without
+    following links (:func:`gankit.files.open_regular`) or written by renaming over them
+    (:func:`gankit.files.atomic_write`)."""
+
     root: Path
+
+    def entry(self, *parts: str) -> Path:
+        """``root / parts``, checked for links below ``root``."""
+        return no_links(self.root, *parts)
 
     @property
     def config(self) -> Path:
-        return self.root / "config.yaml"
+        return self.entry("config.yaml")
 
     @property
     def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
+        return self.entry("metrics.jsonl")
 
     @property
     def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
+        return self.entry("checkpoints")
 
     @property
     def samples(self) -> Path:
-        return self.root / "samples"
+        return self.entry("samples")
 
     @property
     def snapshots(self) -> Path:
         """Toy runs: small frames of G against D for ``explore --what toy --animate``."""
-        return self.root / "snapshots"
+        return self.entry("snapshots")
 
     @property
     def explore(self) -> Path:
-        return self.root / "explore"
+        return self.entry("explore")
+
+    @property
+    def export(self) -> Path:
+        return self.entry("export")
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.entry("tensorboard")
 
     @property
     def fixed_noise(self) -> Path:
-        return self.root / "fixed_noise.pt"
+        return self.entry("fixed_noise.pt")
 
     @property
     def loss_curves(self) -> Path:
-        return self.root / "loss_curves.png"
+        return self.entry("loss_curves.png")
+
+    @property
+    def eval(self) -> Path:
+        return self.entry("eval.json")
+
+    @property
+    def lock(self) -> Path:
+        return self.entry(LOCK_NAME)
 
     @property
     def aside(self) -> Path:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +30,14 @@ from torch import nn
 
 from gankit.config import TrainConfig
 from gankit.errors import DivergenceError, GankitError, warn
-from gankit.files import atomic_save, atomic_write_text, finite_json, read_jsonl
+from gankit.files import (
+    LinkError,
+    atomic_save,
+    atomic_write,
+    finite_json,
+    make_folder,
+    open_regular,
+)
 from gankit.models.base import Model
 from gankit.training import tensorboard
 from gankit.training.checkpoint import (
@@ -433,9 +441,9 @@ class Trainer:
     def _open_run(self) -> dict[str, torch.Tensor] | None:
         """Rank 0, before the first step: folders, TensorDataset writer, the metrics log
         cut back to the step resumed from, and the fixed inputs of the previews."""
-        self.paths.samples.mkdir(parents=True, exist_ok=True)
+        make_folder(self.paths.samples)
         if self._summary_writer_cls is not None:
-            self.writer = self._summary_writer_cls(str(self.paths.root / "tensorboard"))
+            self.writer = self._summary_writer_cls(str(make_folder(self.paths.tensorboard)))
         self._truncate_metrics(self.start_step)
         return self.fixed_inputs() if self.previews is not None else None
 
@@ -447,7 +455,10 @@ class Trainer:
         path = self.paths.fixed_noise
         if path.exists():
             try:
-                return torch.load(path, map_location="cpu", weights_only=True)
+                with open_regular(path) as handle:
+                    return torch.load(handle, map_location="cpu", weights_only=True)
+            except LinkError:
+                raise
             except Exception as err:
                 reason = f"{type(err).__name__}: {err}".splitlines()[0][:120]
                 warn(f"'{path}' cannot be read ({reason}); making it again from the seed")
@@ -463,7 +474,7 @@ class Trainer:
         if not self.dist.is_main:
             yield lambda *args: None
             return
-        with open(self.paths.metrics, "a") as handle:
+        with open_regular(self.paths.metrics, "a", create=True) as handle:
 
             def log(step: int, metrics: dict[str, float], elapsed: float) -> None:
                 handle.write(
@@ -479,14 +490,36 @@ class Trainer:
 
     def _truncate_metrics(self, step: int) -> None:
         """On resume, drop lines logged after the checkpoint we resume from, and any
-        line a killed process cut short."""
+        line a killed process cut short. Streamed line by line: a log of any length is
+        rewritten in bounded memory (and only when a line goes)."""
         path = self.paths.metrics
         if not path.exists():
             return
-        kept = [r for r in read_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= step]
-        text = "".join(finite_json(row) + "\n" for row in kept)
-        if text != path.read_text(encoding="utf-8", errors="replace"):
-            atomic_write_text(path, text)
+
+        def kept() -> Iterator[tuple[str, bool]]:
+            """(line to keep, whether it is the file's line as it was), in order."""
+            with open_regular(path, "rb") as source:
+                for line in source:
+                    try:
+                        row = json.loads(line.decode("utf-8", errors="replace"))
+                    except ValueError:
+                        row = None
+                    if (
+                        isinstance(row, dict)
+                        and isinstance(row.get("step"), int)
+                        and row["step"] <= step
+                    ):
+                        text = finite_json(row) + "\n"
+                        yield text, text.encode("utf-8") == line
+                    else:
+                        yield "", False
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", encoding="utf-8") as out:
+                out.writelines(text for text, _ in kept())
+
+        if not all(same for _, same in kept()):
+            atomic_write(path, write)
 
     def _progress_bar(self):
         if not self.train_cfg.progress:
