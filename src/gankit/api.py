@@ -189,7 +189,7 @@ def evaluate_run(
     kept checkpoint instead of the newest.
     """
     loaded = load_run(run, runs_dir, step)
-    out = loaded.path / "eval.json"
+    out = loaded.paths.eval
     if write and not overwrite and out.exists():
         raise GankitError(f"'{out}' already exists; pass --overwrite to replace it")
     bundle = load_data(loaded.config["data"], data_dir)
@@ -391,7 +391,7 @@ def export_run(
     path = (
         Path(out)
         if out is not None
-        else (loaded.paths.root / "export" / f"step_{loaded.step:08d}{FORMATS[fmt]}")
+        else loaded.paths.export / f"step_{loaded.step:08d}{FORMATS[fmt]}"
     )
     for existing in (path, json_path(path)):
         if existing.exists() and not overwrite:

@@ -349,3 +349,45 @@ def load_tensors(path: Path, limit: int = MAX_TORCH_BYTES) -> Any:
                 )
         handle.seek(0)
         return torch.load(handle, map_location="cpu", weights_only=True)
+
+
+#: The list of the files gankit wrote into a folder of pictures (``RUN/explore``), so
+#: that ``--overwrite`` of the run can tell them from the user's own.
+WRITTEN_LIST = ".gankit-written"
+
+
+def written_names(folder: Path) -> set[str]:
+    """The names :func:`record_written` listed for ``folder`` (none: empty)."""
+    path = Path(folder) / WRITTEN_LIST
+    try:
+        names = json.loads(read_bytes(path, 1 << 20).decode("utf-8"))
+    except (OSError, ValueError, GankitError):
+        return set()
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+
+
+def record_written(folder: Path, names: list[str]) -> None:
+    """Add ``names`` to the list of files gankit wrote into ``folder``."""
+    listed = sorted(written_names(folder) | set(names))
+    atomic_write_text(Path(folder) / WRITTEN_LIST, json.dumps(listed) + "\n")
+
+
+def refuse_inputs(outputs, inputs, option: str = "--out") -> None:
+    """Refuse to write any of ``outputs`` that is one of the command's own ``inputs``
+    (the same file, by whatever path), before anything is written: ``--overwrite``
+    replaces earlier outputs, never what the command reads.
+
+    Raises:
+        GankitError: names the output and the input it is.
+    """
+    sources = [Path(source) for source in inputs if Path(source).exists()]
+    for out in outputs:
+        out = Path(out)
+        for source in sources:
+            if (
+                out.exists() and os.path.samefile(out, source)
+            ) or out.resolve() == source.resolve():
+                raise GankitError(
+                    f"{option} would write '{out}', which is the input '{source}' itself; "
+                    f"choose another {option} (an output never replaces its own input)"
+                )

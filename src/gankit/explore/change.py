@@ -148,4 +148,4 @@ def change_files(
             planned[out / name.with_name(name.name + "_strip.png")] = image_grid(
                 [[source, result]], scale=scale
             )
-    return save_planned(planned, overwrite)
+    return save_planned(planned, overwrite, files)

@@ -9,6 +9,7 @@ existing file unless asked: it checks every name before it writes the first.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +19,10 @@ import torch
 
 from gankit.conventions import MAX_SEED
 from gankit.data import load_data
-from gankit.errors import GankitError, check_finite, check_int
+from gankit.errors import GankitError, check_finite, check_int, one_line, warn
 from gankit.explore import latent, toy
 from gankit.explore.pictures import MAX_GRID, save_samples, writing
-from gankit.files import atomic_write
+from gankit.files import atomic_write, load_tensors, make_folder, record_written, regular_files
 
 #: The most pairs a walk shows (rows), and the most steps (columns) of a walk, a
 #: traversal or a row of classes; ``latent.MAX_BLOCK`` bounds their product.
@@ -71,13 +72,15 @@ class Picture:
 
 #: ``view(run, options) -> pictures``.
 View = Callable[[object, ExploreOptions], list[Picture]]
+#: The frames toy runs save for ``--animate``.
+SNAPSHOT = re.compile(r"^step_\d{8}\.pt$")
 
 
 def write_pictures(pictures: list[Picture], out_dir: Path, overwrite: bool) -> list[Path]:
     """Write ``pictures`` into ``out_dir``; nothing is written when one of them exists
     already and ``overwrite`` is False."""
     with writing(out_dir):
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(out_dir)
     paths = [out_dir / picture.name for picture in pictures]
     for path in paths:
         if path.exists() and not overwrite:
@@ -87,6 +90,8 @@ def write_pictures(pictures: list[Picture], out_dir: Path, overwrite: bool) -> l
             # written beside, then renamed over: a link planted at ``path`` is replaced,
             # never written through
             atomic_write(path, picture.write, keep_suffix=True)
+    # listed, so that replacing the run (train --overwrite) can tell them from the user's
+    record_written(out_dir, [path.name for path in paths])
     return paths
 
 
@@ -207,13 +212,18 @@ def toy_field(run, o: ExploreOptions) -> list[Picture]:
                 f"toy_step{run.step}.png", lambda path: toy.save_frame(path, frame, real, title)
             )
         ]
-    paths = sorted(run.paths.snapshots.glob("step_*.pt"))
-    if len(paths) < 2:
+    paths = [p for p in regular_files(run.paths.snapshots) if SNAPSHOT.match(p.name)]
+    frames = []
+    for path in paths:
+        try:
+            frames.append(load_tensors(path))
+        except Exception as err:  # a damaged or unsafe frame: skipped, never run
+            warn(f"snapshot '{path}' cannot be read ({one_line(str(err))[:160]}); skipped")
+    if len(frames) < 2:
         raise GankitError(
-            f"--animate needs the run's snapshots; '{run.paths.snapshots}' holds {len(paths)} "
+            f"--animate needs the run's snapshots; '{run.paths.snapshots}' holds {len(frames)} "
             "(toy runs save one per train.sample_every: lower it for more frames)"
         )
-    frames = [torch.load(p, weights_only=True) for p in paths]
     return [
         Picture(
             "toy_animation.gif", lambda path: toy.save_animation(path, frames, real, run.path.name)

@@ -15,7 +15,7 @@ import torch
 
 from gankit.errors import GankitError, choices
 from gankit.explore.pictures import writing
-from gankit.files import atomic_write
+from gankit.files import atomic_write, refuse_inputs
 from gankit.images import image_grid, to_pil
 
 #: Strips in the overview picture ``strips.png``, and strips per row.
@@ -128,12 +128,13 @@ def translate_files(
         planned[out / "strips.png"] = image_grid(
             rows, scale=_strip_scale(images[0]), column_labels=headers[:-1]
         )
-    return save_planned(planned, overwrite)
+    return save_planned(planned, overwrite, files)
 
 
-def save_planned(planned: dict, overwrite: bool) -> list[Path]:
+def save_planned(planned: dict, overwrite: bool, inputs: list[Path]) -> list[Path]:
     """Write ``{path: Pillow image}``; nothing is written when one of the paths exists
-    and ``overwrite`` is False. Returns the paths."""
+    and ``overwrite`` is False, or when one is among the ``inputs``. Returns the paths."""
+    refuse_inputs(planned, inputs)
     existing = [p for p in planned if p.exists()]
     if existing and not overwrite:
         raise GankitError(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,17 @@ import torch
 from gankit.config import load_yaml, resolve_config
 from gankit.data import DataBundle, load_data
 from gankit.errors import GankitError, warn
-from gankit.files import PARTIAL_WRITE, no_links, read_jsonl, remove_partial_writes
+from gankit.files import (
+    PARTIAL_WRITE,
+    WRITTEN_LIST,
+    LinkError,
+    is_link,
+    no_links,
+    read_bytes,
+    read_jsonl,
+    remove_partial_writes,
+    written_names,
+)
 from gankit.models.base import Model
 from gankit.registry import create_model, list_models
 from gankit.training.checkpoint import (
@@ -64,6 +74,8 @@ RUN_ENTRIES = frozenset(
         LOCK_NAME,
     }
 )
+#: The largest config.yaml and eval.json read (the YAML reader's own bound is 1 MiB).
+MAX_CONFIG_BYTES = MAX_EVAL_BYTES = 4 << 20
 #: Suffix of the folder that ``--overwrite`` moves the old run to; no run name has "~".
 ASIDE_SUFFIX = "~old"
 
@@ -147,7 +159,8 @@ def is_run(path: Path) -> bool:
 
 
 def user_entries(path: Path) -> list[str]:
-    """The names in a run folder that are not gankit's (nor its lock or partial writes)."""
+    """The names at the top of a run folder that are not gankit's (nor its lock or
+    partial writes)."""
     if not Path(path).is_dir():
         return []
     return sorted(
@@ -155,6 +168,85 @@ def user_entries(path: Path) -> list[str]:
         for entry in Path(path).iterdir()
         if entry.name not in RUN_ENTRIES and not PARTIAL_WRITE.match(entry.name)
     )
+
+
+#: What gankit writes inside each folder of a run, by name. ``explore`` holds the
+#: pictures that ``gankit explore`` listed as it wrote them (:func:`gankit.files.
+#: record_written`), and ``explore/step_N`` folders of the same kind.
+RUN_FOLDER_FILES = {
+    "checkpoints": re.compile(r"^step_\d{8}\.pt(\.damaged|\.bak)?$"),
+    "samples": re.compile(r"^(step_\d{8}\.(png|txt)|sample_n\d+_seed-?\d+(_step\d+)?\.png)$"),
+    "snapshots": re.compile(r"^step_\d{8}\.pt$"),
+    "tensorboard": re.compile(r"^events\.out\.tfevents\.[^/]+$"),
+    "export": re.compile(r"^step_\d{8}\.(safetensors|pt|onnx)(\.json)?$"),
+}
+PICTURE_STEP_FOLDER = re.compile(r"^step_\d{8}$")
+
+
+def foreign_entries(run_dir: Path) -> list[str]:
+    """Everything in the run folder that gankit did not write, at every level, as paths
+    relative to it: the user's own files, links (never gankit's), and anything else.
+    Partial writes of killed saves count as gankit's."""
+    run_dir = Path(run_dir)
+    foreign = []
+
+    def walk(folder: Path, relative: str, pattern: re.Pattern | None) -> None:
+        """``pattern``: the names gankit writes there; None for a folder of pictures,
+        whose own list names them (and which may hold ``step_N`` folders like it)."""
+        listed = written_names(folder) | {WRITTEN_LIST} if pattern is None else set()
+        for entry in sorted(folder.iterdir()):
+            name, where = entry.name, f"{relative}/{entry.name}"
+            if is_link(entry):
+                foreign.append(where)
+            elif entry.is_dir():
+                if pattern is None and PICTURE_STEP_FOLDER.match(name):
+                    walk(entry, where, None)
+                else:
+                    foreign.append(where)
+            elif PARTIAL_WRITE.match(name):
+                continue
+            elif not (pattern.match(name) if pattern is not None else name in listed):
+                foreign.append(where)
+
+    for entry in sorted(run_dir.iterdir()):
+        name = entry.name
+        if PARTIAL_WRITE.match(name) and not is_link(entry) and entry.is_file():
+            continue
+        if name not in RUN_ENTRIES or is_link(entry):
+            foreign.append(name)
+        elif name in RUN_FOLDER_FILES or name == "explore":
+            if entry.is_dir():
+                walk(entry, name, RUN_FOLDER_FILES.get(name))
+            else:
+                foreign.append(name)
+        elif not entry.is_file():
+            foreign.append(name)
+    return foreign
+
+
+def delete_run(run_dir: Path) -> list[str]:
+    """Delete what gankit wrote in the run folder, and the folder once it is empty; the
+    one place that deletes a run. Anything else (:func:`foreign_entries`) is left where
+    it is, so nothing of the user's goes even if a check before was wrong. Returns what
+    was left (relative paths)."""
+    run_dir = Path(run_dir)
+    if is_link(run_dir) or not run_dir.is_dir():
+        return [] if not run_dir.exists() and not is_link(run_dir) else ["."]
+    left = foreign_entries(run_dir)
+    kept = set(left)
+    for path in sorted(run_dir.rglob("*"), key=lambda p: -len(p.parts)):
+        relative = path.relative_to(run_dir).as_posix()
+        if any(relative == k or relative.startswith(k + "/") for k in kept):
+            continue
+        if any(k.startswith(relative + "/") for k in kept):
+            continue  # a folder that holds something kept
+        if is_link(path) or not path.is_dir():
+            path.unlink(missing_ok=True)
+        else:
+            path.rmdir()
+    if not left:
+        run_dir.rmdir()
+    return left
 
 
 def find_run(run: str | Path, runs_dir: str | Path = "runs") -> Path:
@@ -230,7 +322,7 @@ def replaceable(run_dir: Path) -> str | None:
         return "is not a folder"
     if not is_run(run_dir):
         return "has no config.yaml and no checkpoint"
-    foreign = user_entries(run_dir)
+    foreign = foreign_entries(run_dir)
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         return f"holds files gankit did not write ({shown})"
@@ -248,12 +340,18 @@ class Replacement:
     def commit(self, *_: Any) -> None:
         if not self.settled:
             self.settled = True
-            shutil.rmtree(self.aside, ignore_errors=True)
+            delete_run(self.aside)
 
     def restore(self) -> None:
         if not self.settled:
             self.settled = True
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            left = delete_run(self.run_dir)
+            if left:  # something not gankit's appeared in the new run: keep both
+                warn(
+                    f"'{self.run_dir}' holds files gankit did not write ({', '.join(left[:5])});"
+                    f" the run it replaced stays in '{self.aside}'"
+                )
+                return
             os.replace(self.aside, self.run_dir)
 
 
@@ -275,13 +373,13 @@ def fresh_run_dir(run_dir: Path, overwrite: bool) -> Iterator[Replacement | None
     if overwrite and paths.aside.exists():
         started = bool(list_checkpoints(paths.checkpoints))
         unwanted = paths.aside if started else run_dir
-        foreign = user_entries(unwanted)
+        foreign = foreign_entries(unwanted)
         if foreign:
             raise GankitError(
                 f"--overwrite: '{unwanted}' holds files gankit did not write "
                 f"({', '.join(foreign[:5])}); move them away"
             )
-        shutil.rmtree(unwanted, ignore_errors=True)
+        delete_run(unwanted)
         if not started:
             replaced = Replacement(run_dir)
     if replaced is None and overwrite and is_run(run_dir):
@@ -310,7 +408,7 @@ def run_config(run_dir: Path) -> dict[str, Any]:
             fixes or deletes it), or it is unusable and no checkpoint has a config.
     """
     path = RunPaths(run_dir).config
-    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    text = read_bytes(path, MAX_CONFIG_BYTES).decode("utf-8", "replace") if path.is_file() else ""
     if text.strip():
         try:
             saved = load_yaml(text, f"'{path}'")
@@ -378,7 +476,7 @@ def resume_state(run_dir: Path, steps: int, writer: bool = True) -> dict[str, An
             if newer_step > step:
                 os.replace(newer, newer.with_name(newer.name + ".damaged"))
         if paths.aside.exists() and replaceable(paths.aside) is None:
-            shutil.rmtree(paths.aside)
+            delete_run(paths.aside)
     return state
 
 
@@ -623,7 +721,14 @@ def summarize_runs(folder: str | Path) -> list[RunSummary]:
     folder = Path(folder)
     if not folder.is_dir():
         raise GankitError(f"'{folder}' is not a folder of runs; pass one (default: runs)")
-    return [summarize_run(p) for p in sorted(folder.iterdir()) if is_run(p)]
+    summaries = []
+    for path in sorted(folder.iterdir()):
+        try:
+            if is_run(path):
+                summaries.append(summarize_run(path))
+        except LinkError as err:  # one handed-over folder does not hide the others
+            warn(f"{err}; run '{path.name}' is left out")
+    return summaries
 
 
 def summarize_run(path: Path) -> RunSummary:
@@ -657,7 +762,7 @@ def summarize_run(path: Path) -> RunSummary:
 def _readable_config(paths: RunPaths) -> dict[str, Any]:
     """config.yaml as a dict, or {} when it is missing or damaged (a summary goes on)."""
     try:
-        text = paths.config.read_text(encoding="utf-8", errors="replace")
+        text = read_bytes(paths.config, MAX_CONFIG_BYTES).decode("utf-8", errors="replace")
         config = load_yaml(text, str(paths.config))
     except (OSError, GankitError):
         return {}
@@ -669,10 +774,9 @@ def _number(value: Any) -> bool:
 
 
 def _headline(paths: RunPaths, rows: list[dict]) -> str | None:
-    report = paths.root / "eval.json"
     try:
-        saved = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else None
-    except (OSError, ValueError):
+        saved = json.loads(read_bytes(paths.eval, MAX_EVAL_BYTES)) if paths.eval.is_file() else None
+    except (OSError, ValueError):  # LinkError and a file over the bound are ValueErrors
         saved = None
     if isinstance(saved, dict) and isinstance(saved.get("scores"), dict):
         scores = [(k, v) for k, v in saved["scores"].items() if _number(v)]

@@ -15,7 +15,7 @@ from PIL import Image
 
 from gankit.errors import GankitError, check_int, choices
 from gankit.explore.pictures import pyplot
-from gankit.files import atomic_write
+from gankit.files import atomic_write, refuse_inputs
 
 #: The photos that scikit-learn ships (``sklearn.datasets.load_sample_image``): offline,
 #: licensed for reuse (Creative Commons, see scikit-learn's ``datasets/images/README.txt``).
@@ -100,9 +100,11 @@ def resize(images: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(images, size=shape, mode="bilinear", align_corners=False)
 
 
-def check_output(out: Path, overwrite: bool, option: str = "--out") -> Path:
-    """Refuse to replace an existing file unless ``overwrite``."""
+def check_output(out: Path, overwrite: bool, option: str = "--out", inputs=()) -> Path:
+    """Refuse to replace an existing file unless ``overwrite``, and always refuse to
+    replace one of the command's ``inputs``."""
     out = Path(out)
+    refuse_inputs([out], [i for i in inputs if isinstance(i, (str, Path))], option)
     if out.exists() and not out.is_file():
         raise GankitError(f"{option} '{out}' is not a file; name a PNG file")
     if out.exists() and not overwrite:

@@ -180,9 +180,9 @@ def dream_file(
         settings.get("step_size", 0.01),
         settings.get("objective", "mean_square"),
     )
-    check_output(out, overwrite)
+    check_output(out, overwrite, inputs=[source])
     if figure is not None:
-        check_output(figure, overwrite, "--figure")
+        check_output(figure, overwrite, "--figure", inputs=[source])
     image = read_picture(source, size)
     net = inception_v3()
     net.check_layers(layers)

@@ -205,9 +205,10 @@ def style_file(
         settings.get("tv_weight", 0.5),
         settings.get("optimizer", "adam"),
     )
-    check_output(out, overwrite)
+    sources = [content_source, style_source]
+    check_output(out, overwrite, inputs=sources)
     if figure is not None:
-        check_output(figure, overwrite, "--figure")
+        check_output(figure, overwrite, "--figure", inputs=sources)
     content = read_picture(content_source, size, "china.jpg")
     style = read_picture(style_source, size, "flower.jpg")
     net = inception_v3()
