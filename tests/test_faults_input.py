@@ -16,6 +16,7 @@ import resource
 import struct
 import subprocess
 import sys
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -445,3 +446,49 @@ def test_a_picture_of_classes_or_codes_is_bounded():
     with pytest.raises(GankitError, match=r"1000 x 10 = 10000 samples.*use --steps 4 or less"):
         check_block(1000, 10, "classes")
     assert MAX_BLOCK == 4096
+
+
+def zip_bomb_checkpoint(real: Path, out: Path, inflated: int) -> Path:
+    """``real`` (a run's checkpoint) with its first tensor's member replaced by
+    ``inflated`` zero bytes, deflated: the archive declares that size, and inflating it
+    would need it all."""
+    with zipfile.ZipFile(real) as source, zipfile.ZipFile(out, "w") as bomb:
+        members = source.infolist()
+        first_tensor = next(m for m in members if "/data/" in m.filename)
+        for member in members:
+            if member is not first_tensor:
+                bomb.writestr(member, source.read(member.filename))
+                continue
+            info = zipfile.ZipInfo(member.filename)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            chunk = bytes(1 << 24)
+            with bomb.open(info, "w", force_zip64=True) as handle:
+                for _ in range(inflated // len(chunk)):
+                    handle.write(chunk)
+    return out
+
+
+def bombed_run(tmp_path: Path, inflated: int) -> Path:
+    runs = tmp_path / "runs"
+    gankit.train(tiny_config(steps=10), name="bombed", runs_dir=runs)
+    newest = runs / "bombed" / "checkpoints" / "step_00000010.pt"
+    zip_bomb_checkpoint(newest, tmp_path / "bomb.pt", inflated).replace(newest)
+    return runs
+
+
+def test_a_checkpoint_declaring_more_than_it_holds_is_refused_before_inflating(tmp_path):
+    """A 0.3 MB checkpoint that declares 256 MB: refused from its archive's directory
+    (the sizes it declares), in one line, before torch inflates a byte."""
+    runs = bombed_run(tmp_path, 256 << 20)
+    assert (runs / "bombed" / "checkpoints" / "step_00000010.pt").stat().st_size < 2 << 20
+    result = cli("sample", "bombed", "--n", "4", "--runs-dir", runs)
+    one_line_error(result, "step_00000010.pt", "decompression bomb")
+
+
+@pytest.mark.slow
+def test_a_zip_bomb_checkpoint_is_refused_in_bounded_memory(tmp_path):
+    """The probe's case: a checkpoint of a few MB that inflates to 3 GB, loaded by a
+    process with 2 GiB of address space: one line, no MemoryError (about 10 s to build)."""
+    runs = bombed_run(tmp_path, 3 << 30)
+    result = bounded_gankit("sample", "bombed", "--n", "4", "--runs-dir", runs, timeout=120)
+    one_line_error(result, "step_00000010.pt", "decompression bomb")
