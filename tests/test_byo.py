@@ -222,3 +222,63 @@ def test_keyword_parameters_follow_kwargs_to_the_parent():
             registry.register_model("closed_test", Closed, "a test", loss="hinge")
     finally:
         MODELS.pop("wider_test", None)
+
+
+BAD_GENERATOR = '''
+import torch
+from torch import nn
+
+from gankit import register_model
+from gankit.models.gan import GAN
+
+
+class WrongShapeGAN(GAN):
+    """G draws 3 numbers for data of 2: the wrong output shape."""
+
+    def __init__(self, data_shape, num_classes=None, **kwargs) -> None:
+        super().__init__(data_shape, num_classes, **kwargs)
+        self.G = nn.Linear(self.latent_dim, 3)
+
+
+class WrongCriticGAN(GAN):
+    """D takes 5 numbers where samples have 2: torch fails at the first step."""
+
+    def __init__(self, data_shape, num_classes=None, **kwargs) -> None:
+        super().__init__(data_shape, num_classes, **kwargs)
+        self.D = nn.Linear(5, 1)
+
+
+register_model("wrong_shape_gan", WrongShapeGAN, "G of the wrong output shape")
+register_model("wrong_critic_gan", WrongCriticGAN, "D of the wrong input shape")
+'''
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [
+        ("wrong_shape_gan", ["wrong_shape_gan", "shape (3,)", "(2,)"]),
+        ("wrong_critic_gan", ["wrong_critic_gan", "first training step"]),
+    ],
+)
+def test_networks_of_the_wrong_shape_are_one_line_and_leave_no_run(
+    tmp_path, monkeypatch, model, words
+):
+    folder = tmp_path / "user"
+    folder.mkdir()
+    (folder / "badnets.py").write_text(BAD_GENERATOR)
+    monkeypatch.syspath_prepend(str(folder))
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "bad", "imports": ["badnets"],
+        "model": {"name": model, "latent_dim": 2, "hidden_dim": 8},
+        "data": {"name": "ring", "n_train": 256, "n_test": 64},
+        "train": {"steps": 5, "batch_size": 16},
+    }))  # fmt: skip
+    try:
+        result = cli("train", config, "--no-progress", "--runs-dir", tmp_path / "runs")
+        one_line_error(result, *words)
+        assert not (tmp_path / "runs" / "bad").exists()  # the name stays free
+    finally:
+        for name in ("wrong_shape_gan", "wrong_critic_gan"):
+            MODELS.pop(name, None)
+        sys.modules.pop("badnets", None)

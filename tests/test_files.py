@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,29 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path):
         atomic_write(target, half_then_fail)
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_a_huge_metrics_log_is_read_in_bounded_memory(tmp_path):
+    """``metrics.jsonl`` is read as a stream and thinned evenly past 20,000 rows: 200,000
+    lines and a 1 MB line cost a few MB, where holding every row took about 20 times
+    that (a 688 MB log took 6 GB in ``info``)."""
+    import tracemalloc
+
+    from gankit.files import MAX_ROWS, read_jsonl
+
+    path = tmp_path / "metrics.jsonl"
+    with open(path, "w") as handle:
+        for step in range(1, 200_001):
+            handle.write(json.dumps({"step": step, "loss_d": 0.5, "loss_g": 1.5}) + "\n")
+            if step == 7:
+                handle.write('{"step": 7, "junk": "' + "x" * (1 << 20) + '"}\n')
+    tracemalloc.start()
+    rows = read_jsonl(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(rows) <= 2 * MAX_ROWS + 1
+    assert rows[0]["step"] == 1 and rows[-1]["step"] == 200_000  # the first and last kept
+    steps = [row["step"] for row in rows[:-1]]
+    assert len({b - a for a, b in zip(steps, steps[1:])}) == 1  # evenly thinned
+    assert not any("junk" in row for row in rows)  # the overlong line skipped
+    assert peak < 25 << 20, f"{peak / 2**20:.0f} MiB"

@@ -238,6 +238,35 @@ def test_a_schedule_over_the_steps_ends_with_the_time_limit(tmp_path, monkeypatc
     assert all(later <= earlier for earlier, later in itertools.pairwise(rates))
 
 
+def test_a_resumed_run_continues_its_schedule_and_the_rule_is_said(tmp_path, monkeypatch, capsys):
+    """The decay that train.time_limit squeezed into the limit goes on where it was when
+    the run resumes (it used to start again at the full rate), and the rule is printed
+    when it applies."""
+    import time
+
+    original, rates = GAN.train_step, []
+
+    def slow_step(self, batch, step):
+        time.sleep(0.1)
+        out = original(self, batch, step)
+        rates.append(self.optimizers["G"].param_groups[0]["lr"] / self.lr_g)
+        return out
+
+    monkeypatch.setattr(GAN, "train_step", slow_step)
+    config = tiny_config(steps=10_000, time_limit="0.6s", sample_every=10_000, ckpt_every=10_000)
+    config["model"].update(lr_schedule="linear", decay_start=0.0)
+    first = gankit.train(config, name="decayed", runs_dir=tmp_path)
+    assert first.time_limited
+    said = capsys.readouterr().err
+    assert "gankit: note: train.time_limit 0.6s: schedules" in said
+    stopped_at = rates[-1]
+    assert stopped_at < 0.5
+    rates.clear()
+    gankit.train(None, name="decayed", runs_dir=tmp_path, resume=True)
+    assert rates[0] <= stopped_at + 1e-9  # not 1.0: the decay did not start again
+    assert "resumed at" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "text, seconds",
     [("10m", 600), ("90s", 90), ("1h30m", 5400), ("45", 45), (2.5, 2.5), ("0.5m", 30)],

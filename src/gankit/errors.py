@@ -55,6 +55,12 @@ def warn(message: str) -> None:
     sys.stderr.write(f"gankit: warning: {message}\n")
 
 
+def note(message: str) -> None:
+    """One line on stderr, ``gankit: note: ...``: a rule that changes what a setting does
+    is about to apply (nothing is wrong)."""
+    sys.stderr.write(f"gankit: note: {message}\n")
+
+
 def check_int(what: str, value: int, low: int, high: int | None = None) -> None:
     """Refuse an integer setting outside ``[low, high]`` (``high`` None: no upper bound).
 

@@ -222,8 +222,9 @@ class Model(nn.Module):
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         #: The run's total steps, set by the trainer; schedules read :meth:`progress`.
         self.max_steps = 0
-        #: The share of ``train.time_limit`` this call has used before the coming step
-        #: (the slowest rank's clock), set by the trainer; 0 without a limit.
+        #: The share of ``train.time_limit`` used before the coming step (the slowest
+        #: rank's clock, counted on from the share a resumed checkpoint saved), set by
+        #: the trainer; 0 without a limit.
         self.time_used = 0.0
 
     # ------------------------------------------------------------------ training
@@ -233,7 +234,8 @@ class Model(nn.Module):
         of the limit used when that is further along. A schedule laid out over the steps
         then ends when the clock ends the run, whichever comes first; without a limit it
         depends on the step alone, so a resumed run repeats it exactly. A resumed call
-        gets a whole limit of its own, so its time share starts again from 0.
+        goes on from the share its checkpoint saved, so the schedule never starts again
+        (its own clock still stops it after a whole limit).
         """
         by_steps = step / self.max_steps if self.max_steps > 0 else 0.0
         return min(1.0, max(by_steps, self.time_used))

@@ -394,9 +394,18 @@ def fresh_run_dir(run_dir: Path, overwrite: bool) -> Iterator[Replacement | None
         except BaseException:
             if replaced is not None:
                 replaced.restore()
+            elif not has_started(run_dir):
+                delete_run(run_dir)  # nothing to keep: no checkpoint, no logged line
             raise
     if replaced is not None:
         replaced.commit()
+
+
+def has_started(run_dir: Path) -> bool:
+    """The run has saved a checkpoint or logged a line (a divergence at its first
+    steps is logged, and ``gankit runs`` shows it)."""
+    paths = RunPaths(run_dir)
+    return bool(list_checkpoints(paths.checkpoints) or read_jsonl(paths.metrics, most=1))
 
 
 def run_config(run_dir: Path) -> dict[str, Any]:

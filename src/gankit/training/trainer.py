@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig
-from gankit.errors import DivergenceError, GankitError, warn
+from gankit.errors import DivergenceError, GankitError, note, warn
 from gankit.files import (
     LinkError,
     atomic_save,
@@ -181,6 +181,7 @@ class Trainer:
         self.paths = RunPaths(Path(run_dir))
         self.dist = dist_ctx
         self.device = device or resolve_device(cfg.device)
+        check_sample_shape(model)  # before the run folder is touched
         self.model = model.to(self.device)
         self.model.max_steps = cfg.steps
         self.model.check_batch_size(cfg.batch_size)
@@ -244,11 +245,18 @@ class Trainer:
         started = time.perf_counter()
         limit = cfg.time_limit_seconds
         bar = self._progress_bar() if main else None
-        self.model.time_used = 0.0
+        time_before = self.model.time_used  # 0, or where a resumed run's schedules were
+        if limit is not None and main:
+            note(
+                f"train.time_limit {cfg.time_limit}: schedules laid out over train.steps "
+                "(learning-rate decays, loss ramps) follow the clock too, and end when the "
+                "limit does if that comes first"
+                + (f"; resumed at {time_before:.0%} of the limit" if time_before else "")
+            )
         self.model.train()
         with StopFlag() as stop, self._metrics_log() as log:
             while step < cfg.steps and not stopping:
-                stats = self._train_step(self._batch(streams, step), step)
+                stats = self._first_step_is_one_line(streams, step)
                 bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
                 # Every rank stops at the same step, or the others would wait forever
                 # in their next collective.
@@ -259,7 +267,7 @@ class Trainer:
                 )
                 out_of_time = limit is not None and clock >= limit
                 if limit is not None:  # schedules follow the clock too (Model.progress)
-                    self.model.time_used = min(1.0, clock / limit)
+                    self.model.time_used = min(1.0, time_before + clock / limit)
                 stopping = signalled or out_of_time
                 if any_bad:
                     # the run's last line says so (gankit runs); a resume drops it
@@ -295,6 +303,21 @@ class Trainer:
             time.perf_counter() - started, last_metrics, self.model,
             time_limited=out_of_time and step < cfg.steps, start_step=self.start_step,
         )  # fmt: skip
+
+    def _first_step_is_one_line(self, streams, step: int) -> dict[str, float]:
+        """The step's numbers; a new run's first step that fails inside torch (networks
+        whose shapes do not fit each other, most often the user's own) is one line that
+        names the model, not torch's traceback."""
+        if step > 0:
+            return self._train_step(self._batch(streams, step), step)
+        try:
+            return self._train_step(self._batch(streams, step), step)
+        except RuntimeError as err:
+            raise GankitError(
+                f"model '{self.model.model_name}' failed its first training step "
+                f"({one_line(err)}); if its networks are your own, check that each one's "
+                "output has the shape the next one takes (docs/byo.md)"
+            ) from None
 
     def _side_work(self, step: int, stopping: bool, inputs, log, elapsed: float) -> Path | None:
         """Rank 0's work after a step, on the plain networks (no collectives, and
@@ -391,6 +414,9 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.model.optimizers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "rng": rng_state(),
+            # the share of train.time_limit the schedules had reached: a resume goes on
+            # from there instead of starting the decay again
+            "time_used": self.model.time_used,
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -402,6 +428,7 @@ class Trainer:
                 self.ema.load_state_dict(state["ema"])
             set_rng_state(state["rng"])
             self.start_step = int(state["step"])
+            self.model.time_used = float(state.get("time_used", 0.0))
         except (KeyError, RuntimeError, TypeError, ValueError) as err:
             raise CheckpointError(
                 f"the checkpoint of step {state.get('step')} in '{self.paths.checkpoints}' "
@@ -550,6 +577,38 @@ class Trainer:
         return DivergenceError(
             f"training diverged at step {step} ({values}); {where}. "
             "Try lower learning rates (model.lr_g, model.lr_d) or a different loss."
+        )
+
+
+def check_sample_shape(model: Model) -> None:
+    """A model that draws samples from noise must draw them in its data's shape: two
+    are drawn (in eval mode, without gradients, the random state put back), so that a
+    generator of the user's own with the wrong output is one line here, before the run
+    folder is made, and not torch's traceback at the first step.
+
+    Raises:
+        GankitError: the generator fails, or its samples have another shape.
+    """
+    if model.generator is None:
+        return
+    try:
+        latent = model.sample_latent(2, torch.Generator().manual_seed(0))
+    except GankitError:  # it draws no samples from noise (translators, classifiers)
+        return
+    with torch.random.fork_rng(devices=[]):
+        try:
+            samples = model.render(latent)
+        except RuntimeError as err:
+            raise GankitError(
+                f"model '{model.model_name}': its generator cannot draw a sample "
+                f"({one_line(err)}); it must map the latent to the data's shape "
+                f"{tuple(model.data_shape)} (docs/byo.md)"
+            ) from None
+    if tuple(samples.shape[1:]) != tuple(model.data_shape):
+        raise GankitError(
+            f"model '{model.model_name}': its generator draws samples of shape "
+            f"{tuple(samples.shape[1:])}, and the data's are {tuple(model.data_shape)}; make "
+            "its last layer give the data's shape (docs/byo.md)"
         )
 
 
