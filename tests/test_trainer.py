@@ -214,10 +214,9 @@ def test_time_limit_stops_cleanly_and_the_resumed_run_is_exact(tmp_path, monkeyp
     assert_same_state(final_state(tmp_path / "straight")[1], final_state(tmp_path / "limited")[1])
 
 
-def test_a_schedule_over_the_steps_ends_with_the_time_limit(tmp_path, monkeypatch):
-    """Under train.time_limit, a learning-rate decay laid out over train.steps follows the
-    clock when the clock is further along: a run cut at step ~10 of 10,000 still ends
-    with its learning rate near zero, not at its full value."""
+def slow_decaying_steps(monkeypatch) -> list[float]:
+    """GAN steps of 0.1 s each; the returned list gets G's learning rate after each step,
+    as a share of its base rate."""
     import time
 
     original, rates = GAN.train_step, []
@@ -229,8 +228,22 @@ def test_a_schedule_over_the_steps_ends_with_the_time_limit(tmp_path, monkeypatc
         return out
 
     monkeypatch.setattr(GAN, "train_step", slow_step)
-    config = tiny_config(steps=10_000, time_limit="1s", sample_every=10_000, ckpt_every=10_000)
+    return rates
+
+
+def decaying_config(limit: str) -> dict:
+    """10,000 steps under ``limit``, G and D's learning rates decaying from the start."""
+    config = tiny_config(steps=10_000, time_limit=limit, sample_every=10_000, ckpt_every=10_000)
     config["model"].update(lr_schedule="linear", decay_start=0.0)
+    return config
+
+
+def test_a_schedule_over_the_steps_ends_with_the_time_limit(tmp_path, monkeypatch):
+    """Under train.time_limit, a learning-rate decay laid out over train.steps follows the
+    clock when the clock is further along: a run cut at step ~10 of 10,000 still ends
+    with its learning rate near zero, not at its full value."""
+    rates = slow_decaying_steps(monkeypatch)
+    config = decaying_config("1s")
     result = gankit.train(config, name="decayed", runs_dir=tmp_path)
     assert result.time_limited and 5 <= result.step < 100
     assert rates[0] == 1.0  # the first step: neither clock nor steps have moved
@@ -242,19 +255,8 @@ def test_a_resumed_run_continues_its_schedule_and_the_rule_is_said(tmp_path, mon
     """The decay that train.time_limit squeezed into the limit goes on where it was when
     the run resumes (it used to start again at the full rate), and the rule is printed
     when it applies."""
-    import time
-
-    original, rates = GAN.train_step, []
-
-    def slow_step(self, batch, step):
-        time.sleep(0.1)
-        out = original(self, batch, step)
-        rates.append(self.optimizers["G"].param_groups[0]["lr"] / self.lr_g)
-        return out
-
-    monkeypatch.setattr(GAN, "train_step", slow_step)
-    config = tiny_config(steps=10_000, time_limit="0.6s", sample_every=10_000, ckpt_every=10_000)
-    config["model"].update(lr_schedule="linear", decay_start=0.0)
+    rates = slow_decaying_steps(monkeypatch)
+    config = decaying_config("0.6s")
     first = gankit.train(config, name="decayed", runs_dir=tmp_path)
     assert first.time_limited
     said = capsys.readouterr().err
