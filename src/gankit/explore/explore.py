@@ -98,6 +98,16 @@ def _bundle(run):
     return load_data(run.config["data"])
 
 
+def on_images(data_shape: tuple[int, ...]) -> bool:
+    """A view of images: it draws runs on (C, H, W) items."""
+    return len(data_shape) == 3
+
+
+def on_points(data_shape: tuple[int, ...]) -> bool:
+    """A view of the plane: it draws runs on 2-D points."""
+    return tuple(data_shape) == (2,)
+
+
 # --------------------------------------------------------------------------- samplers
 def grid(run, o: ExploreOptions) -> list[Picture]:
     """Samples: a grid of images, or a scatter over the real points."""
@@ -190,7 +200,7 @@ def manifold(run, o: ExploreOptions) -> list[Picture]:
 
 def toy_field(run, o: ExploreOptions) -> list[Picture]:
     """2-D points: D's field, G's push and both point sets, or a GIF over the run."""
-    if run.model.data_shape != (2,):
+    if not on_points(run.model.data_shape):
         raise GankitError(
             f"--what toy needs a run on 2-D points; '{run.path.name}' models images "
             f"{run.model.data_shape}: use --what grid"
@@ -205,12 +215,13 @@ def toy_field(run, o: ExploreOptions) -> list[Picture]:
             )
         ]
     paths = sorted(run.paths.snapshots.glob("step_*.pt"))
-    if len(paths) < 2:
+    frames = toy.load_snapshots(paths)
+    if len(frames) < 2:
         raise GankitError(
-            f"--animate needs the run's snapshots; '{run.paths.snapshots}' holds {len(paths)} "
-            "(toy runs save one per train.sample_every: lower it for more frames)"
+            f"--animate needs two of the run's snapshots; '{run.paths.snapshots}' holds "
+            f"{len(frames)} that can be read (toy runs save one per train.sample_every: "
+            "lower it for more frames)"
         )
-    frames = [torch.load(p, weights_only=True) for p in paths]
     return [
         Picture(
             "toy_animation.gif", lambda path: toy.save_animation(path, frames, real, run.path.name)
