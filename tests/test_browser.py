@@ -117,6 +117,40 @@ def gankit_report(runs: Path, out: Path) -> Path:
     return write_report(["ring"], out, runs_dir=runs)
 
 
+def test_no_payload_of_a_run_folder_runs_script_in_the_report(browser, tmp_path):
+    """The payload corpus of tests/test_report_trust.py, in every value a run folder
+    carries, on a run's page, a page of a run training now, a page of an unknown model
+    and the compare page: the title stays the page's, no dialog opens, nothing is
+    logged, and every frame of every slider is shown without running anything."""
+    from selenium.webdriver.common.by import By
+
+    from test_report_trust import VALUE, hostile_runs, report_pages
+
+    gankit.train(tiny_config("gan", "ring", steps=20), runs_dir=tmp_path, name="ring")
+    runs = hostile_runs(tmp_path / "ring", tmp_path / "runs")
+    for which, page in report_pages(runs, tmp_path, VALUE).items():
+        browser.get(page.as_uri())
+        browser.execute_script(
+            "window.alert = window.confirm = window.prompt = function () {"
+            " document.title = 'pwned'; };"
+        )
+        for box in browser.find_elements(By.CSS_SELECTOR, ".slider input[type=range]"):
+            for index in range(int(box.get_attribute("max")) + 1):  # every frame shown
+                browser.execute_script(
+                    "arguments[0].value = arguments[1];"
+                    "arguments[0].dispatchEvent(new Event('input'));",
+                    box,
+                    index,
+                )
+        time.sleep(0.3)  # an injected <img onerror> fires once its load fails
+        labels = browser.find_elements(By.CSS_SELECTOR, ".slider .frame-label")
+        assert all(label.text for label in labels), which  # the page's script ran
+        assert labels or which == "compare", which  # (the compare page has no slider)
+        assert browser.title.startswith("gankit report: "), which
+        assert browser.execute_script("return document.title") != "pwned", which
+        assert console_errors(browser) == [], which
+
+
 # --------------------------------------------------------------------------- the lab
 @pytest.fixture
 def lab_url(browser, tmp_path):

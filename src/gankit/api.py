@@ -220,7 +220,10 @@ def explore(
     if what not in views:
         known = all_views()
         if what not in known:
-            raise GankitError(f"unknown --what '{what}'; valid: {choices(known)}")
+            raise GankitError(
+                f"unknown --what '{what}'; valid for run '{run.path.name}': "
+                f"{choices(views) or 'none'}"
+            )
         raise GankitError(
             f"--what {what} does not apply to run '{run.path.name}', a '{run.model.model_name}' "
             f"(task {task.name}); valid for it: {choices(views) or 'none'}; models that draw "

@@ -336,6 +336,10 @@ def load_tensors(path: Path, limit: int = MAX_TORCH_BYTES) -> Any:
 
     with open_regular(path) as handle:
         size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise GankitError(
+                f"'{path}' has {size:,} bytes; gankit loads at most {limit:,} from such a file"
+            )
         if zipfile.is_zipfile(handle):
             handle.seek(0)
             with zipfile.ZipFile(handle) as archive:

@@ -19,10 +19,10 @@ import torch
 
 from gankit.conventions import MAX_SEED
 from gankit.data import load_data
-from gankit.errors import GankitError, check_finite, check_int, one_line, warn
+from gankit.errors import GankitError, check_finite, check_int
 from gankit.explore import latent, toy
 from gankit.explore.pictures import MAX_GRID, save_samples, writing
-from gankit.files import atomic_write, load_tensors, make_folder, record_written, regular_files
+from gankit.files import atomic_write, make_folder, record_written, regular_files
 
 #: The most pairs a walk shows (rows), and the most steps (columns) of a walk, a
 #: traversal or a row of classes; ``latent.MAX_BLOCK`` bounds their product.
@@ -104,6 +104,16 @@ def _gif(frames, duration: int = 120) -> Callable[[Path], None]:
 
 def _bundle(run):
     return load_data(run.config["data"])
+
+
+def on_images(data_shape: tuple[int, ...]) -> bool:
+    """A view of images: it draws runs on (C, H, W) items."""
+    return len(data_shape) == 3
+
+
+def on_points(data_shape: tuple[int, ...]) -> bool:
+    """A view of the plane: it draws runs on 2-D points."""
+    return tuple(data_shape) == (2,)
 
 
 # --------------------------------------------------------------------------- samplers
@@ -198,7 +208,7 @@ def manifold(run, o: ExploreOptions) -> list[Picture]:
 
 def toy_field(run, o: ExploreOptions) -> list[Picture]:
     """2-D points: D's field, G's push and both point sets, or a GIF over the run."""
-    if run.model.data_shape != (2,):
+    if not on_points(run.model.data_shape):
         raise GankitError(
             f"--what toy needs a run on 2-D points; '{run.path.name}' models images "
             f"{run.model.data_shape}: use --what grid"
@@ -213,16 +223,12 @@ def toy_field(run, o: ExploreOptions) -> list[Picture]:
             )
         ]
     paths = [p for p in regular_files(run.paths.snapshots) if SNAPSHOT.match(p.name)]
-    frames = []
-    for path in paths:
-        try:
-            frames.append(load_tensors(path))
-        except Exception as err:  # a damaged or unsafe frame: skipped, never run
-            warn(f"snapshot '{path}' cannot be read ({one_line(str(err))[:160]}); skipped")
+    frames = toy.load_snapshots(paths)
     if len(frames) < 2:
         raise GankitError(
-            f"--animate needs the run's snapshots; '{run.paths.snapshots}' holds {len(frames)} "
-            "(toy runs save one per train.sample_every: lower it for more frames)"
+            f"--animate needs two of the run's snapshots; '{run.paths.snapshots}' holds "
+            f"{len(frames)} that can be read (toy runs save one per train.sample_every: "
+            "lower it for more frames)"
         )
     return [
         Picture(

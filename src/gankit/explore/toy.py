@@ -18,16 +18,21 @@ The trainer stores a small snapshot of these layers at every preview of a toy ru
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 
+from gankit.errors import GankitError, one_line, warn
+from gankit.files import load_tensors
 from gankit.losses import bce_d_loss
 
 #: Contour resolution and arrow grid of the snapshots.
 FIELD_RESOLUTION = 64
 ARROW_RESOLUTION = 17
 SNAPSHOT_POINTS = 1000
+#: The largest snapshot file read: gankit writes about 20 kB; a bigger file is not one.
+MAX_SNAPSHOT_BYTES = 2**22
 
 
 def plane_bounds(real: torch.Tensor, margin: float = 0.25) -> tuple[float, float, float, float]:
@@ -186,3 +191,60 @@ def save_animation(path: Path, frames: list[dict], real: torch.Tensor, name: str
         images.append(Image.open(io.BytesIO(png)).convert("P", palette=Image.ADAPTIVE))
     images[0].save(path, save_all=True, append_images=images[1:], duration=400, loop=0)
     return path
+
+
+def snapshot_problem(frame: object) -> str | None:
+    """What makes ``frame`` (a loaded ``snapshots/step_*.pt``) not one :func:`snapshot`
+    writes, or None: ``step``; ``bounds`` (x0, x1, y0, y1); ``fake`` (N, 2); and, with a
+    critic, ``values`` (R, R), ``push`` (A, A, 2) and ``is_probability``."""
+    if not isinstance(frame, dict):
+        return f"it holds a {type(frame).__name__}, not a frame"
+    bounds = frame.get("bounds")
+    checks = {
+        "step": isinstance(frame.get("step"), int),
+        "bounds": isinstance(bounds, (tuple, list))
+        and len(bounds) == 4
+        and all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds),
+        "fake": _tensor_of(frame.get("fake"), 2, 2),
+    }
+    if "values" in frame or "push" in frame:
+        checks["values"] = _tensor_of(frame.get("values"), 2, None)
+        checks["push"] = _tensor_of(frame.get("push"), 3, 2)
+        checks["is_probability"] = isinstance(frame.get("is_probability"), bool)
+    wrong = [key for key, fine in checks.items() if not fine]
+    return f"its {', '.join(wrong)} are not a snapshot's" if wrong else None
+
+
+def _tensor_of(value: object, dim: int, last: int | None) -> bool:
+    return (
+        isinstance(value, torch.Tensor)
+        and value.dim() == dim
+        and value.is_floating_point()
+        and (last is None or value.shape[-1] == last)
+    )
+
+
+def load_snapshots(paths: list[Path]) -> list[dict]:
+    """The frames kept in ``paths`` (``snapshots/step_*.pt``), in order. A file that is
+    not a snapshot gankit wrote is skipped with a warning: damaged, larger than
+    :data:`MAX_SNAPSHOT_BYTES`, other contents, or objects whose loading would run code
+    (``weights_only=True`` refuses those without running them; a run folder is a file
+    people mail)."""
+    frames = []
+    for path in paths:
+        where = one_line(str(path))
+        try:
+            frame = load_tensors(path, MAX_SNAPSHOT_BYTES)
+        except Exception as err:  # damaged, too large, a link, or unsafe: never run
+            reason = str(err) if isinstance(err, GankitError) else type(err).__name__
+            warn(
+                f"skipped '{where}': not a snapshot gankit can read ({reason}: it is damaged, "
+                "or holds objects that loading would have to run code for)"
+            )
+            continue
+        problem = snapshot_problem(frame)
+        if problem is not None:
+            warn(f"skipped '{where}': {problem}")
+            continue
+        frames.append(frame)
+    return frames

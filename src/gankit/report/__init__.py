@@ -15,29 +15,76 @@ from __future__ import annotations
 
 import itertools
 import math
+import shlex
 import webbrowser
 from pathlib import Path
 
 from gankit.config import dump_yaml
-from gankit.errors import GankitError
+from gankit.data import DATA_FILES, DATASETS, load_data
+from gankit.errors import GankitError, warn
 from gankit.explore.pictures import curve_figure, writing
 from gankit.files import atomic_write_text, read_bytes
 from gankit.registry import get_spec
 from gankit.report.folder import MAX_EMBEDDED_BYTES, PICTURE_SUFFIXES, RunFolder, read_folder
-from gankit.report.page import Page, escape, figure_svg, pictures, slider, table
+from gankit.report.page import Markup, Page, figure_svg, join, markup, pictures, slider, table
 from gankit.report.provenance import closest_preset, commands
-from gankit.tasks import Task, get_task
+from gankit.tasks import ReportSection, Task, get_task
+from gankit.training.lock import lock_holder
 
 #: The most runs one ``--compare`` page shows.
 MAX_COMPARE = 12
+#: The most characters of the lock's holder (``process 123 on HOST``) the page shows.
+MAX_HOLDER = 200
+
+
+def setting(folder: RunFolder, section: str, key: str) -> object:
+    """``config[section][key]`` as the run's config.yaml has it (any type: the file is
+    the sender's), or None where it is missing."""
+    values = folder.config.get(section)
+    return values.get(key) if isinstance(values, dict) else None
+
+
+def model_class(folder: RunFolder) -> type | None:
+    """The run's model family; None for a model this gankit does not have."""
+    try:
+        return get_spec(setting(folder, "model", "name")).cls
+    except (GankitError, TypeError):
+        return None
 
 
 def task_of(folder: RunFolder) -> Task | None:
     """The task the run's model declares; None for a model this gankit does not have."""
+    cls = model_class(folder)
     try:
-        return get_task(get_spec(folder.config["model"]["name"]).cls)
+        return get_task(cls) if cls is not None else None
     except GankitError:
         return None
+
+
+def views_of(folder: RunFolder) -> list[str]:
+    """The ``--what`` names that draw this run: the views its task and family declare,
+    less those its data cannot have (see :func:`gankit.tasks.Task.views_for`)."""
+    cls, task = model_class(folder), task_of(folder)
+    if cls is None or task is None:
+        return []
+    return list(task.views_for(cls, data_shape(folder) if task.view_needs else None))
+
+
+def data_shape(folder: RunFolder) -> tuple[int, ...] | None:
+    """The shape of one item of the run's data where learning it reads no files: a
+    built-in source (drawn from a seed, or shipped with gankit) is loaded; for a source
+    read from files, None (the page is not worth a dataset read, or a download)."""
+    name = setting(folder, "data", "name")
+    if not isinstance(name, str) or name not in DATASETS or name in DATA_FILES:
+        return None
+    try:
+        return tuple(load_data(folder.config["data"]).shape)
+    except (ValueError, TypeError):  # a hand-edited data section: no view left out
+        return None
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def number(value: object) -> str:
@@ -46,24 +93,44 @@ def number(value: object) -> str:
     return str(value)
 
 
-def status(folder: RunFolder) -> str:
-    total = folder.config["train"]["steps"]
+def status(folder: RunFolder) -> Markup:
+    total = setting(folder, "train", "steps")
     if folder.training:
-        now = '<span class="status-training">training now</span>'
-        return f"{now}: step {folder.step} of {total} so far"
+        holder = lock_holder(folder.path) or "another process"
+        return markup(
+            '<span class="status-training">training now</span> ({}): step {} of {} so far',
+            holder[:MAX_HOLDER],
+            folder.step,
+            total,
+        )
+    if not isinstance(total, int):  # a hand-edited config.yaml: shown, not compared
+        return markup("at step {} (config.yaml's train.steps: {})", folder.step, total)
     if folder.step >= total:
-        return f"finished: {total} steps"
-    return f"stopped at step {folder.step} of {total} (gankit train --resume continues it)"
+        return markup("finished: {} steps", total)
+    return markup(
+        "stopped at step {} of {} (gankit train --resume continues it)", folder.step, total
+    )
 
 
-def curves(folders: list[RunFolder], title: str) -> str:
-    runs = {f.name: f.rows for f in folders if f.rows}
-    return figure_svg(curve_figure(runs, title)) if runs else ""
+def logged(folder: RunFolder) -> list[dict]:
+    """The lines of ``metrics.jsonl`` that carry a step (a hand-edited line may not)."""
+    return [r for r in folder.rows if isinstance(r.get("step"), int)]
+
+
+def curves(folders: list[RunFolder], title: str) -> Markup:
+    runs = {f.name: logged(f) for f in folders if logged(f)}
+    return figure_svg(curve_figure(runs, title)) if runs else Markup()
+
+
+def floors(evaluation: dict | None) -> dict:
+    """The real-vs-real floors of ``eval.json``, by score; none where it has none."""
+    floor = (evaluation or {}).get("floor")
+    return floor if isinstance(floor, dict) else {}
 
 
 def eval_rows(evaluation: dict) -> list[list[str]]:
     """metric | generated (or value) | real floor."""
-    floor = evaluation.get("floor") or {}
+    floor = floors(evaluation)
     rows = [["metric", "this run", "real-vs-real floor" if floor else ""]]
     for key, value in evaluation["scores"].items():
         rows.append([key, number(value), number(floor[key]) if key in floor else ""])
@@ -72,17 +139,17 @@ def eval_rows(evaluation: dict) -> list[list[str]]:
 
 def timings(folder: RunFolder) -> list[list[str]]:
     rows = [["what", "value"]]
-    logged = [r for r in folder.rows if isinstance(r.get("time"), (int, float))]
-    if logged:
+    timed = [r for r in logged(folder) if isinstance(r.get("time"), (int, float))]
+    if timed:
         rows.append(
             [
                 "training time logged at the last line (this call of gankit train)",
-                f"{logged[-1]['time']:.1f} s",
+                f"{timed[-1]['time']:.1f} s",
             ]
         )
         rates = [
             (b["step"] - a["step"]) / (b["time"] - a["time"])
-            for a, b in itertools.pairwise(logged)
+            for a, b in itertools.pairwise(timed)
             if b["time"] > a["time"] and b["step"] > a["step"]
         ]
         if rates:
@@ -92,11 +159,13 @@ def timings(folder: RunFolder) -> list[list[str]]:
                     f"{sorted(rates)[len(rates) // 2]:.3g}",
                 ]
             )
-    eval_time = sum(r.get("eval_seconds", 0.0) for r in folder.rows)
+    eval_time = sum(r["eval_seconds"] for r in folder.rows if is_number(r.get("eval_seconds")))
     if eval_time:
         rows.append(["time spent in evaluations during training", f"{eval_time:.1f} s"])
     if folder.evaluation is not None:
-        rows.append(["gankit eval (eval.json)", f"{folder.evaluation.get('seconds', 0):.1f} s"])
+        seconds = folder.evaluation.get("seconds", 0)
+        shown = f"{seconds:.1f}" if is_number(seconds) else seconds
+        rows.append(["gankit eval (eval.json)", f"{shown} s"])
     if folder.checkpoints:
         rows.append(["checkpoints", ", ".join(p.name for _, p in folder.checkpoints)])
     return rows if len(rows) > 1 else []
@@ -104,13 +173,17 @@ def timings(folder: RunFolder) -> list[list[str]]:
 
 def run_page(folder: RunFolder) -> Page:
     """The page of one run."""
-    config, task = folder.config, task_of(folder)
-    kind = f" ({escape(task.name)}: {escape(task.summary)})" if task else ""
+    task = task_of(folder)
     page = Page(
         f"gankit report: {folder.name}",
-        f"model <b>{escape(config['model']['name'])}</b>{kind} on data "
-        f"<b>{escape(config['data']['name'])}</b> · {status(folder)} · folder "
-        f"<code>{escape(folder.path)}</code>",
+        markup(
+            "model <b>{}</b>{} on data <b>{}</b> · {} · folder <code>{}</code>",
+            setting(folder, "model", "name"),
+            f" ({task.name}: {task.summary})" if task else "",
+            setting(folder, "data", "name"),
+            status(folder),
+            folder.path,
+        ),
     )
     page.add(
         "Training curves",
@@ -127,28 +200,36 @@ def run_page(folder: RunFolder) -> Page:
             task.preview_caption if task else ""
         ) + " Drag the slider to step through training."
         page.add("Previews over training", slider(frames), caption.strip())
-    for section in task.report(folder) if task and task.report else []:
+    for section in task_sections(folder, task):
         body = (
             slider(section.frames)
             if len(section.frames) > 1
             else pictures((label, content, mime) for label, content, mime in section.frames)
             if section.frames
-            else ""
+            else Markup()
         )
         page.add(
             section.title, body + (table(section.table) if section.table else ""), section.caption
         )
     evaluation_section(page, folder)
-    explore_section(page, folder, task)
+    explore_section(page, folder)
     page.add("Timings", table(timings(folder)))
     config_section(page, folder)
-    page.add(
-        "Commands",
-        "<pre>"
-        + "\n".join(f"# {escape(what)}\n{escape(cmd)}" for what, cmd in commands(folder))
-        + "</pre>",
-    )
+    lines = (f"# {what}\n{cmd}" for what, cmd in commands(folder, views_of(folder)))
+    page.add("Commands", markup("<pre>{}</pre>", "\n".join(lines)))
     return page
+
+
+def task_sections(folder: RunFolder, task: Task | None) -> list[ReportSection]:
+    """The sections only the run's task has; none, with a warning, where they cannot be
+    drawn (the run's data is not on this machine), so the rest of the page still is."""
+    if task is None or task.report is None:
+        return []
+    try:
+        return task.report(folder)
+    except GankitError as err:
+        warn(f"the page leaves out what only {task.name} runs have: {err}")
+        return []
 
 
 def evaluation_section(page: Page, folder: RunFolder) -> None:
@@ -157,7 +238,8 @@ def evaluation_section(page: Page, folder: RunFolder) -> None:
         page.add(
             "Evaluation",
             "",
-            f"No eval.json yet: gankit eval {folder.name} scores the newest checkpoint.",
+            f"No eval.json yet: {shlex.join(['gankit', 'eval', folder.name])} scores the "
+            "newest checkpoint.",
         )
         return
     step = evaluation.get("step")
@@ -172,17 +254,19 @@ def evaluation_section(page: Page, folder: RunFolder) -> None:
         caption += (
             f" The run has reached step {folder.step} since: run gankit eval again to update."
         )
-    notes = evaluation.get("extra", {}).get("notes") or []
-    extra = "".join(f"<p class='caption'>{escape(n)}</p>" for n in notes)
+    extra = (evaluation.get("extra") or {}) if isinstance(evaluation.get("extra"), dict) else {}
+    notes = extra.get("notes") or []
+    notes = notes if isinstance(notes, list) else [notes]
+    extra = join(markup('<p class="caption">{}</p>', n) for n in notes)
     page.add("Evaluation", table(eval_rows(evaluation)) + extra, caption)
 
 
-def explore_section(page: Page, folder: RunFolder, task: Task | None) -> None:
+def explore_section(page: Page, folder: RunFolder) -> None:
     drawn = [
         (p.name, read_bytes(p, MAX_EMBEDDED_BYTES), PICTURE_SUFFIXES[p.suffix])
         for p in folder.pictures
     ]
-    views = list(task.views_for(get_spec(folder.config["model"]["name"]).cls)) if task else []
+    views = views_of(folder)
     caption = (
         f"The pictures gankit explore drew into {folder.paths.explore}. "
         if drawn
@@ -206,7 +290,7 @@ def config_section(page: Page, folder: RunFolder) -> None:
         origin = f"Closest preset: {found[0]}, with these overrides: " + ", ".join(found[1]) + "."
     else:
         origin = f"The preset {found[0]} exactly, with no override."
-    body = f"<p>{escape(origin)}</p><pre>{escape(dump_yaml(folder.config))}</pre>"
+    body = markup("<p>{}</p><pre>{}</pre>", origin, dump_yaml(folder.config))
     page.add(
         "Config",
         body,
@@ -228,17 +312,16 @@ def compare_page(folders: list[RunFolder]) -> Page:
     rows = [header]
     for f in folders:
         scores = f.evaluation["scores"] if f.evaluation else {}
-        floors = (f.evaluation or {}).get("floor") or {}
+        floor = floors(f.evaluation)
         cells = [
-            number(scores[k]) + (f" (floor {number(floors[k])})" if k in floors else "")
+            number(scores[k]) + (f" (floor {number(floor[k])})" if k in floor else "")
             if k in scores
             else ""
             for k in keys
         ]
         eval_step = f.evaluation.get("step") if f.evaluation else "no eval.json"
-        rows.append(
-            [f.name, f.config["model"]["name"], f.config["data"]["name"], f.step, eval_step, *cells]
-        )
+        model, data = setting(f, "model", "name"), setting(f, "data", "name")
+        rows.append([f.name, model, data, f.step, eval_step, *cells])
     page.add(
         "Metrics",
         table(rows),

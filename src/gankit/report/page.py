@@ -51,16 +51,64 @@ document.querySelectorAll('.slider').forEach(function (box) {
 """
 
 
-def escape(text: object) -> str:
-    return html.escape(str(text))
+class Markup(str):
+    """HTML that gankit's own helpers built: inserted into the page as it is.
+
+    Every other value (a plain ``str``, a number, anything read from a run) is text,
+    and reaches the page only through :func:`escape`. So a value read from a run
+    cannot become markup however it is passed along: only this module and
+    :func:`markup`'s literal templates make a ``Markup``.
+    """
+
+    __slots__ = ()
+
+    def __add__(self, other: object) -> Markup:
+        return Markup(str.__add__(self, escape(other)))
+
+    def __radd__(self, other: object) -> Markup:
+        return Markup(str.__add__(escape(other), self))
+
+
+def escape(value: object) -> Markup:
+    """``value`` as HTML text (``& < > " '`` escaped, so it is safe in an element and
+    in a quoted attribute); a :class:`Markup` is returned as it is."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(html.escape(str(value), quote=True))
+
+
+def markup(template: str, *values: object) -> Markup:
+    """``template`` (gankit's own literal HTML, with ``{}`` placeholders) filled with
+    ``values``, each escaped unless it is :class:`Markup`: Django's ``format_html``."""
+    return Markup(template.format(*(escape(v) for v in values)))
+
+
+def join(parts: Iterable[object], separator: str = "") -> Markup:
+    """Fragments one after the other; each plain string among them is escaped."""
+    return Markup(escape(separator).join(escape(p) for p in parts))
+
+
+def script_json(value: object) -> Markup:
+    """``value`` as JSON that is safe inside ``<script>``: ``<``, ``>`` and ``&`` as
+    ``\\u003c`` etc., so that ``</script``, ``<!--`` and ``<script`` cannot appear in it,
+    and U+2028/U+2029 escaped for older JavaScript parsers. ``JSON.parse`` reads it back
+    to the same value."""
+    text = json.dumps(value, ensure_ascii=False)
+    for char in "<>&\u2028\u2029":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return Markup(text)
 
 
 def data_uri(content: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
 
 
-def figure_svg(fig) -> str:
-    """A matplotlib figure as inline SVG markup (text kept as text: small and searchable)."""
+def figure_svg(fig) -> Markup:
+    """A matplotlib figure as inline SVG markup (text kept as text: small and searchable).
+
+    Trusted: matplotlib writes every text of the figure (titles, legends: names read
+    from a run) XML-escaped.
+    """
     import matplotlib
 
     from gankit.explore.pictures import pyplot
@@ -70,7 +118,7 @@ def figure_svg(fig) -> str:
         fig.savefig(buffer, format="svg")
     pyplot().close(fig)
     svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+    return Markup(svg[svg.index("<svg") :])
 
 
 def figure_png(fig) -> bytes:
@@ -82,81 +130,93 @@ def figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def table(rows: list[list[object]]) -> str:
-    """Rows of cells as an HTML table, the first row the header."""
+def table(rows: list[list[object]]) -> Markup:
+    """Rows of cells as an HTML table, the first row the header; every cell is text."""
     if not rows:
-        return ""
-    head = "".join(f"<th>{escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return Markup()
+    head = join(markup("<th>{}</th>", c) for c in rows[0])
+    body = join(markup("<tr>{}</tr>", join(markup("<td>{}</td>", c) for c in r)) for r in rows[1:])
+    return markup("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
 
-def slider(frames: list[tuple[str, bytes | str, str]]) -> str:
-    """Frames (label, content, mime) behind a range input; the newest shown first."""
+def slider(frames: list[tuple[str, bytes | str, str]]) -> Markup:
+    """Frames (label, content, mime) behind a range input; the newest shown first.
+
+    The frames travel as JSON (:func:`script_json`); the page's script shows them
+    through ``textContent``, ``src`` and ``alt``, never as markup.
+    """
     if not frames:
-        return ""
+        return Markup()
     items = [
         {
-            "label": label,
+            "label": str(label),
             "mime": mime,
-            "content": content if mime == "text/plain" else data_uri(content, mime),
+            "content": str(content) if mime == "text/plain" else data_uri(content, mime),
         }
         for label, content, mime in frames
     ]
-    # "</" inside a script element would end it
-    payload = json.dumps(items).replace("</", "<\\/")
-    view = '<pre class="frame"></pre>' if frames[0][2] == "text/plain" else '<img class="frame">'
+    view = Markup(
+        '<pre class="frame"></pre>' if frames[0][2] == "text/plain" else '<img class="frame">'
+    )
     last = len(frames) - 1
-    return (
-        f'<div class="slider"><label>{escape("frame")} <input type="range" min="0" '
-        f'max="{last}" value="{last}" step="1"></label> <span class="frame-label"></span>'
-        f'<div>{view}</div><script type="application/json">{payload}</script></div>'
+    return markup(
+        '<div class="slider"><label>frame <input type="range" min="0" max="{}" value="{}" '
+        'step="1"></label> <span class="frame-label"></span><div>{}</div>'
+        '<script type="application/json">{}</script></div>',
+        last,
+        last,
+        view,
+        script_json(items),
     )
 
 
-def pictures(items: Iterable[tuple[str, bytes, str]]) -> str:
+def pictures(items: Iterable[tuple[str, bytes, str]]) -> Markup:
     """(caption, content, mime) pictures side by side."""
-    return (
-        '<div class="pictures">'
-        + "".join(
-            f'<figure><img src="{data_uri(content, mime)}" alt="{escape(label)}">'
-            f"<figcaption>{escape(label)}</figcaption></figure>"
-            for label, content, mime in items
+    figures = join(
+        markup(
+            '<figure><img src="{}" alt="{}"><figcaption>{}</figcaption></figure>',
+            data_uri(content, mime),
+            label,
+            label,
         )
-        + "</div>"
+        for label, content, mime in items
     )
+    return markup('<div class="pictures">{}</div>', figures)
 
 
 @dataclass
 class Page:
-    """An HTML page built section by section."""
+    """An HTML page built section by section.
+
+    Every title, caption and body is text (escaped) unless it is :class:`Markup`.
+    """
 
     title: str
-    meta: str = ""
-    sections: list[tuple[str, str, str]] = field(default_factory=list)
+    meta: object = ""
+    sections: list[tuple[object, object, object]] = field(default_factory=list)
 
-    def add(self, title: str, body: str, caption: str = "") -> None:
+    def add(self, title: object, body: object, caption: object = "") -> None:
         if body or caption:
             self.sections.append((title, caption, body))
 
     def html(self) -> str:
         anchors = [f"s{i}" for i in range(len(self.sections))]
-        nav = "".join(
-            f'<a href="#{a}">{escape(t)}</a>' for a, (t, _, _) in zip(anchors, self.sections)
+        nav = join(
+            markup('<a href="#{}">{}</a>', a, t) for a, (t, _, _) in zip(anchors, self.sections)
         )
         parts = [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{escape(self.title)}</title><style>{STYLE}</style></head><body>",
-            f"<h1>{escape(self.title)}</h1>",
-            f'<p class="meta">{self.meta}</p>' if self.meta else "",
-            f"<nav>{nav}</nav>",
+            Markup("<!DOCTYPE html>"),
+            Markup('<html lang="en"><head><meta charset="utf-8">'),
+            Markup('<meta name="viewport" content="width=device-width, initial-scale=1">'),
+            markup("<title>{}</title><style>{}</style></head><body>", self.title, Markup(STYLE)),
+            markup("<h1>{}</h1>", self.title),
+            markup('<p class="meta">{}</p>', self.meta) if self.meta else Markup(),
+            markup("<nav>{}</nav>", nav),
         ]
         for anchor, (title, caption, body) in zip(anchors, self.sections):
-            parts.append(f'<section id="{anchor}"><h2>{escape(title)}</h2>')
+            parts.append(markup('<section id="{}"><h2>{}</h2>', anchor, title))
             if caption:
-                parts.append(f'<p class="caption">{escape(caption)}</p>')
-            parts.append(body + "</section>")
-        parts.append(f"<script>{SCRIPT}</script></body></html>")
-        return "\n".join(parts)
+                parts.append(markup('<p class="caption">{}</p>', caption))
+            parts.append(markup("{}</section>", body))
+        parts.append(markup("<script>{}</script></body></html>", Markup(SCRIPT)))
+        return str(join(parts, Markup("\n")))

@@ -11,14 +11,12 @@ given is ``gankit train`` on the run's own ``config.yaml``, which always does.
 from __future__ import annotations
 
 import functools
+import shlex
 from typing import Any
 
 import yaml
 
 from gankit.config import list_presets, resolve_config
-from gankit.errors import GankitError
-from gankit.registry import get_spec
-from gankit.tasks import get_task
 
 
 def _flat(config: dict[str, Any]) -> dict[str, Any]:
@@ -56,45 +54,42 @@ def closest_preset(config: dict[str, Any]) -> tuple[str, list[str]] | None:
     return best
 
 
-def _shell(text: str) -> str:
-    return f"'{text}'" if any(c in text for c in " []{}(),*?$'\"") else text
+def commands(folder, views: list[str]) -> list[tuple[str, str]]:
+    """(what it does, the command) for the run in ``folder`` (a :class:`RunFolder`) that
+    draws ``views`` (``--what`` names).
 
-
-def commands(folder) -> list[tuple[str, str]]:
-    """(what it does, the command) for the run in ``folder`` (a :class:`RunFolder`)."""
+    Every argument goes through ``shlex.quote`` (``shlex.join``): a run is a folder
+    people mail, and its name, path and config are the sender's text, so a command
+    pasted into a shell gets exactly these arguments and runs nothing else.
+    """
     name = folder.name
     runs_dir = folder.path.parent
-    where = "" if runs_dir.name == "runs" else f" --runs-dir {_shell(str(runs_dir))}"
+    where = [] if runs_dir.name == "runs" else ["--runs-dir", str(runs_dir)]
     out = []
     found = closest_preset(folder.config)
     if found is not None:
         preset, overrides = found
-        sets = "".join(f" --set {_shell(o)}" for o in overrides)
+        sets = [arg for o in overrides for arg in ("--set", o)]
         out.append(
             (
                 f"train it again from the preset {preset}",
-                f"gankit train {preset} --name {name}{where}{sets}",
+                ["gankit", "train", preset, "--name", name, *where, *sets],
             )
         )
-    config_path = _shell(str(folder.paths.config))
+    config_path = str(folder.paths.config)
     out.append(
         (
             "train it again from its own config",
-            f"gankit train {config_path} --name {name}-again{where}",
+            ["gankit", "train", config_path, "--name", f"{name}-again", *where],
         )
     )
-    out.append(("score its newest checkpoint (writes eval.json)", f"gankit eval {name}{where}"))
-    try:
-        cls = get_spec(folder.config["model"]["name"]).cls
-        views = list(get_task(cls).views_for(cls))
-    except GankitError:  # a model this gankit does not have: no pictures to suggest
-        views = []
+    out.append(("score its newest checkpoint (writes eval.json)", ["gankit", "eval", name, *where]))
     for view in views:
         out.append(
             (
                 f"draw its {view} pictures into explore/",
-                f"gankit explore {name} --what {view}{where}",
+                ["gankit", "explore", name, "--what", view, *where],
             )
         )
-    out.append(("this page", f"gankit report {name}{where}"))
-    return out
+    out.append(("this page", ["gankit", "report", name, *where]))
+    return [(what, shlex.join(argv)) for what, argv in out]

@@ -84,6 +84,9 @@ class Task:
         scores: builds the numbers logged every ``train.eval_every`` steps; None: none.
         views: every ``gankit explore`` picture of the task, by ``--what`` name:
             ``view(run, options) -> [Picture]`` (see ``gankit.explore.explore``).
+        view_needs: the views that draw only some data, by name: ``needs(data_shape)
+            -> bool``, true where the view can draw a run on items of that shape (images
+            ``(C, H, W)``, points ``(2,)``); a view not named draws any.
         default_views: the views that apply to every model of the task.
         adaptation: how ``gankit adapt`` reports the task; None: the task is not adapted.
         export: ``export(run, direction) -> gankit.export.Exportable``: the network
@@ -103,6 +106,7 @@ class Task:
     previews: PreviewsFactory | None = None
     scores: ScoresFactory | None = None
     views: Mapping[str, Callable] = field(default_factory=dict)
+    view_needs: Mapping[str, Callable[[tuple[int, ...]], bool]] = field(default_factory=dict)
     default_views: tuple[str, ...] = ()
     adaptation: Adaptation | None = None
     export: Callable | None = None
@@ -110,10 +114,19 @@ class Task:
     preview_caption: str = ""
     translate_files: Callable | None = None
 
-    def views_for(self, model) -> dict[str, Callable]:
-        """The views that apply to ``model``: the task's defaults, then the family's own."""
+    def views_for(self, model, data_shape: tuple[int, ...] | None = None) -> dict[str, Callable]:
+        """The views that apply to ``model``: the task's defaults, then the family's own,
+        less those that cannot draw its data (``view_needs``). ``data_shape`` is the
+        shape of one data item; a built model's own is used when it is None; when
+        neither is known, no view is left out for its data."""
+        shape = data_shape if data_shape is not None else getattr(model, "data_shape", None)
         names = [*self.default_views, *(v for v in model.views if v not in self.default_views)]
-        return {name: self.views[name] for name in names if name in self.views}
+        return {
+            name: self.views[name]
+            for name in names
+            if name in self.views
+            and (shape is None or name not in self.view_needs or self.view_needs[name](shape))
+        }
 
 
 TASKS: dict[str, Task] = {}
@@ -132,7 +145,7 @@ def register_task(task: Task) -> Task:
     """Add ``task`` under its name; registering a name twice is an error."""
     if task.name in TASKS:
         raise ValueError(f"task '{task.name}' is already registered")
-    unknown = set(task.default_views) - set(task.views)
+    unknown = (set(task.default_views) | set(task.view_needs)) - set(task.views)
     if unknown:
         raise ValueError(f"task '{task.name}': default views {sorted(unknown)} are not views")
     TASKS[task.name] = task

@@ -59,12 +59,12 @@ def export_sampler(run, direction: str | None = None) -> Exportable:
 
 def sample_report(folder) -> list[ReportSection]:
     """``gankit report``: on 2-D points, the frames of G against D kept while training."""
-    if not folder.snapshots:
+    snapshots = toy.load_snapshots(folder.snapshots)
+    if not snapshots:
         return []
     real = load_data(folder.config["data"]).train.tensors[0][:2000]
     frames = []
-    for path in folder.snapshots:
-        frame = torch.load(path, map_location="cpu", weights_only=True)
+    for frame in snapshots:
         title = f"{folder.name} step {frame['step']}"
         frames.append((title, toy.frame_png(frame, real, title), "image/png"))
     return [
@@ -94,6 +94,13 @@ SAMPLE = register_task(
             "classes": explore.classes,
             "traverse": explore.traverse,
             "manifold": explore.manifold,
+        },
+        view_needs={
+            "interp": explore.on_images,
+            "classes": explore.on_images,
+            "traverse": explore.on_images,
+            "manifold": explore.on_images,
+            "toy": explore.on_points,
         },
         default_views=("grid", "interp", "toy"),
         report=sample_report,
