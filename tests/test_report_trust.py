@@ -245,6 +245,18 @@ def test_text_where_a_number_belongs_gives_a_page(toy_run, tmp_path):
     assert "<td>&lt;b&gt;long&lt;/b&gt; s</td>" in page
 
 
+def test_mathtext_and_text_steps_in_the_log_give_a_page(toy_run, tmp_path):
+    """A logged key or a run name with ``$...$`` is drawn as text (matplotlib's mathtext
+    used to fail the figure), and a row whose step is not a number is left out."""
+    run = tmp_path / "r$\\bar$"
+    shutil.copytree(toy_run, run)
+    with open(run / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({"step": 21, "$\\foo{$": 1.0}) + "\n")
+        handle.write(json.dumps({"step": "x", "loss_d": 2.0}) + "\n")
+    page = write_report([run], tmp_path / "p.html").read_text(encoding="utf-8")
+    assert "<svg" in page
+
+
 # --------------------------------------------------------------------------- the shell
 SHELL_NAMES = (
     "r$(touch PWNED)",

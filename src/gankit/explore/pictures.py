@@ -135,10 +135,14 @@ def _sample_folder_file(name: str) -> bool:
 
 
 def pyplot():
-    """matplotlib's pyplot on the Agg backend: pictures are files, never windows."""
+    """matplotlib's pyplot on the Agg backend: pictures are files, never windows. Text
+    is drawn as it is written: run names and logged keys come from run folders anyone
+    can hand over, and a ``$`` in one would start mathtext, whose parser failed the
+    figure on ``$\\foo$``."""
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt
@@ -226,7 +230,11 @@ def curve_figure(runs: dict[str, list[dict]], title: str = ""):
     for ax, (panel_title, keys) in zip(axes.flat, panels):
         for index, (name, rows) in enumerate(runs.items()):
             for key_index, key in enumerate(keys):
-                points = [(r["step"], r[key]) for r in rows if _is_number(r.get(key))]
+                points = [
+                    (r["step"], r[key])
+                    for r in rows
+                    if _is_number(r.get(key)) and _is_number(r.get("step"))
+                ]
                 if not points:
                     continue
                 steps, values = zip(*points)
