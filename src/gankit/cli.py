@@ -262,12 +262,20 @@ def sample(
 
 @app.command()
 @handle_errors
-def presets() -> None:
-    """List the presets, one line each."""
+def presets(
+    name: Annotated[
+        str | None, typer.Argument(help="Print this preset's YAML, with its comments.")
+    ] = None,
+) -> None:
+    """List the presets, one line each; or print one preset's YAML file."""
     from rich.console import Console
     from rich.table import Table
 
-    from gankit.config import DEFAULT_PRESET, list_presets
+    from gankit.config import DEFAULT_PRESET, list_presets, preset_text
+
+    if name is not None:
+        typer.echo(preset_text(name), nl=False)
+        return
 
     table = Table("preset", "what it trains", box=None, pad_edge=False)
     for name, description in list_presets().items():
@@ -716,7 +724,13 @@ def checkpoint_upgrade(
 @handle_errors
 def generate(
     run: Annotated[str, typer.Argument(help="A language-model run directory, or its name.")],
-    seed_text: Annotated[str, typer.Option(help="The text the passages continue.")] = ...,
+    seed_text: Annotated[
+        str | None,
+        typer.Option(
+            help="The text the passages continue [default: a start drawn from the training "
+            "text with --seed]."
+        ),
+    ] = None,
     temperature: Annotated[
         str | None,
         typer.Option(help="Comma-separated temperatures T > 0 [default: 0.2,0.5,1.0,1.2]."),
@@ -735,7 +749,7 @@ def generate(
     """Continue a seed text with a language model: one passage per temperature."""
     _use_imports(import_)
     from gankit.errors import GankitError
-    from gankit.explore.text import COURSE_TEMPERATURES, passages
+    from gankit.explore.text import COURSE_TEMPERATURES, passages, training_seed_text
     from gankit.training.run import load_run
     from gankit.training.runtime import torch_threads
 
@@ -753,9 +767,17 @@ def generate(
         if not temperatures:
             raise GankitError("--temperature is empty; give numbers > 0 such as 0.5,1.0")
     loaded = load_run(run, runs_dir)
+    drawn = None
+    if seed_text is None:
+        seed_text, drawn = training_seed_text(loaded, seed)
     with torch_threads(1):  # one token at a time: see gankit.tasks.sequence.one_thread
         written = passages(loaded, seed_text, temperatures, length, top_k, greedy, seed)
     typer.echo(f"run {loaded.path} at step {loaded.step}, seed {seed}")
+    if drawn is not None:
+        typer.echo(
+            f"seed text {seed_text!r}: drawn from the training text at token {drawn} by "
+            "--seed (give your own with --seed-text)"
+        )
     if loaded.model.level == "word" and loaded.model.out_of_vocabulary(seed_text):
         unknown = ", ".join(loaded.model.out_of_vocabulary(seed_text))
         typer.echo(f"note: the model reads these seed words as <unk>: {unknown}", err=True)
