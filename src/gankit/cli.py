@@ -38,6 +38,9 @@ Step = Annotated[
     int | None,
     typer.Option("--step", help="Use the kept checkpoint of this step [default: the newest]."),
 ]
+ShowProgress = Annotated[
+    bool, typer.Option(help="Say on stderr what is being done, with progress bars.")
+]
 
 
 # How long a rank other than 0 waits, after a user error, for rank 0 to report it.
@@ -359,13 +362,20 @@ def eval_(
         bool, typer.Option(help="Train the dataset's evaluator classifier if it is missing.")
     ] = False,
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace the run's eval.json.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Score again a step that eval.json already holds with these settings, "
+            "and replace it."
+        ),
+    ] = False,
     step: Step = None,
+    progress: ShowProgress = True,
     import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Score a run's newest checkpoint (or --step's) next to the real-vs-real floor;
-    writes eval.json."""
+    writes eval.json, keeping the earlier evaluations in its history."""
     _use_imports(import_)
     from gankit.api import evaluate_run
 
@@ -382,7 +392,15 @@ def eval_(
         train_evaluator,
         overwrite=overwrite,
         step=step,
+        progress=progress,
     )
+    written = Path(report.run) / "eval.json"
+    if report.reused:
+        typer.echo(
+            f"{written} already holds the scores of step {report.step} with these settings "
+            f"(scored {report.when}); the same seed gives the same numbers, so they are not "
+            "computed again: --overwrite scores again"
+        )
     if report.n:
         typer.echo(
             f"run {report.run} at step {report.step}: {report.n} samples vs "
@@ -396,7 +414,9 @@ def eval_(
     typer.echo(report.table())
     for note in report.extra.get("notes", []):
         typer.echo(f"note: {note}")
-    typer.echo(f"evaluated in {report.seconds:.1f} s; written to {Path(report.run) / 'eval.json'}")
+    if not report.reused:
+        earlier = f" (with {len(report.history)} earlier in its history)" if report.history else ""
+        typer.echo(f"evaluated in {report.seconds:.1f} s; written to {written}{earlier}")
 
 
 @app.command()
@@ -413,6 +433,7 @@ def fid(
         str | None, typer.Option(help="A copy of the FID InceptionV3 file (default_1.pt).")
     ] = None,
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
+    progress: ShowProgress = True,
     import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
@@ -421,7 +442,9 @@ def fid(
     _use_imports(import_)
     from gankit.api import fid as score_fid
 
-    scores, first, second = score_fid(a, b, n, seed, runs_dir, data_dir, inception_weights)
+    scores, first, second = score_fid(
+        a, b, n, seed, runs_dir, data_dir, inception_weights, progress
+    )
     typer.echo(f"A: {first.spec} ({first.kind}, n = {first.n})")
     typer.echo(f"B: {second.spec} ({second.kind}, n = {second.n})")
     typer.echo("InceptionV3 pool3 features (TF FID weights); FID depends on n: compare equal n")
@@ -933,6 +956,7 @@ def dream(
         Path | None, typer.Option(help="Also write input | dream side by side, labelled.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    progress: ShowProgress = True,
 ) -> None:
     """DeepDream: gradient ascent on an image to make InceptionV3 layers fire harder."""
     from gankit.vision.common import parse_layers
@@ -941,7 +965,7 @@ def dream(
     result = dream_file(
         image, out, layers=parse_layers(layers), size=size, figure=figure, overwrite=overwrite,
         octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size,
-        objective=objective,
+        objective=objective, progress=progress,
     )  # fmt: skip
     for shape, (first, last) in zip(result.shapes, result.objective_per_octave):
         typer.echo(f"octave {shape[1]}x{shape[0]}: objective {first:.4g} -> {last:.4g}")
@@ -990,6 +1014,7 @@ def style(
         Path | None, typer.Option(help="Also write content | style | result, labelled.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    progress: ShowProgress = True,
 ) -> None:
     """Neural style transfer (Gatys et al.): the content of one picture, the style of another."""
     from gankit.vision.common import check_positive, parse_layers
@@ -1000,7 +1025,7 @@ def style(
         content, style_image, out, size=size, figure=figure, overwrite=overwrite,
         content_layer=content_layer, style_layers=parse_layers(style_layers, "--style-layers"),
         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-        steps=steps, optimizer=optimizer, lr=lr,
+        steps=steps, optimizer=optimizer, lr=lr, progress=progress,
     )  # fmt: skip
     start, end = result.start, result.end
     typer.echo(
@@ -1044,6 +1069,7 @@ def inspect(
     steps: Annotated[int, typer.Option(help="Gradient-ascent steps of filter patterns.")] = 30,
     out: Annotated[Path, typer.Option(help="Folder for the PNGs.")] = ...,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    progress: ShowProgress = True,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Look inside a convnet: activations per layer, filter patterns, Grad-CAM heatmaps."""
@@ -1053,7 +1079,7 @@ def inspect(
     written = inspect_network(
         network, what, out, layers=None if layer is None else parse_layers(layer, "--layer"),
         image=image, index=index, n=n, size=size, filters=filters, steps=steps,
-        resolution=resolution, runs_dir=runs_dir, overwrite=overwrite,
+        resolution=resolution, runs_dir=runs_dir, overwrite=overwrite, progress=progress,
     )  # fmt: skip
     for path in written:
         typer.echo(f"wrote {path}")
