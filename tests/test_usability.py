@@ -102,13 +102,26 @@ def test_resume_rewrites_an_old_log_holding_nan_as_strict_json(tmp_path):
 
 def test_eval_keeps_eval_json_without_overwrite(tmp_path):
     gankit.train(tiny_config(steps=10), runs_dir=tmp_path)
+    path = tmp_path / "tiny-gan" / "eval.json"
     args = ("eval", "tiny-gan", "--runs-dir", tmp_path, "--n", 100)
     assert cli(*args).exit_code == 0
-    written = (tmp_path / "tiny-gan" / "eval.json").read_text()
-    one_line_error(cli(*args, "--seed", 1), "eval.json' already exists", "--overwrite")
-    assert (tmp_path / "tiny-gan" / "eval.json").read_text() == written
-    assert cli(*args, "--seed", 1, "--overwrite").exit_code == 0
-    assert (tmp_path / "tiny-gan" / "eval.json").read_text() != written
+    first = json.loads(path.read_text())
+    # other settings: scored again, the first evaluation kept in the history
+    assert cli(*args, "--seed", 1).exit_code == 0
+    second = json.loads(path.read_text())
+    assert second["extra"]["asked"]["seed"] == 1 and second["scores"] != first["scores"]
+    assert [entry["scores"] for entry in second["history"]] == [first["scores"]]
+    # the same step with the same settings: not scored again, the file untouched
+    written = path.read_text()
+    again = cli(*args, "--seed", 1)
+    assert again.exit_code == 0 and "already holds the scores of step 10" in again.stdout
+    assert path.read_text() == written
+    # --overwrite scores it again (the same numbers: why it is not needed) and replaces
+    # it; the history is kept
+    rescored = cli(*args, "--seed", 1, "--overwrite")
+    assert rescored.exit_code == 0 and "evaluated in" in rescored.stdout
+    replaced = json.loads(path.read_text())
+    assert replaced["scores"] == second["scores"] and replaced["history"] == second["history"]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from gankit.explore.explore import ExploreOptions, write_pictures
 from gankit.explore.pictures import save_loss_curves
 from gankit.files import atomic_write_text
 from gankit.metrics.evaluate import EvalOptions, EvalReport
+from gankit.metrics.progress import Progress
 from gankit.registry import get_spec, import_modules, list_models
 from gankit.tasks import TASKS, all_views, get_task
 from gankit.training.distributed import barrier, init_from_environment, launch_rank, shutdown
@@ -179,26 +180,48 @@ def evaluate_run(
     write: bool = True,
     overwrite: bool = True,
     step: int | None = None,
+    progress: bool = False,
 ) -> EvalReport:
     """Score a run's newest checkpoint as its task scores it; writes ``eval.json``.
 
     Samplers: the data's metrics next to the real-vs-real floor, and the family's own.
     Translators: cycle error, FD to the other domain, the class kept. Classifiers and
-    segmenters: accuracy or mIoU on both domains. ``overwrite=False`` refuses to
-    replace an existing ``eval.json`` (before anything is scored). ``step`` scores that
-    kept checkpoint instead of the newest.
+    segmenters: accuracy or mIoU on both domains. ``step`` scores that kept checkpoint
+    instead of the newest; ``progress`` says on stderr what is being done.
+
+    ``eval.json`` holds the latest evaluation at its top level and the earlier ones in
+    its ``history``. The same step scored with the same settings (metrics, n, features,
+    split, seed) gives the same numbers: with ``overwrite=False`` it is not scored
+    again, and the report returned is the one kept (``report.reused``); with
+    ``overwrite`` it is scored again and replaces the latest. An ``eval.json`` that
+    cannot be read is refused without ``overwrite`` and replaced with it.
     """
+    from gankit.metrics.evaluate import read_eval, same_evaluation, with_history
+
     loaded = load_run(run, runs_dir, step)
     out = loaded.paths.eval
-    if write and not overwrite and out.exists():
-        raise GankitError(f"'{out}' already exists; pass --overwrite to replace it")
-    bundle = load_data(loaded.config["data"], data_dir)
     options = EvalOptions(
-        metrics, n, features, split, seed, inception_weights, data_dir, train_evaluator
-    )
-    report = get_task(loaded.model).evaluate(loaded, bundle, options)
+        metrics, n, features, split, seed, inception_weights, data_dir, train_evaluator,
+        progress,
+    )  # fmt: skip
+    saved = None
     if write:
-        report.write(out)
+        try:
+            saved = read_eval(out)
+        except GankitError:
+            if not overwrite:
+                raise
+    same = saved is not None and same_evaluation(saved, loaded.step, options.asked())
+    if same and not overwrite:
+        kept = EvalReport.from_json(saved)
+        kept.reused = True
+        return kept
+    Progress(progress).say(f"scoring run '{loaded.path.name}' at step {loaded.step}...")
+    bundle = load_data(loaded.config["data"], data_dir)
+    report = get_task(loaded.model).evaluate(loaded, bundle, options)
+    report.extra["asked"] = options.asked()
+    if write:
+        with_history(report, saved, replace=same).write(out)
     return report
 
 
@@ -260,6 +283,7 @@ def fid(
     runs_dir: str | Path = "runs",
     data_dir: str | None = None,
     inception: str | None = None,
+    progress: bool = False,
 ) -> tuple[dict[str, float], ImageSet, ImageSet]:
     """Inception-FID, KID and precision/recall between two image sets.
 
@@ -267,7 +291,8 @@ def fid(
     tools write), a ``.npy`` array, a gankit run (``n`` samples, 10,000 by default,
     drawn with ``seed``), or ``data:NAME[:SPLIT]`` (the first ``n`` images of a
     dataset's split, ``test`` by default). Features are the TensorFlow FID
-    InceptionV3's pool3; a dataset's are cached.
+    InceptionV3's pool3; a dataset's are cached. ``progress`` says on stderr what is
+    being done, with a bar per side.
 
     Raises:
         GankitError: a source that is none of these, or holds no usable images.
@@ -278,8 +303,13 @@ def fid(
     if n is not None:
         check_int("--n", n, 2, FID_MAX_N)
     check_int("--seed", seed, 0, MAX_SEED)
+    shown = Progress(progress)
+    shown.say("loading the InceptionV3 (FID) network...")
     extractor = inception_features(inception)
-    sides = [_image_set(spec, n, seed, runs_dir, data_dir, extractor) for spec in (a, b)]
+    sides = [
+        _image_set(spec, n, seed, runs_dir, data_dir, extractor, shown, side)
+        for spec, side in ((a, "A"), (b, "B"))
+    ]
     fake, real = sides[0].features, sides[1].features
     scores = {"fid": frechet.frechet_distance(fake, real)}
     scores["kid"], scores["kid_std"] = frechet.kernel_inception_distance(fake, real, seed=seed)
@@ -287,13 +317,18 @@ def fid(
     return scores, sides[0], sides[1]
 
 
-def _image_set(spec, n, seed, runs_dir, data_dir, extractor) -> ImageSet:
+def _image_set(spec, n, seed, runs_dir, data_dir, extractor, progress, side) -> ImageSet:
     from gankit.explore.latent import sample_chunks
     from gankit.images import array_images, image_files, read_images
     from gankit.metrics.features import cached_features
 
-    def embed(chunks) -> torch.Tensor:
-        parts = [extractor.features(chunk) for chunk in chunks]
+    def embed(chunks, count: int, what: str) -> torch.Tensor:
+        progress.say(f"{side}: InceptionV3 features of {count:,} {what} ({spec})...")
+        parts = []
+        with progress.bar(count, f"{side}: features") as bar:
+            for chunk in chunks:
+                parts.append(extractor.features(chunk))
+                bar.update(len(chunk))
         return torch.cat(parts) if parts else torch.empty(0, 2048)
 
     path = Path(spec).expanduser()
@@ -309,8 +344,9 @@ def _image_set(spec, n, seed, runs_dir, data_dir, extractor) -> ImageSet:
             raise GankitError(f"dataset '{name}' has no {split} split; use data:{name}:train")
         count = min(n or len(part), len(part), FID_MAX_N)
         images = torch.stack([part[i][0] for i in range(count)])
+        progress.say(f"{side}: InceptionV3 features of {count:,} {name} {split} images...")
         return ImageSet(spec, f"first {count} of {name}'s {split} split", count,
-                        cached_features(extractor, images))  # fmt: skip
+                        cached_features(extractor, images, progress))  # fmt: skip
     if path.is_dir() and not is_run(path):
         files = image_files(path)[: n or FID_MAX_N]
         if len(files) < 2:
@@ -318,7 +354,7 @@ def _image_set(spec, n, seed, runs_dir, data_dir, extractor) -> ImageSet:
                 f"folder '{spec}' holds {len(files)} image file(s); FID needs at least 2"
             )
         chunks = (read_images(files[i : i + FID_CHUNK]) for i in range(0, len(files), FID_CHUNK))
-        return ImageSet(spec, "image folder", len(files), embed(chunks))
+        return ImageSet(spec, "image folder", len(files), embed(chunks, len(files), "images"))
     if path.suffix == ".npy" and path.is_file():
         import numpy as np
 
@@ -332,7 +368,7 @@ def _image_set(spec, n, seed, runs_dir, data_dir, extractor) -> ImageSet:
             array_images(np.asarray(array[i : min(i + FID_CHUNK, count)]), spec)
             for i in range(0, count, FID_CHUNK)
         )
-        return ImageSet(spec, ".npy array", count, embed(chunks))
+        return ImageSet(spec, ".npy array", count, embed(chunks, count, "images"))
     if path.exists() and not path.is_dir():
         raise GankitError(
             f"'{spec}' is a file that gankit fid does not read; give a folder of images, a .npy "
@@ -346,7 +382,8 @@ def _image_set(spec, n, seed, runs_dir, data_dir, extractor) -> ImageSet:
     loaded = load_run(spec, runs_dir)
     count = n or FID_RUN_N
     chunks = sample_chunks(loaded, count, seed)
-    return ImageSet(spec, f"run at step {loaded.step}", count, embed(chunks))
+    what = f"samples drawn from step {loaded.step}"
+    return ImageSet(spec, f"run at step {loaded.step}", count, embed(chunks, count, what))
 
 
 #: How to use each exported file, for its JSON.

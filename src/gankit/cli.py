@@ -38,6 +38,9 @@ Step = Annotated[
     int | None,
     typer.Option("--step", help="Use the kept checkpoint of this step [default: the newest]."),
 ]
+ShowProgress = Annotated[
+    bool, typer.Option(help="Say on stderr what is being done, with progress bars.")
+]
 
 
 # How long a rank other than 0 waits, after a user error, for rank 0 to report it.
@@ -262,12 +265,20 @@ def sample(
 
 @app.command()
 @handle_errors
-def presets() -> None:
-    """List the presets, one line each."""
+def presets(
+    name: Annotated[
+        str | None, typer.Argument(help="Print this preset's YAML, with its comments.")
+    ] = None,
+) -> None:
+    """List the presets, one line each; or print one preset's YAML file."""
     from rich.console import Console
     from rich.table import Table
 
-    from gankit.config import DEFAULT_PRESET, list_presets
+    from gankit.config import DEFAULT_PRESET, list_presets, preset_text
+
+    if name is not None:
+        typer.echo(preset_text(name), nl=False)
+        return
 
     table = Table("preset", "what it trains", box=None, pad_edge=False)
     for name, description in list_presets().items():
@@ -351,13 +362,20 @@ def eval_(
         bool, typer.Option(help="Train the dataset's evaluator classifier if it is missing.")
     ] = False,
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace the run's eval.json.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Score again a step that eval.json already holds with these settings, "
+            "and replace it."
+        ),
+    ] = False,
     step: Step = None,
+    progress: ShowProgress = True,
     import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Score a run's newest checkpoint (or --step's) next to the real-vs-real floor;
-    writes eval.json."""
+    writes eval.json, keeping the earlier evaluations in its history."""
     _use_imports(import_)
     from gankit.api import evaluate_run
 
@@ -374,7 +392,15 @@ def eval_(
         train_evaluator,
         overwrite=overwrite,
         step=step,
+        progress=progress,
     )
+    written = Path(report.run) / "eval.json"
+    if report.reused:
+        typer.echo(
+            f"{written} already holds the scores of step {report.step} with these settings "
+            f"(scored {report.when}); the same seed gives the same numbers, so they are not "
+            "computed again: --overwrite scores again"
+        )
     if report.n:
         typer.echo(
             f"run {report.run} at step {report.step}: {report.n} samples vs "
@@ -388,7 +414,9 @@ def eval_(
     typer.echo(report.table())
     for note in report.extra.get("notes", []):
         typer.echo(f"note: {note}")
-    typer.echo(f"evaluated in {report.seconds:.1f} s; written to {Path(report.run) / 'eval.json'}")
+    if not report.reused:
+        earlier = f" (with {len(report.history)} earlier in its history)" if report.history else ""
+        typer.echo(f"evaluated in {report.seconds:.1f} s; written to {written}{earlier}")
 
 
 @app.command()
@@ -405,6 +433,7 @@ def fid(
         str | None, typer.Option(help="A copy of the FID InceptionV3 file (default_1.pt).")
     ] = None,
     data_dir: Annotated[str | None, typer.Option(help="Where to look for the data.")] = None,
+    progress: ShowProgress = True,
     import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
@@ -413,7 +442,9 @@ def fid(
     _use_imports(import_)
     from gankit.api import fid as score_fid
 
-    scores, first, second = score_fid(a, b, n, seed, runs_dir, data_dir, inception_weights)
+    scores, first, second = score_fid(
+        a, b, n, seed, runs_dir, data_dir, inception_weights, progress
+    )
     typer.echo(f"A: {first.spec} ({first.kind}, n = {first.n})")
     typer.echo(f"B: {second.spec} ({second.kind}, n = {second.n})")
     typer.echo("InceptionV3 pool3 features (TF FID weights); FID depends on n: compare equal n")
@@ -716,7 +747,13 @@ def checkpoint_upgrade(
 @handle_errors
 def generate(
     run: Annotated[str, typer.Argument(help="A language-model run directory, or its name.")],
-    seed_text: Annotated[str, typer.Option(help="The text the passages continue.")] = ...,
+    seed_text: Annotated[
+        str | None,
+        typer.Option(
+            help="The text the passages continue [default: a start drawn from the training "
+            "text with --seed]."
+        ),
+    ] = None,
     temperature: Annotated[
         str | None,
         typer.Option(help="Comma-separated temperatures T > 0 [default: 0.2,0.5,1.0,1.2]."),
@@ -735,7 +772,7 @@ def generate(
     """Continue a seed text with a language model: one passage per temperature."""
     _use_imports(import_)
     from gankit.errors import GankitError
-    from gankit.explore.text import COURSE_TEMPERATURES, passages
+    from gankit.explore.text import COURSE_TEMPERATURES, passages, training_seed_text
     from gankit.training.run import load_run
     from gankit.training.runtime import torch_threads
 
@@ -753,9 +790,17 @@ def generate(
         if not temperatures:
             raise GankitError("--temperature is empty; give numbers > 0 such as 0.5,1.0")
     loaded = load_run(run, runs_dir)
+    drawn = None
+    if seed_text is None:
+        seed_text, drawn = training_seed_text(loaded, seed)
     with torch_threads(1):  # one token at a time: see gankit.tasks.sequence.one_thread
         written = passages(loaded, seed_text, temperatures, length, top_k, greedy, seed)
     typer.echo(f"run {loaded.path} at step {loaded.step}, seed {seed}")
+    if drawn is not None:
+        typer.echo(
+            f"seed text {seed_text!r}: drawn from the training text at token {drawn} by "
+            "--seed (give your own with --seed-text)"
+        )
     if loaded.model.level == "word" and loaded.model.out_of_vocabulary(seed_text):
         unknown = ", ".join(loaded.model.out_of_vocabulary(seed_text))
         typer.echo(f"note: the model reads these seed words as <unk>: {unknown}", err=True)
@@ -911,6 +956,7 @@ def dream(
         Path | None, typer.Option(help="Also write input | dream side by side, labelled.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    progress: ShowProgress = True,
 ) -> None:
     """DeepDream: gradient ascent on an image to make InceptionV3 layers fire harder."""
     from gankit.vision.common import parse_layers
@@ -919,7 +965,7 @@ def dream(
     result = dream_file(
         image, out, layers=parse_layers(layers), size=size, figure=figure, overwrite=overwrite,
         octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size,
-        objective=objective,
+        objective=objective, progress=progress,
     )  # fmt: skip
     for shape, (first, last) in zip(result.shapes, result.objective_per_octave):
         typer.echo(f"octave {shape[1]}x{shape[0]}: objective {first:.4g} -> {last:.4g}")
@@ -968,6 +1014,7 @@ def style(
         Path | None, typer.Option(help="Also write content | style | result, labelled.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    progress: ShowProgress = True,
 ) -> None:
     """Neural style transfer (Gatys et al.): the content of one picture, the style of another."""
     from gankit.vision.common import check_positive, parse_layers
@@ -978,7 +1025,7 @@ def style(
         content, style_image, out, size=size, figure=figure, overwrite=overwrite,
         content_layer=content_layer, style_layers=parse_layers(style_layers, "--style-layers"),
         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-        steps=steps, optimizer=optimizer, lr=lr,
+        steps=steps, optimizer=optimizer, lr=lr, progress=progress,
     )  # fmt: skip
     start, end = result.start, result.end
     typer.echo(
@@ -1022,6 +1069,7 @@ def inspect(
     steps: Annotated[int, typer.Option(help="Gradient-ascent steps of filter patterns.")] = 30,
     out: Annotated[Path, typer.Option(help="Folder for the PNGs.")] = ...,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    progress: ShowProgress = True,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Look inside a convnet: activations per layer, filter patterns, Grad-CAM heatmaps."""
@@ -1031,7 +1079,7 @@ def inspect(
     written = inspect_network(
         network, what, out, layers=None if layer is None else parse_layers(layer, "--layer"),
         image=image, index=index, n=n, size=size, filters=filters, steps=steps,
-        resolution=resolution, runs_dir=runs_dir, overwrite=overwrite,
+        resolution=resolution, runs_dir=runs_dir, overwrite=overwrite, progress=progress,
     )  # fmt: skip
     for path in written:
         typer.echo(f"wrote {path}")

@@ -286,13 +286,22 @@ def list_presets() -> dict[str, str]:
     return out
 
 
-def load_preset(name: str) -> dict[str, Any]:
+def preset_text(name: str) -> str:
+    """The preset's YAML file as written, with the comments that explain its choices.
+
+    Raises:
+        GankitError: no preset has that name (the message lists those that do).
+    """
     files = _preset_files()
     if name not in files:
         raise GankitError(
             f"unknown preset '{name}'{did_you_mean(name, files)}; valid: {choices(files)}"
         )
-    return load_yaml(files[name].read_text(), f"preset '{name}'")
+    return files[name].read_text()
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    return load_yaml(preset_text(name), f"preset '{name}'")
 
 
 def read_config_source(source: str | Path | dict | None) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 - previews during training: ``samples/step_XXXXXXXX.txt``, two held-out prompts
   continued at T = 0.5 and T = 1.0 from a seed saved with the run, so previews compare
   across steps and resumes;
-- ``gankit generate RUN --seed-text ...``: one passage per temperature
-  (:func:`passages`);
+- ``gankit generate RUN [--seed-text ...]``: one passage per temperature
+  (:func:`passages`), continuing the seed text, or by default a start drawn from the
+  training text (:func:`training_seed_text`);
 - ``gankit explore RUN --what temperature``: word share and entropy of samples over a
   range of temperatures, the trade-off between real words and variety, as a labelled
   picture and the samples it scored as text.
@@ -75,6 +76,38 @@ def check_sequence_model(run) -> None:
             f"run '{run.path.name}' is a '{run.model.model_name}' run (task {run.model.task}), "
             "not a language model; generate needs a sequence model (char_lstm, char_gru)"
         )
+
+
+#: The window a default seed text is cut from, in tokens: about 60 characters, or
+#: about a dozen words with their spaces.
+SEED_WINDOW = {"char": 60, "word": 24}
+
+
+def training_seed_text(run, seed: int = 0) -> tuple[str, int]:
+    """A seed text drawn from the run's training text, and the token offset it starts at.
+
+    ``seed`` picks the window of :data:`SEED_WINDOW` tokens, so the same seed gives the
+    same text; the window is trimmed to whole words (from after its first space to its
+    last space, kept: a continuation then starts a new word) where it has spaces.
+    """
+    check_sequence_model(run)
+    ids = load_data(run.config["data"]).extra["train_ids"]
+    window = min(SEED_WINDOW[run.model.level], len(ids))
+    generator = torch.Generator().manual_seed(seed)
+    offset = int(torch.randint(len(ids) - window + 1, (1,), generator=generator))
+    text = run.model.decode(ids[offset : offset + window])
+    first, last = _first_space(text), _last_space(text)
+    if first is not None and last is not None and first < last:
+        return text[first + 1 : last + 1], offset
+    return text, offset
+
+
+def _first_space(text: str) -> int | None:
+    return next((i for i, c in enumerate(text) if c.isspace()), None)
+
+
+def _last_space(text: str) -> int | None:
+    return next((i for i in range(len(text) - 1, -1, -1) if text[i].isspace()), None)
 
 
 def passages(

@@ -13,17 +13,25 @@ Metric names:
   InceptionV3.
 
 The *floor* scores real training images against the same reference split with the same
-``n``: no generator can be expected to do better, so a score is read against it.
+``n``: no generator can be expected to do better, so a score is read against it. Where
+the floor's images are the reference's own (data with no held-out split, scored on its
+train split with ``n`` at least its size), the floor is FD 0, precision 1 and recall 1
+by construction: the report says so (``extra["floor_is_reference"]``) instead of
+printing them as a floor.
+
+Which way is better is declared once per score name, in :data:`SCORE_DIRECTIONS`.
 """
 
 from __future__ import annotations
 
+import datetime
+import fnmatch
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -31,7 +39,8 @@ from gankit.conventions import MAX_SEED
 from gankit.data import DataBundle
 from gankit.data.base import take
 from gankit.errors import GankitError, check_int, choices
-from gankit.files import atomic_write_text, json_safe
+from gankit.files import atomic_write_text, json_safe, read_bytes
+from gankit.metrics.progress import QUIET, Progress
 
 TOY_METRICS = ("modes", "w1")
 IMAGE_METRICS = ("fd", "kid", "is", "pr", "dc")
@@ -40,6 +49,61 @@ DEFAULT_N = {"toy": 2500, "image": 2000}
 #: The most samples one evaluation scores: FID's usual 50,000 (train.eval_n has the same).
 MAX_EVAL_N = 50_000
 FEATURE_KINDS = ("evaluator", "inception")
+
+LOWER, HIGHER = "lower", "higher"
+#: Which way each score gankit writes is better, by name (``fnmatch`` patterns, the first
+#: that matches decides; None: no better way). Spreads (``kid_std``), the untranslated
+#: or unchanged input's scores (``*_before``), baselines and the temperature curve are
+#: references to read a score against, not goals.
+SCORE_DIRECTIONS: tuple[tuple[str, str | None], ...] = (
+    ("*_std", None),
+    ("*_before", None),
+    ("unigram_*", None),
+    ("uniform_*", None),
+    ("word_share_*", None),
+    ("entropy_*", None),
+    ("kl", None),  # the VAE's KL term: a part of the ELBO, no goal alone
+    # images: Fréchet distance, KID, Inception Score, precision/recall, density/coverage
+    ("fd", LOWER),
+    ("fd_*", LOWER),
+    ("kid", LOWER),
+    ("is", HIGHER),
+    ("precision", HIGHER),
+    ("recall", HIGHER),
+    ("density", HIGHER),
+    ("coverage", HIGHER),
+    # toy data: PacGAN's modes captured, high-quality share, reverse KL; exact W1
+    ("modes", HIGHER),
+    ("high_quality", HIGHER),
+    ("reverse_kl", LOWER),
+    ("w1", LOWER),
+    # translation, adaptation, segmentation, change
+    ("cycle_l1_*", LOWER),
+    ("acc_*", HIGHER),
+    ("*accuracy", HIGHER),
+    ("*miou", HIGHER),
+    ("*iou_*", HIGHER),
+    ("control*", HIGHER),
+    ("identity", LOWER),
+    ("class_kept*", HIGHER),
+    # the families' own (Model.family_scores) and language models
+    ("code_error", LOWER),
+    ("cond_acc", HIGHER),
+    ("elbo", HIGHER),
+    ("nll", LOWER),
+    ("recon_mse", LOWER),
+    ("bits_per_*", LOWER),
+    ("perplexity", LOWER),
+)
+ARROWS = {LOWER: "↓", HIGHER: "↑"}
+
+
+def score_direction(name: str) -> str | None:
+    """``"lower"`` or ``"higher"``: which way the score ``name`` is better (None: neither,
+    or a name gankit does not know)."""
+    return next(
+        (way for pattern, way in SCORE_DIRECTIONS if fnmatch.fnmatchcase(name, pattern)), None
+    )
 
 
 def parse_metrics(names: str | list[str] | tuple[str, ...] | None, kind: str) -> tuple[str, ...]:
@@ -87,6 +151,7 @@ class EvalOptions:
         inception_weights: a local InceptionV3 (FID) weights file.
         data_dir: where the data (and an evaluator's training data) is.
         train_evaluator: train the dataset's evaluator classifier if it is missing.
+        progress: say on stderr what is being done (sampling, features), with bars.
     """
 
     metrics: str | list[str] | tuple[str, ...] | None = None
@@ -97,11 +162,21 @@ class EvalOptions:
     inception_weights: str | None = None
     data_dir: str | None = None
     train_evaluator: bool = False
+    progress: bool = False
 
     def __post_init__(self) -> None:
         if self.n is not None:
             check_int("--n", self.n, 1, MAX_EVAL_N)
         check_int("--seed", self.seed, 0, MAX_SEED)
+
+    def asked(self) -> dict[str, Any]:
+        """What decides the scores (``eval.json`` keeps it: the same step asked the same
+        way again is the same numbers)."""
+        metrics = self.metrics
+        if metrics is not None and not isinstance(metrics, str):
+            metrics = ",".join(metrics)
+        return {"metrics": metrics, "n": self.n, "features": self.features,
+                "split": self.split, "seed": self.seed}  # fmt: skip
 
     def check_defaults(self, run, what: str, keys: tuple[str, ...]) -> None:
         """Refuse options that this kind of run does not read."""
@@ -126,6 +201,8 @@ class Scorer:
         inception_weights: a local InceptionV3 (FID) weights file.
         data_dir: passed on to an evaluator that needs to be trained.
         seed: picks the reference subset.
+        train_evaluator: train the dataset's evaluator classifier if it is missing.
+        progress: where to say what it is doing (quiet by default, as inside training).
     """
 
     def __init__(
@@ -139,8 +216,10 @@ class Scorer:
         data_dir: str | None = None,
         seed: int = 0,
         train_evaluator: bool = False,
+        progress: Progress = QUIET,
     ) -> None:
         self.bundle = bundle
+        self.progress = progress
         self.kind = bundle.kind
         self.metrics = parse_metrics(metrics, self.kind)
         self.n = n or DEFAULT_N[self.kind]
@@ -152,6 +231,7 @@ class Scorer:
         self.features_kind = None
         self.extractor = None
         self.notes: list[str] = []
+        self.floor_is_reference = False
         if self.kind == "image":
             if features not in FEATURE_KINDS:
                 raise GankitError(f"--features must be one of {choices(FEATURE_KINDS)}")
@@ -166,13 +246,15 @@ class Scorer:
                 )
             self.features_kind = features
             self.extractor = self._extractor(features, inception_weights, data_dir, train_evaluator)
-            self.reference_features = self._embed(self.reference, cache=True)
+            what = f"reference images ({split} split)"
+            self.reference_features = self._embed(self.reference, what, cache=True)
 
     # ------------------------------------------------------------------ features
     def _extractor(self, features, inception_weights, data_dir, train_evaluator):
         from gankit.metrics import features as feature_module
 
         if features == "inception":
+            self.progress.say("loading the InceptionV3 (FID) network...")
             return feature_module.inception_features(inception_weights)
         return feature_module.load_evaluator(
             self.bundle.name,
@@ -181,17 +263,21 @@ class Scorer:
             data_dir=data_dir,
         )
 
-    def _embed(self, images: torch.Tensor, cache: bool = False) -> dict[str, torch.Tensor]:
+    def _embed(
+        self, images: torch.Tensor, what: str, cache: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Features (and class probabilities for the IS) of ``images``. With ``cache``,
         InceptionV3 features of real data are kept on disk, keyed by the images' bytes:
         they cost minutes on a CPU and every evaluation of the dataset reuses them."""
+        network = "InceptionV3" if self.features_kind == "inception" else "evaluator"
+        self.progress.say(f"extracting {network} features of {len(images):,} {what}...")
         with torch.no_grad():
             if cache and self.features_kind == "inception":
                 from gankit.metrics.features import cached_features
 
-                out = {"features": cached_features(self.extractor, images)}
+                out = {"features": cached_features(self.extractor, images, self.progress)}
             else:
-                out = {"features": self.extractor.features(images)}
+                out = {"features": self.extractor.features(images, self.progress)}
             if "is" in self.metrics:
                 out["probs"] = self.extractor.probs(images)
         return out
@@ -207,17 +293,31 @@ class Scorer:
             )
         if self.kind == "toy":
             return self._score_toy(samples)
-        return self._score_images(self._embed(samples))
+        return self._score_images(self._embed(samples, "generated samples"))
 
     def floor(self) -> dict[str, float]:
         """The same metrics for real data from the other split (training data when the
-        reference is the test split), so the floor includes the train/test gap."""
+        reference is the test split), so the floor includes the train/test gap.
+
+        Data without a test split scored on its train split draws the floor from that
+        same split; when that gives the reference's own images (``n`` at least the
+        split's size), ``floor_is_reference`` is set and a note says so: such a floor
+        is 0 or 1 by construction and tells nothing."""
         other = "train" if self.split == "test" or self.bundle.test is None else "test"
         real = take(_split(self.bundle, other), self.n, self.seed + 1)[0]
         self.n_floor = len(real)
+        if other == self.split and _same_items(real, self.reference):
+            self.floor_is_reference = True
+            self.notes.append(
+                f"floor: '{self.bundle.name}' has no held-out split, and its {len(real)} "
+                f"{self.split} images are both the reference and the floor sample, so the "
+                "floor (FD 0, precision 1, recall 1, ...) only scores the images against "
+                "themselves; hold images out (data.test_fraction, e.g. 0.1 for a folder) "
+                "for a floor that means something"
+            )
         if self.kind == "toy":
             return self._score_toy(real)
-        return self._score_images(self._embed(real, cache=True))
+        return self._score_images(self._embed(real, f"real {other} images (the floor)", cache=True))
 
     def _score_toy(self, samples: torch.Tensor) -> dict[str, float]:
         from gankit.metrics.divergences import wasserstein
@@ -256,6 +356,13 @@ class Scorer:
         return out
 
 
+def _same_items(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether (N, ...) ``a`` and ``b`` hold the same items, in any order."""
+    if a.shape != b.shape:
+        return False
+    return sorted(row.numpy().tobytes() for row in a) == sorted(row.numpy().tobytes() for row in b)
+
+
 @dataclass
 class EvalReport:
     """What ``gankit eval`` prints and writes to ``eval.json``."""
@@ -271,30 +378,133 @@ class EvalReport:
     floor: dict[str, float]
     seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    #: When it was scored: UTC, ISO 8601 to the second.
+    when: str = field(default_factory=lambda: _now())
+    #: The run's earlier evaluations, oldest first: ``{step, when, scores, floor, n,
+    #: split, features, asked}`` each (see :func:`with_history`).
+    history: list[dict[str, Any]] = field(default_factory=list)
+    #: True on a report read back from ``eval.json`` instead of scored (not written).
+    reused: ClassVar[bool] = False
 
     def table(self) -> str:
+        """The scores as a table, each name with its better way (↓ or ↑, see
+        :data:`SCORE_DIRECTIONS`), next to the floor where there is one; then how to
+        read it."""
+        names = {key: _named(key) for key in self.scores}
         if not self.floor:
-            width = max([18, *(len(key) + 2 for key in self.scores)])
+            width = max([18, *(len(name) + 2 for name in names.values())])
             lines = [f"{'metric':<{width}}{'value':>12}", "-" * (width + 12)]
-            lines += [f"{key:<{width}}{value:>12.4g}" for key, value in self.scores.items()]
-            return "\n".join(lines)
-        width = max([14, *(len(key) + 1 for key in self.scores)])
+            lines += [f"{names[key]:<{width}}{_cell(value)}" for key, value in self.scores.items()]
+            return "\n".join([*lines, self._reading(floor=False)])
+        width = max([14, *(len(name) + 1 for name in names.values())])
         lines = [
             f"{'metric':<{width}}{'generated':>12}{'real floor':>12}",
             "-" * (width + 24),
         ]
+        own = self.extra.get("floor_is_reference", False)
         for key, value in self.scores.items():
             floor = self.floor.get(key)
-            floor_text = f"{floor:>12.4g}" if floor is not None else f"{'':>12}"
-            lines.append(f"{key:<{width}}{value:>12.4g}{floor_text}")
-        return "\n".join(lines)
+            floor_text = f"{'':>12}" if floor is None and key not in self.floor else _cell(floor)
+            if own and key in self.floor:
+                floor_text = f"{'(itself)':>12}"
+            lines.append(f"{names[key]:<{width}}{_cell(value)}{floor_text}")
+        return "\n".join([*lines, self._reading(floor=True)])
+
+    def _reading(self, floor: bool) -> str:
+        ways = {score_direction(key) for key in self.scores}
+        said = [f"{ARROWS[way]} {way} is better" for way in (LOWER, HIGHER) if way in ways]
+        parts = [", ".join(said)] if said else []
+        if floor and self.extra.get("floor_is_reference"):
+            parts.append("'(itself)': the floor sample is the reference itself (see the note)")
+        elif floor:
+            parts.append(
+                "'real floor': real images the model never saw, scored against the same "
+                "reference: about the best a model can reach"
+            )
+        return "\n".join(parts)
+
+    def to_json(self) -> str:
+        """Strict JSON: a score that is not finite (an IoU of a class absent from both
+        maps) is ``null``."""
+        return json.dumps(json_safe(asdict(self)), indent=2, allow_nan=False) + "\n"
 
     def write(self, path: Path) -> Path:
-        """Strict JSON, written atomically: a score that is not finite (an IoU of a class
-        absent from both maps) is ``null``."""
-        report = json.dumps(json_safe(asdict(self)), indent=2, allow_nan=False)
-        atomic_write_text(path, report + "\n")
+        """:meth:`to_json`, written atomically."""
+        atomic_write_text(path, self.to_json())
         return path
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> EvalReport:
+        """The report ``eval.json`` holds (what :func:`read_eval` returns)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in saved.items() if key in names})
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _named(key: str) -> str:
+    way = score_direction(key)
+    return f"{key} {ARROWS[way]}" if way else key
+
+
+def _cell(value: float | None) -> str:
+    """One number in a 12-wide column; a score that was not finite (null in JSON) as nan."""
+    return f"{'nan' if value is None else format(value, '.4g'):>12}"
+
+
+#: The most bytes of an ``eval.json`` that gankit reads (its history grows by one small
+#: entry per evaluation; a sequence run's samples are the largest part).
+MAX_EVAL_JSON_BYTES = 32 * 2**20
+
+
+def read_eval(path: Path) -> dict[str, Any] | None:
+    """What ``eval.json`` at ``path`` holds, or None when there is none.
+
+    Raises:
+        GankitError: the file is larger than :data:`MAX_EVAL_JSON_BYTES`, is not JSON,
+            or holds no scores (the message says to pass --overwrite).
+    """
+    if not path.is_file():
+        return None
+    problem = None
+    if path.stat().st_size > MAX_EVAL_JSON_BYTES:
+        problem = f"is over {MAX_EVAL_JSON_BYTES // 2**20} MiB"
+    else:
+        try:
+            saved = json.loads(read_bytes(path, MAX_EVAL_JSON_BYTES).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            saved, problem = None, "is not the JSON gankit eval writes"
+        if problem is None and not (
+            isinstance(saved, dict) and isinstance(saved.get("scores"), dict)
+        ):
+            problem = "holds no scores"
+    if problem is not None:
+        raise GankitError(f"'{path}' {problem}; pass --overwrite to replace it")
+    return saved
+
+
+def same_evaluation(saved: dict[str, Any], step: int, asked: dict[str, Any]) -> bool:
+    """Whether ``saved`` (a read ``eval.json``) scored ``step`` as ``asked``: the
+    same checkpoint, seed and settings give the same numbers, so there is no need to
+    spend minutes on them again."""
+    return saved.get("step") == step and (saved.get("extra") or {}).get("asked") == asked
+
+
+def with_history(report: EvalReport, saved: dict[str, Any] | None, replace: bool) -> EvalReport:
+    """``report`` with the history of the ``eval.json`` it follows: that file's own
+    history, then (unless ``replace``: the same evaluation, scored again) its latest
+    evaluation. Earlier files without a history start one."""
+    if saved is None:
+        return report
+    history = [entry for entry in saved.get("history") or [] if isinstance(entry, dict)]
+    if not replace:
+        extra = saved.get("extra") or {}
+        keys = ("step", "when", "scores", "floor", "n", "split", "features")
+        history.append({key: saved.get(key) for key in keys} | {"asked": extra.get("asked")})
+    report.history = history
+    return report
 
 
 # --------------------------------------------------------------------------- task "sample"
@@ -307,10 +517,12 @@ def evaluate_samples(run, bundle: DataBundle, options: EvalOptions) -> EvalRepor
 
     started = time.perf_counter()
     o = options
+    progress = Progress(o.progress)
     scorer = Scorer(
         bundle, o.metrics, o.n, o.split, o.features, o.inception_weights, o.data_dir, o.seed,
-        o.train_evaluator,
+        o.train_evaluator, progress,
     )  # fmt: skip
+    progress.say(f"drawing {scorer.n:,} samples from the checkpoint of step {run.step}...")
     scores = scorer.score(run.sample(scorer.n, seed=o.seed))
     floor = scorer.floor()
     x, y = take(_split(bundle, scorer.split), scorer.n, o.seed)
@@ -325,6 +537,8 @@ def evaluate_samples(run, bundle: DataBundle, options: EvalOptions) -> EvalRepor
         "checkpoint": str(run.checkpoint),
         "resolution": bundle.shape[-1] if bundle.kind == "image" else None,
     }
+    if scorer.floor_is_reference:
+        extra["floor_is_reference"] = True
     if evaluator is not None:
         extra["evaluator_test_accuracy"] = evaluator.test_accuracy
     return EvalReport(

@@ -29,6 +29,7 @@ from torch import nn
 from gankit.conventions import MAX_SEED
 from gankit.errors import GankitError, check_int, choices
 from gankit.files import atomic_save, cache_root
+from gankit.metrics.progress import QUIET, Progress
 
 #: Datasets an evaluator can be trained for, with their native resolution.
 EVALUATOR_DATASETS = {
@@ -72,6 +73,34 @@ def evaluator_path(
     """Where the evaluator of this dataset, resolution, architecture and seed is cached."""
     resolution = _resolution(dataset, arch, resolution)
     return cache_root() / "evaluators" / f"{dataset}-{resolution}px-{arch}-seed{seed}.pt"
+
+
+def trained_evaluator(dataset: str, arch: str = "cnn", seed: int = 0) -> tuple[int, list[int]]:
+    """The resolution of the ``dataset`` evaluator to use when none is named, and every
+    resolution one is trained at on this machine.
+
+    The dataset's native resolution when that one is trained, else the smallest that
+    is: the usual one is trained at the size runs are trained at (16 px for the digits
+    presets), not at the native 8 px.
+
+    Raises:
+        GankitError: no evaluator of ``dataset`` is trained here; the message gives the
+            command that trains one.
+    """
+    import re
+
+    native = _resolution(dataset, arch, None)
+    folder = evaluator_path(dataset, arch, seed, native).parent
+    name = re.compile(rf"{re.escape(dataset)}-(\d+)px-{re.escape(arch)}-seed{seed}\.pt")
+    found = [name.fullmatch(path.name) for path in folder.glob("*.pt")] if folder.is_dir() else []
+    trained = sorted(int(match.group(1)) for match in found if match)
+    if not trained:
+        raise GankitError(
+            f"no {dataset} evaluator is trained on this machine (none in {folder}); train "
+            f"one with: {_train_command(dataset, native, seed)} (add --resolution R for runs "
+            "at R px)"
+        )
+    return (native if native in trained else trained[0]), trained
 
 
 def _train_command(dataset: str, resolution: int, seed: int) -> str:
@@ -166,8 +195,11 @@ class Evaluator(nn.Module):
             return tuple(torch.cat(parts) for parts in zip(*outputs))
         return torch.cat(outputs)
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, R, R) images in [-1, 1] -> (N, 128) penultimate-layer features."""
+    def features(self, images: torch.Tensor, progress: Progress = QUIET) -> torch.Tensor:
+        """(N, C, R, R) images in [-1, 1] -> (N, 128) penultimate-layer features.
+
+        ``progress`` is taken as the InceptionV3's is, and shows nothing: 50,000 images
+        take seconds here."""
         return self._apply_batched(self.net.trunk, images)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -391,9 +423,20 @@ class InceptionExtractor(nn.Module):
         """Always stays in eval mode: batch norm must use the network's own statistics."""
         return super().train(False)
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) in [-1, 1] -> (N, 2048) pool3 features."""
-        return self.net(images)
+    def features(self, images: torch.Tensor, progress: Progress = QUIET) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1] -> (N, 2048) pool3 features.
+
+        Fed to the network in its own batches (``net.batch_size``), so a bar can advance
+        per batch and the features are those of one call on all the images."""
+        if len(images) == 0:
+            return self.net(images)
+        chunks = images.split(self.net.batch_size)
+        with progress.bar(len(images), "InceptionV3 features") as bar:
+            parts = []
+            for chunk in chunks:
+                parts.append(self.net(chunk))
+                bar.update(len(chunk))
+        return torch.cat(parts)
 
     def probs(self, images: torch.Tensor) -> torch.Tensor:
         raise GankitError(INCEPTION_NO_IS)
@@ -435,7 +478,9 @@ def image_digest(images: torch.Tensor, *extra: torch.Tensor | object) -> str:
     return digest.hexdigest()[:20]
 
 
-def cached_features(extractor: InceptionExtractor, images: torch.Tensor) -> torch.Tensor:
+def cached_features(
+    extractor: InceptionExtractor, images: torch.Tensor, progress: Progress = QUIET
+) -> torch.Tensor:
     """``extractor.features(images)``, kept in ``features/`` under the cache folder.
 
     The key is the SHA-1 of the images as the network reads them (rounded to 8 bits)
@@ -448,10 +493,11 @@ def cached_features(extractor: InceptionExtractor, images: torch.Tensor) -> torc
         try:
             features = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(features, torch.Tensor) and features.shape == (len(images), 2048):
+                progress.say(f"  (cached: {path})")
                 return features
         except Exception:  # an unreadable cache file is recomputed and replaced
             pass
-    features = extractor.features(images)
+    features = extractor.features(images, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(features, path)
     return features

@@ -18,6 +18,7 @@ evaluator classifiers of :mod:`gankit.metrics.features`: all three).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError, check_int, choices
+from gankit.metrics.progress import QUIET, Progress
 from gankit.training.runtime import torch_threads
 from gankit.vision.common import (
     check_inception_size,
@@ -109,10 +111,17 @@ class _Logits(nn.Module):
         return self.model.class_logits(x)
 
 
-def open_probe(target: str, resolution: int | None = None, runs_dir: str | Path = "runs") -> Probe:
+def open_probe(
+    target: str,
+    resolution: int | None = None,
+    runs_dir: str | Path = "runs",
+    progress: Progress = QUIET,
+) -> Probe:
     """``inception``, ``evaluator:DATASET``, or a classify-task run -> a :class:`Probe`.
 
-    ``resolution`` picks the evaluator trained at that size (default: the dataset's own).
+    ``resolution`` picks the evaluator trained at that size; by default the one trained
+    on this machine (:func:`gankit.metrics.features.trained_evaluator`), which
+    ``progress`` names.
 
     Raises:
         GankitError: an unknown target, or an evaluator that is not trained yet (the
@@ -125,9 +134,16 @@ def open_probe(target: str, resolution: int | None = None, runs_dir: str | Path 
         names = [n for n in net.layer_names if n != "pool2"]
         return Probe("inception", names, dict(net.blocks.items()), net, None)
     if target.startswith("evaluator:"):
-        from gankit.metrics.features import load_evaluator
+        from gankit.metrics.features import load_evaluator, trained_evaluator
 
-        evaluator = load_evaluator(target.split(":", 1)[1], resolution=resolution)
+        dataset = target.split(":", 1)[1]
+        if resolution is None:
+            resolution, trained = trained_evaluator(dataset)
+            progress.say(
+                f"the {dataset} evaluator of {resolution} px images (trained here: "
+                f"{', '.join(f'{r} px' for r in trained)}; --resolution picks one)"
+            )
+        evaluator = load_evaluator(dataset, resolution=resolution)
         trunk = evaluator.net.trunk
         modules = {n: trunk[i] for n, i in EVALUATOR_LAYERS.items()}
         classes = evaluator.meta.get("class_names")
@@ -209,10 +225,17 @@ def grad_cam(probe: Probe, images: torch.Tensor, layer: str, target=None):
 
 
 def filter_patterns(
-    probe: Probe, layer: str, channels: list[int], size: int, steps: int, step_size: float
+    probe: Probe,
+    layer: str,
+    channels: list[int],
+    size: int,
+    steps: int,
+    step_size: float,
+    progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """(K, C, size, size) images in [-1, 1] that excite each channel of ``layer`` most,
-    by normalised gradient ascent from small noise."""
+    by normalised gradient ascent from small noise; ``progress`` is called with 1 after
+    each step."""
     probe.check_layers([layer])
     in_channels = probe.in_channels
     generator = torch.Generator().manual_seed(0)
@@ -226,6 +249,8 @@ def filter_patterns(
         norm = grad.flatten(1).norm(dim=1).clamp_min(1e-8)[:, None, None, None]
         with torch.no_grad():
             images = (images + step_size * grad / norm * math.sqrt(grad[0].numel())).clamp(-1, 1)
+        if progress is not None:
+            progress(1)
     return images.detach()
 
 
@@ -293,10 +318,13 @@ def inspect_network(
     resolution: int | None = None,
     runs_dir: str | Path = "runs",
     overwrite: bool = False,
+    progress: bool = False,
 ) -> list[Path]:
     """Write the pictures of ``gankit inspect`` into ``out_dir``; returns their paths.
 
     ``activations-LAYER.png`` (one per layer), ``filters-LAYER.png`` or ``gradcam-LAYER.png``.
+    ``progress`` says on stderr which network is used and shows a bar over the filter
+    patterns' gradient-ascent steps (minutes on the InceptionV3).
     """
     from gankit.explore.pictures import writing
     from gankit.vision.common import check_positive
@@ -308,7 +336,9 @@ def inspect_network(
     check_int("--filters", filters, 1, MAX_TILES)
     check_int("--steps", steps, 1)
     check_positive("--step-size", step_size)
-    probe = open_probe(target, resolution, runs_dir)
+    shown = Progress(progress)
+    shown.say(f"loading {target}...")
+    probe = open_probe(target, resolution, runs_dir, shown)
     kind = "inception" if probe.name == "inception" else "classifier"
     if layers is None and what == "gradcam":
         layers = [probe.layer_names[-1]]  # the last conv layer, as in the paper
@@ -325,16 +355,25 @@ def inspect_network(
             side = size if kind == "inception" else probe.input_shape[1] * 4
             if kind == "inception":
                 check_inception_size("--size", side, side)
-            for layer, path in zip(layers, paths):
-                blank = torch.zeros(1, probe.in_channels, side, side)
-                with torch.no_grad():
-                    width = probe.activations(blank, [layer])[layer].shape[1]
-                channels = list(range(min(filters, width)))
-                patterns = filter_patterns(probe, layer, channels, side, steps, step_size)
-                title = f"{probe.name} {layer}: filter patterns, {steps} steps of gradient ascent"
-                with writing(path):
-                    _save_images(path, patterns, [f"filter {c}" for c in channels], title)
-                written.append(path)
+            shown.say(
+                f"filter patterns of {len(layers)} layer(s) of {probe.name}: {steps} steps of "
+                f"gradient ascent on {side}x{side} images each..."
+            )
+            with shown.bar(len(layers) * steps, "filter patterns", "step") as bar:
+                for layer, path in zip(layers, paths):
+                    blank = torch.zeros(1, probe.in_channels, side, side)
+                    with torch.no_grad():
+                        width = probe.activations(blank, [layer])[layer].shape[1]
+                    channels = list(range(min(filters, width)))
+                    patterns = filter_patterns(
+                        probe, layer, channels, side, steps, step_size, bar.update
+                    )
+                    title = (
+                        f"{probe.name} {layer}: filter patterns, {steps} steps of gradient ascent"
+                    )
+                    with writing(path):
+                        _save_images(path, patterns, [f"filter {c}" for c in channels], title)
+                    written.append(path)
             return written
         images, labels = probe_images(probe, image, index, n, size)
         for layer, path in zip(layers, paths):
