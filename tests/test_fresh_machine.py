@@ -8,6 +8,7 @@ fails on every machine rather than only on a fresh one.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -100,3 +101,15 @@ def test_needs_data_names_the_package_where_the_data_is_missing(tmp_path, monkey
 def test_a_marked_test_sees_the_real_places():
     assert Path("/usr/share/datasets") == download.DEBIAN_DATASETS
     assert fashion_mnist_files() is not None
+
+
+def test_the_demos_data_is_built_in():
+    """make demo trains, scores (an evaluator it trains on the same data) and reports on
+    a machine with only Python: its preset's data ships inside the package."""
+    from gankit.config import resolve_config
+    from gankit.data import describe_datasets
+
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    preset = re.search(r"^DEMO_PRESET \?= (\S+)$", makefile, re.MULTILINE).group(1)
+    where = {name: files for name, _, files in describe_datasets()}
+    assert where[resolve_config(preset)["data"]["name"]] == "built in"
