@@ -1,13 +1,131 @@
-"""Shared fixtures: tiny configs that train in well under a second per step."""
+"""Shared fixtures: tiny configs that train in well under a second per step.
+
+Also what every test sees of the machine: what a new user's machine has.
+
+- No internet. pytest-socket (pyproject's addopts) refuses this process a connection to
+  anything but loopback; child processes (``python -m gankit``, torchrun's workers)
+  inherit a proxy setting that sends every urllib download to a closed loopback port.
+- No real data sets. A test reads only files it writes, unless it is marked
+  ``@pytest.mark.needs_data("fashion-mnist")``: only such a test sees Debian's
+  ``/usr/share/datasets``, ``$GANKIT_DATA`` and the user cache, and it skips, naming
+  the package to install, where the data set is in none of them.
+"""
 
 from __future__ import annotations
 
+import gzip
 import inspect
+import os
+import shutil
+import struct
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from gankit.data import download
+from gankit.data.idx import fashion_mnist_files
 from gankit.registry import get_spec
+
+#: Where a download goes instead of the internet: loopback port 9 (discard), where
+#: nothing listens, so it fails at once in any process.
+NO_NETWORK_PROXY = "http://127.0.0.1:9"
+#: The hosts a test may still reach (the lab's and the browser tests' local servers).
+LOOPBACK = "localhost,127.0.0.1,::1"
+
+#: The real data sets a test can ask for with ``needs_data(NAME)``: how to find the files
+#: (None where absent; nothing is fetched), and the Debian package that installs them.
+REAL_DATA: dict[str, tuple[Callable[[], Path | None], str]] = {
+    "fashion-mnist": (fashion_mnist_files, "dataset-fashion-mnist"),
+}
+
+_ISOLATION = pytest.StashKey[pytest.MonkeyPatch]()
+_EMPTY_CACHE = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        os.environ[name] = NO_NETWORK_PROXY
+    for name in ("no_proxy", "NO_PROXY"):
+        os.environ[name] = LOOPBACK
+    # This process's urllib skips that proxy, so a download meets pytest-socket, whose
+    # error names the host the test tried to reach.
+    urllib.request.install_opener(urllib.request.build_opener(urllib.request.ProxyHandler({})))
+    config.stash[_EMPTY_CACHE] = Path(tempfile.mkdtemp(prefix="gankit-test-cache-"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _EMPTY_CACHE in config.stash:
+        shutil.rmtree(config.stash[_EMPTY_CACHE], ignore_errors=True)
+
+
+def missing_data(names: tuple[str, ...]) -> str | None:
+    """Why a ``needs_data(*names)`` test cannot run here, or None where it can."""
+    for name in names:
+        find, package = REAL_DATA[name]
+        if find() is None:
+            return f"needs the real {name}: apt-get install {package} (.ci/run installs it)"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture (a module-scoped one may load data), undone after the last one.
+    isolation = item.stash[_ISOLATION] = pytest.MonkeyPatch()
+    marker = item.get_closest_marker("needs_data")
+    if marker is not None:
+        reason = missing_data(marker.args)
+        if reason is not None:
+            pytest.skip(reason)
+        return
+    # The session's own cache, empty at its start: what a machine that never ran gankit
+    # has, and nothing written to the user's.
+    isolation.setenv("GANKIT_CACHE", str(item.config.stash[_EMPTY_CACHE]))
+    isolation.delenv("GANKIT_DATA", raising=False)
+    isolation.setattr(download, "DEBIAN_DATASETS", item.config.stash[_EMPTY_CACHE] / "no-debian")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    try:
+        return (yield)
+    finally:
+        if _ISOLATION in item.stash:
+            item.stash[_ISOLATION].undo()
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
+    """The IDX encoding, written independently of the reader under test."""
+    codes = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D}
+    code = codes[array.dtype.type]
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim)
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        payload = gzip.compress(payload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    return path
+
+
+def write_mnist_like(directory: Path, n_train: int = 5, n_test: int = 3, gz: bool = True) -> dict:
+    """Four IDX files (MNIST's and Fashion-MNIST's names) with distinct, checkable pixels;
+    returns the arrays written."""
+    rng = np.random.default_rng(n_train)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": (np.arange(n_train) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": (np.arange(n_test)[::-1] % 10).astype(np.uint8),
+    }
+    for name, array in arrays.items():
+        write_idx(directory / name, array, gz=gz)
+    return arrays
+
 
 #: Small sizes for every model family; each model takes the ones its constructor has.
 TINY = {

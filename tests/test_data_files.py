@@ -12,7 +12,6 @@ import hashlib
 import io
 import pickle
 import shutil
-import struct
 import tarfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 from PIL import Image
 from torch.utils.data import TensorDataset
 
+from conftest import write_idx, write_mnist_like
 from gankit.data import NO_LABEL, load_dataset
 from gankit.data import cifar as cifar_module
 from gankit.data import download as download_module
@@ -58,35 +58,6 @@ def cache(tmp_path: Path, dataset: str) -> Path:
 
 
 # --------------------------------------------------------------------------- IDX
-def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
-    """The IDX encoding, written independently of the reader under test."""
-    codes = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D}
-    code = codes[array.dtype.type]
-    header = struct.pack(">BBBB", 0, 0, code, array.ndim)
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-    if gz:
-        path = path.with_name(path.name + ".gz")
-        payload = gzip.compress(payload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(payload)
-    return path
-
-
-def write_mnist_like(directory: Path, n_train: int = 5, n_test: int = 3, gz: bool = True) -> dict:
-    """Four IDX files with distinct, checkable pixels; returns the arrays written."""
-    rng = np.random.default_rng(n_train)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": (np.arange(n_train) % 10).astype(np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": (np.arange(n_test)[::-1] % 10).astype(np.uint8),
-    }
-    for name, array in arrays.items():
-        write_idx(directory / name, array, gz=gz)
-    return arrays
-
-
 @pytest.mark.parametrize("gz", [False, True])
 def test_idx_round_trip_exact(tmp_path, gz):
     images = np.arange(3 * 2 * 4, dtype=np.uint8).reshape(3, 2, 4)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from gankit.data import NO_LABEL, TOY_DATASETS, list_datasets, load_dataset
+from gankit.data.idx import fashion_mnist_files
 from gankit.errors import GankitError
 
 
@@ -80,15 +79,10 @@ def test_unknown_dataset_lists_the_valid_ones():
     assert "folder:PATH" in list_datasets()
 
 
-DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.mark.skipif(
-    not DEBIAN_FASHION.is_dir(),
-    reason="needs apt-get install dataset-fashion-mnist (.ci/run installs it)",
-)
-def test_real_fashion_mnist_from_debian():
+@pytest.mark.needs_data("fashion-mnist")
+def test_real_fashion_mnist():
+    """The real files (Debian's /usr/share/datasets/fashion-mnist where installed)."""
     fashion = load_dataset("fashion-mnist", limit=500)
     assert fashion.shape == (1, 28, 28) and fashion.num_classes == 10
     assert len(fashion.train) == 500 and len(fashion.test) == 500
-    assert str(DEBIAN_FASHION) in fashion.info
+    assert str(fashion_mnist_files()) in fashion.info

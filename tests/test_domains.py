@@ -46,14 +46,8 @@ def test_digits_m_is_coloured_seeded_and_keeps_the_digits_labels():
     assert (x[:, 1] - x[:, 2]).abs().mean() > 0.05
 
 
-DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.mark.skipif(
-    not DEBIAN_FASHION.is_dir(),
-    reason="needs apt-get install dataset-fashion-mnist (.ci/run installs it)",
-)
-def test_fashion_m_from_debian():
+@pytest.mark.needs_data("fashion-mnist")
+def test_fashion_m_from_the_real_files():
     fashion = load_dataset("fashion-m", limit=100)
     grey = load_dataset("fashion-mnist", limit=100)
     x, y = fashion.train.tensors

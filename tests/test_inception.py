@@ -189,6 +189,7 @@ def fashion_features():
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data("fashion-mnist")
 def test_identical_sets_give_zero_and_fd_agrees_with_scipy(fashion_features):
     train, _, test = fashion_features
     assert frechet_distance(test, test) == pytest.approx(0.0, abs=1e-3)
@@ -205,6 +206,7 @@ def test_identical_sets_give_zero_and_fd_agrees_with_scipy(fashion_features):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data("fashion-mnist")
 def test_the_real_floor_is_small_and_stable_across_seeds(fashion_features):
     """Real training images against the test images, at one n for every score (FID
     depends on n): three random subsets agree within 10 %, and all sit well below the
@@ -220,6 +222,7 @@ def test_the_real_floor_is_small_and_stable_across_seeds(fashion_features):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data("fashion-mnist")
 def test_fid_grows_as_classes_are_dropped(fashion_features):
     train, labels, test = fashion_features
     scores = [frechet_distance(train[labels < kept][:60], test) for kept in (10, 5, 2)]

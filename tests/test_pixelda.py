@@ -8,7 +8,7 @@ import torch
 import yaml
 
 import gankit
-from conftest import cli, one_line_error
+from conftest import cli, one_line_error, write_mnist_like
 from gankit.api import evaluate_run
 from gankit.config import resolve_config
 from gankit.training.run import build
@@ -175,19 +175,21 @@ def test_bad_pixel_settings_are_one_line(tmp_path, override, words):
     one_line_error(result, *words)
 
 
-def test_fashion_mnist_in_three_channels_pairs_with_fashion_m():
+def test_fashion_mnist_in_three_channels_pairs_with_fashion_m(tmp_path):
     from gankit.data import load_dataset
     from gankit.errors import GankitError
 
-    grey = load_dataset("fashion-mnist", limit=4)
-    colour = load_dataset("fashion-mnist", limit=4, channels=3)
-    assert colour.shape == (3, 28, 28) == load_dataset("fashion-m", limit=4).shape
+    write_mnist_like(tmp_path, n_train=6, n_test=4)
+    files = {"data_dir": str(tmp_path), "download": False, "limit": 4}
+    grey = load_dataset("fashion-mnist", **files)
+    colour = load_dataset("fashion-mnist", **files, channels=3)
+    assert colour.shape == (3, 28, 28) == load_dataset("fashion-m", **files).shape
     x, y = colour.train.tensors
     for channel in range(3):  # the grey image in R, G and B
         assert torch.equal(x[:, channel], grey.train.tensors[0][:, 0])
     assert torch.equal(y, grey.train.tensors[1])
     with pytest.raises(GankitError, match="channels must be 1 or 3"):
-        load_dataset("fashion-mnist", limit=4, channels=2)
+        load_dataset("fashion-mnist", **files, channels=2)
 
 
 # --------------------------------------------------------------------------- pixel_gan
