@@ -97,6 +97,6 @@ def test_eval_headline_of_a_classifier_run_names_no_samples(tmp_path):
     gankit.train(moons_pair("dann", steps=5), runs_dir=tmp_path)
     result = CliRunner().invoke(app, ["eval", "dann", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    headline = result.output.splitlines()[0]
+    headline = result.stdout.splitlines()[0]  # stderr says what is being done
     assert headline == f"run {tmp_path / 'dann'} at step 5, scored on the test split"
     assert "target_accuracy" in result.output
