@@ -20,7 +20,7 @@ import pytest
 import gankit
 from conftest import tiny_config
 from gankit.api import evaluate_run
-from gankit.training.runtime import torch_threads
+from gankit.nn import torch_threads
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

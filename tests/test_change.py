@@ -17,7 +17,7 @@ from gankit.data import load_data, load_dataset
 from gankit.errors import GankitError
 from gankit.metrics.change import change_scores
 from gankit.registry import create_model
-from gankit.training.run import load_run
+from gankit.runs.load import load_run
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -14,7 +14,7 @@ from conftest import tiny_config
 from gankit.cli import app
 from gankit.errors import GankitError
 from gankit.metrics.evaluate import Scorer, parse_metrics
-from gankit.training.checkpoint import list_checkpoints, load_checkpoint
+from gankit.runs.checkpoint import list_checkpoints, load_checkpoint
 
 runner = CliRunner()
 

@@ -27,7 +27,7 @@ import gankit
 from conftest import cli, one_line_error, tiny_config
 from gankit.errors import GankitError
 from gankit.models.gan import GAN
-from gankit.training.checkpoint import list_checkpoints, load_checkpoint
+from gankit.runs.checkpoint import list_checkpoints, load_checkpoint
 
 SRC = Path(gankit.__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ import torch
 import yaml
 
 import gankit
-from gankit.training.checkpoint import list_checkpoints, load_checkpoint
+from gankit.runs.checkpoint import list_checkpoints, load_checkpoint
 
 SRC = Path(gankit.__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 import gankit
 from conftest import cli, one_line_error
 from gankit.lab import MAX_SESSIONS, create_app
+from gankit.nn import torch_threads
 from gankit.training.run import build
-from gankit.training.runtime import torch_threads
 
 #: Small networks: the server's behaviour, not the quality of what it trains.
 SMALL = {"width": 32, "depth": 2, "batch_size": 64}

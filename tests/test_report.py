@@ -19,7 +19,7 @@ from gankit.explore.pictures import curve_panels
 from gankit.report import write_report
 from gankit.report.folder import read_folder, spread
 from gankit.report.provenance import closest_preset
-from gankit.training.lock import run_lock
+from gankit.runs.lock import run_lock
 
 
 @pytest.fixture(scope="module")

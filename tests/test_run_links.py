@@ -175,7 +175,7 @@ def test_overwrite_checks_every_level_and_deletes_nothing_of_the_users(tmp_path,
 def test_deleting_a_run_leaves_what_gankit_did_not_write(tmp_path, pristine):
     """The one deleter of runs deletes by name, so even a wrong check before it loses
     nothing of the user's."""
-    from gankit.training.run import delete_run
+    from gankit.runs.folder import delete_run
 
     run = tmp_path / RUN
     shutil.copytree(pristine / RUN, run)

@@ -11,8 +11,8 @@ import gankit
 from conftest import cli, one_line_error, tiny_config
 from gankit.errors import DivergenceError
 from gankit.models.gan import GAN
-from gankit.training.lock import run_lock
-from gankit.training.run import summarize_runs
+from gankit.runs.lock import run_lock
+from gankit.runs.summary import summarize_runs
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import gankit
 from conftest import tiny_config
 from gankit.errors import DivergenceError, GankitError
 from gankit.models.gan import GAN
-from gankit.training.checkpoint import list_checkpoints, load_checkpoint
+from gankit.runs.checkpoint import list_checkpoints, load_checkpoint
 
 
 def final_state(run_dir):
@@ -163,8 +163,8 @@ def test_tensorboard_without_the_package_is_a_clear_error(tmp_path, monkeypatch)
 
 
 def test_ema_batch_norm_statistics_are_re_estimated_for_the_averaged_weights():
+    from gankit.ema import make_ema, recompute_batch_norm, update_ema
     from gankit.registry import create_model
-    from gankit.training.ema import make_ema, recompute_batch_norm, update_ema
 
     model = create_model("dcgan", data_shape=(1, 8, 8), g_channels=8, d_channels=8, latent_dim=4)
     ema = make_ema(model.G, decay=0.5)

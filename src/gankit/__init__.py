@@ -35,8 +35,8 @@ _LAZY = {
     "evaluate_run": "gankit.api",
     "explore": "gankit.api",
     "TrainResult": "gankit.training.trainer",
-    "load_run": "gankit.training.run",
-    "Run": "gankit.training.run",
+    "load_run": "gankit.runs.load",
+    "Run": "gankit.runs.load",
     "create_model": "gankit.registry",
     "list_models": "gankit.registry",
     "register_model": "gankit.registry",
@@ -58,8 +58,8 @@ if TYPE_CHECKING:
     from gankit.errors import DivergenceError, GankitError
     from gankit.models.base import Model
     from gankit.registry import create_model, list_models, register_model
+    from gankit.runs.load import Run, load_run
     from gankit.tasks import Task, register_task
-    from gankit.training.run import Run, load_run
     from gankit.training.trainer import TrainResult
 
 

@@ -21,25 +21,15 @@ from gankit.explore.pictures import save_loss_curves
 from gankit.files import atomic_write_text
 from gankit.metrics.evaluate import EvalOptions, EvalReport
 from gankit.metrics.progress import Progress
+from gankit.nn import torch_threads
 from gankit.registry import get_spec, import_modules, list_models
+from gankit.runs.folder import RunPaths, check_run_dir, check_runs_dir, fresh_run_dir, is_run
+from gankit.runs.load import Run, load_run
+from gankit.runs.lock import run_lock
 from gankit.tasks import TASKS, all_views, get_task
 from gankit.training.distributed import barrier, init_from_environment, launch_rank, shutdown
-from gankit.training.lock import run_lock
-from gankit.training.run import (
-    Run,
-    RunPaths,
-    build,
-    check_run_dir,
-    check_runs_dir,
-    fresh_run_dir,
-    is_run,
-    load_pretrained,
-    load_run,
-    resume_config,
-    resume_state,
-    with_pretrained,
-)
-from gankit.training.runtime import default_threads, resolve_device, torch_threads
+from gankit.training.run import build, load_pretrained, resume_config, resume_state, with_pretrained
+from gankit.training.runtime import default_threads, resolve_device
 from gankit.training.trainer import Trainer, TrainResult
 
 
@@ -196,7 +186,8 @@ def evaluate_run(
     ``overwrite`` it is scored again and replaces the latest. An ``eval.json`` that
     cannot be read is refused without ``overwrite`` and replaced with it.
     """
-    from gankit.metrics.evaluate import read_eval, same_evaluation, with_history
+    from gankit.metrics.evaluate import same_evaluation, with_history
+    from gankit.runs.summary import read_eval
 
     loaded = load_run(run, runs_dir, step)
     out = loaded.paths.eval

@@ -240,7 +240,7 @@ def sample(
     from gankit.errors import GankitError
     from gankit.explore.latent import sample_chunks
     from gankit.explore.pictures import write_sample_file, write_sample_folder
-    from gankit.training.run import load_run
+    from gankit.runs.load import load_run
 
     loaded = load_run(run, runs_dir, step)
     at = "" if step is None else f"_step{step}"
@@ -318,8 +318,8 @@ def info(
     """Show a run's config, steps done and latest losses."""
     from gankit.config import dump_yaml
     from gankit.explore.pictures import read_metrics
-    from gankit.training.checkpoint import list_checkpoints
-    from gankit.training.run import RunPaths, find_run, run_config
+    from gankit.runs.checkpoint import list_checkpoints
+    from gankit.runs.folder import RunPaths, find_run, run_config
 
     paths = RunPaths(find_run(run, runs_dir))
     config = run_config(paths.root)
@@ -648,7 +648,7 @@ def explore(
     from gankit.api import explore as explore_run
     from gankit.errors import GankitError
     from gankit.explore.explore import ExploreOptions
-    from gankit.training.run import load_run
+    from gankit.runs.load import load_run
 
     pair = _int_list(seeds, "--seeds")
     if pair is not None and len(pair) != 2:
@@ -695,8 +695,8 @@ def translate(
     with a change run; PNGs at the run's resolution."""
     _use_imports(import_)
     from gankit.explore.translate import translate_files
+    from gankit.runs.load import load_run
     from gankit.tasks import get_task
-    from gankit.training.run import load_run
 
     loaded = load_run(run, runs_dir)
     # the run's task writes the files; translate_files refuses runs that translate nothing
@@ -729,7 +729,7 @@ def checkpoint_upgrade(
     you made or trust.
     """
     from gankit.errors import GankitError
-    from gankit.training.run import upgrade_checkpoints
+    from gankit.runs.load import upgrade_checkpoints
 
     if not trust:
         raise GankitError(
@@ -773,8 +773,8 @@ def generate(
     _use_imports(import_)
     from gankit.errors import GankitError
     from gankit.explore.text import COURSE_TEMPERATURES, passages, training_seed_text
-    from gankit.training.run import load_run
-    from gankit.training.runtime import torch_threads
+    from gankit.nn import torch_threads
+    from gankit.runs.load import load_run
 
     if greedy and temperature is not None:
         raise GankitError("--greedy draws no samples; drop --temperature (or --greedy)")
@@ -849,7 +849,7 @@ def runs_(
     from rich.console import Console
     from rich.table import Table
 
-    from gankit.training.run import summarize_runs
+    from gankit.runs.summary import summarize_runs
 
     summaries = summarize_runs(folder)
     if not summaries:

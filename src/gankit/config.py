@@ -406,7 +406,7 @@ def resolve_config(
     if not isinstance(listed, list):
         raise GankitError(f"config 'imports' must be a list of module names, got {listed!r}")
     modules = list(dict.fromkeys([*listed, *imports]))
-    # A saved run's list is not imported (import_listed=False): see training.run's
+    # A saved run's list is not imported (import_listed=False): see runs.load's
     # import_run_modules. A config file the user passes is their own choice.
     import_modules(
         modules if import_listed else list(imports), "imports" if not imports else "--import"

@@ -73,7 +73,7 @@ def segment_scenes(
     """Predict ``n`` test scenes of one domain with every run (all on the same data).
 
     Args:
-        runs: loaded segmentation runs (:class:`~gankit.training.run.Run`); the first
+        runs: loaded segmentation runs (:class:`~gankit.runs.load.Run`); the first
             one's data is used.
         n: scenes, a seeded random subset of the test split (train when there is none).
         seed: picks the scenes.

@@ -207,7 +207,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, runs_dir: str | Path = "run
     import uvicorn
 
     from gankit.errors import check_int
-    from gankit.training.runtime import torch_threads
+    from gankit.nn import torch_threads
 
     check_int("--port", port, 1, 65535)
     check_free(host, port)

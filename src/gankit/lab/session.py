@@ -32,10 +32,11 @@ from gankit.explore.pictures import save_loss_curves
 from gankit.explore.toy import critic_field, plane_bounds, plane_points
 from gankit.files import atomic_write_text
 from gankit.metrics.toy import mode_coverage
+from gankit.runs.folder import RunPaths, check_run_dir, fresh_run_dir
+from gankit.runs.rng import rng_state
 from gankit.tasks import get_task
 from gankit.training.data import BatchStream
-from gankit.training.run import RunPaths, build, check_run_dir, fresh_run_dir
-from gankit.training.runtime import rng_state
+from gankit.training.run import build
 from gankit.training.trainer import Trainer
 
 #: The 2-D targets a person can pick, as data sections of a run config. The ring's modes

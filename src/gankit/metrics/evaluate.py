@@ -39,7 +39,7 @@ from gankit.conventions import MAX_SEED
 from gankit.data import DataBundle
 from gankit.data.base import take
 from gankit.errors import GankitError, check_int, choices
-from gankit.files import atomic_write_text, json_safe, read_bytes
+from gankit.files import atomic_write_text, json_safe
 from gankit.metrics.progress import QUIET, Progress
 
 TOY_METRICS = ("modes", "w1")
@@ -435,7 +435,7 @@ class EvalReport:
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> EvalReport:
-        """The report ``eval.json`` holds (what :func:`read_eval` returns)."""
+        """The report ``eval.json`` holds (what :func:`gankit.runs.summary.read_eval` returns)."""
         names = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in saved.items() if key in names})
 
@@ -452,37 +452,6 @@ def _named(key: str) -> str:
 def _cell(value: float | None) -> str:
     """One number in a 12-wide column; a score that was not finite (null in JSON) as nan."""
     return f"{'nan' if value is None else format(value, '.4g'):>12}"
-
-
-#: The most bytes of an ``eval.json`` that gankit reads (its history grows by one small
-#: entry per evaluation; a sequence run's samples are the largest part).
-MAX_EVAL_JSON_BYTES = 32 * 2**20
-
-
-def read_eval(path: Path) -> dict[str, Any] | None:
-    """What ``eval.json`` at ``path`` holds, or None when there is none.
-
-    Raises:
-        GankitError: the file is larger than :data:`MAX_EVAL_JSON_BYTES`, is not JSON,
-            or holds no scores (the message says to pass --overwrite).
-    """
-    if not path.is_file():
-        return None
-    problem = None
-    if path.stat().st_size > MAX_EVAL_JSON_BYTES:
-        problem = f"is over {MAX_EVAL_JSON_BYTES // 2**20} MiB"
-    else:
-        try:
-            saved = json.loads(read_bytes(path, MAX_EVAL_JSON_BYTES).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            saved, problem = None, "is not the JSON gankit eval writes"
-        if problem is None and not (
-            isinstance(saved, dict) and isinstance(saved.get("scores"), dict)
-        ):
-            problem = "holds no scores"
-    if problem is not None:
-        raise GankitError(f"'{path}' {problem}; pass --overwrite to replace it")
-    return saved
 
 
 def same_evaluation(saved: dict[str, Any], step: int, asked: dict[str, Any]) -> bool:

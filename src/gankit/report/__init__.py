@@ -28,8 +28,8 @@ from gankit.registry import get_spec
 from gankit.report.folder import MAX_EMBEDDED_BYTES, PICTURE_SUFFIXES, RunFolder, read_folder
 from gankit.report.page import Markup, Page, figure_svg, join, markup, pictures, slider, table
 from gankit.report.provenance import closest_preset, commands
+from gankit.runs.lock import lock_holder
 from gankit.tasks import ReportSection, Task, get_task
-from gankit.training.lock import lock_holder
 
 #: The most runs one ``--compare`` page shows.
 MAX_COMPARE = 12

@@ -7,17 +7,17 @@ whose newest checkpoint is still being written, and a run that has none yet.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gankit.errors import GankitError, warn
+from gankit.errors import warn
 from gankit.files import is_link, link_error, read_bytes, read_jsonl, regular_files
-from gankit.training.checkpoint import list_checkpoints
-from gankit.training.lock import lock_holder
-from gankit.training.run import RunPaths, find_run, run_config
+from gankit.runs.checkpoint import list_checkpoints
+from gankit.runs.folder import RunPaths, find_run, run_config
+from gankit.runs.lock import lock_holder
+from gankit.runs.summary import read_eval
 
 #: The most previews a report embeds: evenly spaced over training, the newest always in.
 MAX_FRAMES = 40
@@ -110,7 +110,7 @@ def read_folder(run: str | Path, runs_dir: str | Path = "runs") -> RunFolder:
         config=run_config(path),
         rows=read_jsonl(paths.metrics) if paths.metrics.is_file() else [],
         previews=spread(previews, MAX_FRAMES),
-        evaluation=_evaluation(paths.eval),
+        evaluation=read_eval(paths.eval),
         pictures=[p for p in _files(paths.explore) if p.suffix in PICTURE_SUFFIXES],
         checkpoints=list_checkpoints(paths.checkpoints),
         snapshots=spread(
@@ -137,21 +137,6 @@ def _files(folder: Path) -> list[Path]:
         if is_link(path):
             warn(f"{link_error(path)}; the report leaves it out")
     return regular_files(folder)
-
-
-def _evaluation(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        report = json.loads(read_bytes(path, MAX_EMBEDDED_BYTES).decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise GankitError(
-            f"'{path}' is not the JSON gankit eval writes ({err}); run gankit eval again "
-            "or delete it"
-        ) from None
-    if not isinstance(report, dict) or not isinstance(report.get("scores"), dict):
-        raise GankitError(f"'{path}' holds no scores; run gankit eval again or delete it")
-    return report
 
 
 def is_training(run_dir: Path) -> bool:

@@ -19,8 +19,8 @@ from gankit.errors import GankitError
 from gankit.explore.text import COURSE_TEMPERATURES, TextPreviews, temperature_curve
 from gankit.metrics.evaluate import EvalOptions, EvalReport
 from gankit.metrics.text import check_vocabulary, held_out_bits, temperature_scores
+from gankit.nn import torch_threads
 from gankit.tasks import Task, register_task
-from gankit.training.runtime import torch_threads
 
 #: Held-out tokens scored every ``train.eval_every`` steps when ``train.eval_n`` is unset.
 TRAINING_EVAL_TOKENS = 20_000

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig
+from gankit.ema import make_ema, recompute_batch_norm, update_ema
 from gankit.errors import DivergenceError, GankitError, note, warn
 from gankit.files import (
     LinkError,
@@ -39,14 +40,16 @@ from gankit.files import (
     open_regular,
 )
 from gankit.models.base import Model
-from gankit.training import tensorboard
-from gankit.training.checkpoint import (
+from gankit.runs.checkpoint import (
     FORMAT,
     CheckpointError,
     latest_checkpoint,
     one_line,
     save_checkpoint,
 )
+from gankit.runs.folder import RunPaths
+from gankit.runs.rng import rng_state, set_rng_state
+from gankit.training import tensorboard
 from gankit.training.data import BatchStream, check_batch_size
 from gankit.training.distributed import (
     SINGLE,
@@ -56,16 +59,12 @@ from gankit.training.distributed import (
     unwrapped,
     wrap_networks,
 )
-from gankit.training.ema import make_ema, recompute_batch_norm, update_ema
-from gankit.training.run import RunPaths
 from gankit.training.runtime import (
     CompiledSteps,
     Precision,
     StopFlag,
     resolve_device,
-    rng_state,
     seed_everything,
-    set_rng_state,
 )
 
 #: Stream offset of the fixed-noise generator, so it never coincides with the weights' seed.

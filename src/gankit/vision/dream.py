@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from gankit.errors import GankitError, check_int, choices
-from gankit.training.runtime import torch_threads
+from gankit.nn import torch_threads
 from gankit.vision.common import (
     check_inception_size,
     check_positive,

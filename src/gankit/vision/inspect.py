@@ -27,7 +27,7 @@ from torch import nn
 
 from gankit.errors import GankitError, check_int, choices
 from gankit.metrics.progress import QUIET, Progress
-from gankit.training.runtime import torch_threads
+from gankit.nn import torch_threads
 from gankit.vision.common import (
     check_inception_size,
     check_output,
@@ -154,7 +154,7 @@ def open_probe(
             f"unknown network '{target}'; valid: inception, evaluator:DATASET "
             "(e.g. evaluator:digits), or a classify-task run directory"
         )
-    from gankit.training.run import load_run
+    from gankit.runs.load import load_run
 
     model = load_run(target, runs_dir).model.eval()
     if model.task != "classify":

@@ -29,7 +29,7 @@ from gankit.files import (
     make_folder,
     regular_files,
 )
-from gankit.training.runtime import portable_rng_state
+from gankit.runs.rng import portable_rng_state
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})\.pt$")
 
