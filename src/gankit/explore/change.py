@@ -19,6 +19,7 @@ from gankit.explore.pictures import pyplot
 from gankit.explore.translate import read_inputs, save_planned
 from gankit.files import atomic_write
 from gankit.images import to_pil
+from gankit.runs.load import Run
 
 #: The columns of every change picture: c = 0, 0.25, 0.5, 0.75, 1.
 AMOUNTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -83,7 +84,7 @@ class ChangePreviews:
         return path
 
 
-def change_view(run, options) -> list[Picture]:
+def change_view(run: Run, options) -> list[Picture]:
     """``--what change``: ``--pairs`` held-out earlier items (rows), seeded by ``--seed``."""
     bundle = load_data(run.config["data"])
     x = held_out_inputs(bundle, options.pairs, torch.Generator().manual_seed(options.seed))
@@ -106,7 +107,7 @@ def check_amount(amount: float | None) -> float:
 
 
 def change_files(
-    run,
+    run: Run,
     direction: str,
     input_path: str | Path,
     out_dir: str | Path,

@@ -23,6 +23,7 @@ from gankit.errors import GankitError, check_finite, check_int
 from gankit.explore import latent, toy
 from gankit.explore.pictures import MAX_GRID, save_samples, writing
 from gankit.files import atomic_write, make_folder, record_written, regular_files
+from gankit.runs.load import Run
 
 #: The most pairs a walk shows (rows), and the most steps (columns) of a walk, a
 #: traversal or a row of classes; ``latent.MAX_BLOCK`` bounds their product.
@@ -49,7 +50,7 @@ class ExploreOptions:
     animate: bool = False
     extra: dict = field(default_factory=dict)
     #: segment: loaded runs whose predictions go next to this run's (e.g. source-only).
-    compare: list = field(default_factory=list)
+    compare: list[Run] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_int("--n", self.n, 1, MAX_GRID)
@@ -102,7 +103,7 @@ def _gif(frames, duration: int = 120) -> Callable[[Path], None]:
     return write
 
 
-def _bundle(run):
+def _bundle(run: Run):
     return load_data(run.config["data"])
 
 
@@ -117,7 +118,7 @@ def on_points(data_shape: tuple[int, ...]) -> bool:
 
 
 # --------------------------------------------------------------------------- samplers
-def grid(run, o: ExploreOptions) -> list[Picture]:
+def grid(run: Run, o: ExploreOptions) -> list[Picture]:
     """Samples: a grid of images, or a scatter over the real points."""
     samples = latent.grid(run, o.n, o.seed, o.truncation)
     suffix = f"_trunc{o.truncation:g}" if o.truncation is not None else ""
@@ -131,7 +132,7 @@ def grid(run, o: ExploreOptions) -> list[Picture]:
     ]
 
 
-def interp(run, o: ExploreOptions) -> list[Picture]:
+def interp(run: Run, o: ExploreOptions) -> list[Picture]:
     """Walks between latents: a strip per pair, and a GIF."""
     latent.images_only(run, "interp")
     samples = latent.interpolate(run, o.pairs, o.steps, o.method, o.seeds)
@@ -140,7 +141,7 @@ def interp(run, o: ExploreOptions) -> list[Picture]:
     return [Picture(f"interp_{tag}.png", strip.save), Picture(f"interp_{tag}.gif", _gif(frames))]
 
 
-def classes(run, o: ExploreOptions) -> list[Picture]:
+def classes(run: Run, o: ExploreOptions) -> list[Picture]:
     """Conditional samplers: one row per class, one noise per column."""
     latent.images_only(run, "classes")
     block = latent.classes(run, o.steps, o.seed)
@@ -152,7 +153,7 @@ def classes(run, o: ExploreOptions) -> list[Picture]:
     return [Picture(f"classes_seed{o.seed}.png", picture.save)]
 
 
-def traverse(run, o: ExploreOptions) -> list[Picture]:
+def traverse(run: Run, o: ExploreOptions) -> list[Picture]:
     """InfoGAN: each continuous code swept, one row per categorical value."""
     latent.images_only(run, "traverse")
     pictures = []
@@ -171,7 +172,7 @@ def traverse(run, o: ExploreOptions) -> list[Picture]:
     return pictures
 
 
-def manifold(run, o: ExploreOptions) -> list[Picture]:
+def manifold(run: Run, o: ExploreOptions) -> list[Picture]:
     """VAE: the decoded latent plane (2-D latents) and held-out reconstructions."""
     latent.images_only(run, "manifold")
     if o.view not in ("auto", "plane", "recon"):
@@ -206,7 +207,7 @@ def manifold(run, o: ExploreOptions) -> list[Picture]:
     return pictures
 
 
-def toy_field(run, o: ExploreOptions) -> list[Picture]:
+def toy_field(run: Run, o: ExploreOptions) -> list[Picture]:
     """2-D points: D's field, G's push and both point sets, or a GIF over the run."""
     if not on_points(run.model.data_shape):
         raise GankitError(
@@ -238,7 +239,7 @@ def toy_field(run, o: ExploreOptions) -> list[Picture]:
 
 
 # --------------------------------------------------------------------------- segmenters
-def segment(run, o: ExploreOptions) -> list[Picture]:
+def segment(run: Run, o: ExploreOptions) -> list[Picture]:
     """Target test scenes: the image, each compared run's prediction, this run's, the
     truth. Column titles carry each run's mIoU on the whole target test split."""
     from gankit.explore.segment import held_out_scenes, save_segmentation_figure, segment_scenes

@@ -13,6 +13,7 @@ from PIL import Image
 from gankit.conventions import MAX_SEED
 from gankit.errors import GankitError, check_int
 from gankit.explore.pictures import image_grid
+from gankit.runs.load import Run
 
 #: The most samples one ``gankit sample`` draws: FID's usual 50,000. At 64 px RGB they
 #: are 2.5 GB of float32, written to ``.npy`` a chunk at a time.
@@ -29,7 +30,7 @@ def _scale(images: torch.Tensor) -> int:
     return max(1, 96 // images.shape[-1])
 
 
-def images_only(run, what: str) -> None:
+def images_only(run: Run, what: str) -> None:
     """Refuse a picture of images for a run on 2-D points."""
     if len(run.model.data_shape) != 3:
         raise GankitError(
@@ -85,7 +86,7 @@ def check_block(rows: int, columns: int, what: str, option: str = "--steps") -> 
         )
 
 
-def grid(run, n: int = 64, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
+def grid(run: Run, n: int = 64, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
     """``n`` samples; with ``truncation``, from a truncated Gaussian latent."""
     model, generator = run.model, torch.Generator().manual_seed(seed)
     latent = model.sample_latent(n, generator)
@@ -118,7 +119,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def interpolate(
-    run,
+    run: Run,
     pairs: int = 6,
     steps: int = 10,
     method: str = "slerp",
@@ -162,7 +163,7 @@ def interpolation_pictures(samples: torch.Tensor) -> tuple[Image.Image, list[Ima
     return strip, frames
 
 
-def classes(run, per_class: int = 10, seed: int = 0) -> torch.Tensor:
+def classes(run: Run, per_class: int = 10, seed: int = 0) -> torch.Tensor:
     """(K, per_class, ...): one row per class; column j shares its noise across rows, so
     a column shows one style in every class."""
     model = run.model
@@ -177,7 +178,7 @@ def classes(run, per_class: int = 10, seed: int = 0) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def traverse(run, steps: int = 9, seed: int = 0, span: float = 2.0) -> list[torch.Tensor]:
+def traverse(run: Run, steps: int = 9, seed: int = 0, span: float = 2.0) -> list[torch.Tensor]:
     """InfoGAN: per continuous code j, a (K, steps, ...) block: row = categorical value,
     column = c_con[j] swept over [−span, span], the other codes at 0 and z fixed.
 
@@ -207,7 +208,7 @@ def traverse(run, steps: int = 9, seed: int = 0, span: float = 2.0) -> list[torc
     return blocks
 
 
-def manifold_plane(run, n: int = 15) -> torch.Tensor:
+def manifold_plane(run: Run, n: int = 15) -> torch.Tensor:
     """VAE with a 2-D latent: (n, n, ...) decoded at the Gaussian quantiles of a grid over
     (0.05, 0.95)², as in Kingma & Welling's figure 4."""
     model = run.model
@@ -228,7 +229,7 @@ def plane_values(n: int) -> torch.Tensor:
     return torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
 
 
-def reconstructions(run, images: torch.Tensor) -> torch.Tensor:
+def reconstructions(run: Run, images: torch.Tensor) -> torch.Tensor:
     """(2, N, ...): held-out inputs above their reconstructions from the posterior mean."""
     return torch.stack([images, run.model.reconstruct(images).cpu()])
 

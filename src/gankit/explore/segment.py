@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import GankitError
+from gankit.runs.load import Run
 
 #: Distinct colours for class indices (matplotlib's tab10); ignored pixels are black.
 CLASS_COLOURS = torch.tensor(
@@ -39,7 +40,7 @@ def colour_labels(labels: torch.Tensor) -> torch.Tensor:
     return torch.where((labels < 0)[..., None], torch.zeros(3), colours)
 
 
-def _check_segmentation(run) -> None:
+def _check_segmentation(run: Run) -> None:
     if run.model.task != "segment":
         raise GankitError(
             f"--what segment needs segmentation runs (adaptseg); '{run.path.name}' is a "
@@ -47,7 +48,9 @@ def _check_segmentation(run) -> None:
         )
 
 
-def held_out_scenes(run, domain: str = "target") -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def held_out_scenes(
+    run: Run, domain: str = "target"
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """A segmentation run's test split of one domain (train when there is none).
 
     Returns:
@@ -68,7 +71,7 @@ def held_out_scenes(run, domain: str = "target") -> tuple[torch.Tensor, torch.Te
 
 
 def segment_scenes(
-    runs: list, n: int = 6, seed: int = 0, domain: str = "target"
+    runs: list[Run], n: int = 6, seed: int = 0, domain: str = "target"
 ) -> dict[str, torch.Tensor | list]:
     """Predict ``n`` test scenes of one domain with every run (all on the same data).
 

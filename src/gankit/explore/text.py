@@ -25,6 +25,7 @@ from gankit.explore.explore import ExploreOptions, Picture
 from gankit.explore.pictures import pyplot
 from gankit.files import atomic_write_text
 from gankit.metrics.text import check_vocabulary, held_out_prompts, temperature_scores
+from gankit.runs.load import Run
 
 #: Temperatures of every preview, and the tokens each preview continues its prompt by.
 PREVIEW_TEMPERATURES = (0.5, 1.0)
@@ -70,7 +71,7 @@ class Passage:
     text: str
 
 
-def check_sequence_model(run) -> None:
+def check_sequence_model(run: Run) -> None:
     if not hasattr(run.model, "sample_tokens"):
         raise GankitError(
             f"run '{run.path.name}' is a '{run.model.model_name}' run (task {run.model.task}), "
@@ -83,7 +84,7 @@ def check_sequence_model(run) -> None:
 SEED_WINDOW = {"char": 60, "word": 24}
 
 
-def training_seed_text(run, seed: int = 0) -> tuple[str, int]:
+def training_seed_text(run: Run, seed: int = 0) -> tuple[str, int]:
     """A seed text drawn from the run's training text, and the token offset it starts at.
 
     ``seed`` picks the window of :data:`SEED_WINDOW` tokens, so the same seed gives the
@@ -111,7 +112,7 @@ def _last_space(text: str) -> int | None:
 
 
 def passages(
-    run,
+    run: Run,
     seed_text: str,
     temperatures: tuple[float, ...] = COURSE_TEMPERATURES,
     length: int = 400,
@@ -147,7 +148,7 @@ def passages(
     return out
 
 
-def temperature_curve(run, options: ExploreOptions) -> list[Picture]:
+def temperature_curve(run: Run, options: ExploreOptions) -> list[Picture]:
     """Word share and entropy of ``options.n`` samples of 200 tokens per temperature."""
     bundle = load_data(run.config["data"])
     check_vocabulary(run.model, bundle)

@@ -17,6 +17,7 @@ from gankit.errors import GankitError, choices
 from gankit.explore.pictures import writing
 from gankit.files import atomic_write, refuse_inputs
 from gankit.images import image_grid, to_pil
+from gankit.runs.load import Run
 
 #: Strips in the overview picture ``strips.png``, and strips per row.
 OVERVIEW_STRIPS, OVERVIEW_PER_ROW = 16, 4
@@ -25,7 +26,7 @@ OVERVIEW_STRIPS, OVERVIEW_PER_ROW = 16, 4
 MAX_INPUTS, TRANSLATE_CHUNK = 10_000, 256
 
 
-def _check_translator(run) -> None:
+def _check_translator(run: Run) -> None:
     model = run.model
     if model.task == "translate":
         return
@@ -67,7 +68,7 @@ def read_inputs(path: str | Path, shape: tuple[int, ...]) -> tuple[list[Path], t
 
 
 def translate_files(
-    run,
+    run: Run,
     direction: str,
     input_path: str | Path,
     out_dir: str | Path,

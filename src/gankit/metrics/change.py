@@ -39,6 +39,7 @@ from gankit.errors import GankitError
 from gankit.metrics.evaluate import EvalOptions, EvalReport
 from gankit.metrics.frechet import frechet_distance
 from gankit.models.base import ScoreContext
+from gankit.runs.load import Run
 
 #: The codes of ``control_per_input``.
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -198,7 +199,7 @@ class BlendedTranslation:
     earlier and later domains); :func:`change_scores` scores it like a change model.
     """
 
-    def __init__(self, run) -> None:
+    def __init__(self, run: Run) -> None:
         self.run = run
 
     def change(
@@ -214,7 +215,7 @@ class BlendedTranslation:
         return {}, {}
 
 
-def evaluate_change(run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
+def evaluate_change(run: Run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
     """``gankit eval`` for the change family: :func:`change_scores` on held-out items."""
     started = time.perf_counter()
     options.check_defaults(

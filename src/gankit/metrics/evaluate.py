@@ -41,6 +41,7 @@ from gankit.data.base import take
 from gankit.errors import GankitError, check_int, choices
 from gankit.files import atomic_write_text, json_safe
 from gankit.metrics.progress import QUIET, Progress
+from gankit.runs.load import Run
 
 TOY_METRICS = ("modes", "w1")
 IMAGE_METRICS = ("fd", "kid", "is", "pr", "dc")
@@ -178,7 +179,7 @@ class EvalOptions:
         return {"metrics": metrics, "n": self.n, "features": self.features,
                 "split": self.split, "seed": self.seed}  # fmt: skip
 
-    def check_defaults(self, run, what: str, keys: tuple[str, ...]) -> None:
+    def check_defaults(self, run: Run, what: str, keys: tuple[str, ...]) -> None:
         """Refuse options that this kind of run does not read."""
         defaults = EvalOptions()
         changed = [k for k in keys if getattr(self, k) != getattr(defaults, k)]
@@ -477,7 +478,7 @@ def with_history(report: EvalReport, saved: dict[str, Any] | None, replace: bool
 
 
 # --------------------------------------------------------------------------- task "sample"
-def evaluate_samples(run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
+def evaluate_samples(run: Run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
     """``gankit eval`` for samplers: the data's metrics on ``n`` samples against the
     reference split, next to the real-vs-real floor, then the family's own scores
     (``Model.family_scores``: a VAE's ELBO, a conditional GAN's label accuracy, InfoGAN's
@@ -603,7 +604,7 @@ def translation_scores(
     return scores, floor, notes
 
 
-def evaluate_translation(run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
+def evaluate_translation(run: Run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
     """``gankit eval`` for translators: :func:`translation_scores` on the held-out splits."""
     started = time.perf_counter()
     options.check_defaults(

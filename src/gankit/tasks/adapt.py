@@ -19,6 +19,7 @@ import torch
 from gankit.explore import explore
 from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import accuracy, domain_scores, evaluate_domains, segmentation
+from gankit.runs.load import Run
 from gankit.tasks import Adaptation, ReportSection, Task, register_task
 
 
@@ -29,7 +30,7 @@ def _scores(score):
     return build
 
 
-def export_predictor(run, direction: str | None = None) -> Exportable:
+def export_predictor(run: Run, direction: str | None = None) -> Exportable:
     """The network behind ``predict``: (N, ...) inputs of the run's data -> (N, K, ...)
     class logits (``predict`` takes their argmax over K)."""
     net = run.model.predictor()

@@ -16,6 +16,7 @@ from gankit.explore import explore, toy
 from gankit.explore.previews import SamplePreviews
 from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import Scorer, evaluate_samples
+from gankit.runs.load import Run
 from gankit.tasks import ReportSection, Task, register_task
 from gankit.training.trainer import FIXED_NOISE_OFFSET
 
@@ -39,7 +40,7 @@ def sample_scores(model, bundle, cfg):
     return evaluate
 
 
-def export_sampler(run, direction: str | None = None) -> Exportable:
+def export_sampler(run: Run, direction: str | None = None) -> Exportable:
     """The network behind ``gankit sample``: the latent's tensors (``sample_latent``) ->
     samples, through the EMA generator when the run kept one."""
     model = run.model

@@ -20,6 +20,7 @@ from gankit.explore.text import COURSE_TEMPERATURES, TextPreviews, temperature_c
 from gankit.metrics.evaluate import EvalOptions, EvalReport
 from gankit.metrics.text import check_vocabulary, held_out_bits, temperature_scores
 from gankit.nn import torch_threads
+from gankit.runs.load import Run
 from gankit.tasks import Task, register_task
 
 #: Held-out tokens scored every ``train.eval_every`` steps when ``train.eval_n`` is unset.
@@ -54,7 +55,7 @@ def sequence_scores(model, bundle, cfg):
     return evaluate
 
 
-def evaluate_sequence(run, bundle, options: EvalOptions) -> EvalReport:
+def evaluate_sequence(run: Run, bundle, options: EvalOptions) -> EvalReport:
     """``gankit eval`` for language models: bits on the split with its baselines, then
     ``--n`` samples (16) of 200 tokens per temperature, seeded by ``--seed``."""
     options.check_defaults(

@@ -16,6 +16,7 @@ from gankit.explore.previews import TranslationPreviews
 from gankit.explore.translate import translate_files
 from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import evaluate_translation, translation_scores
+from gankit.runs.load import Run
 from gankit.tasks import Task, register_task
 
 
@@ -35,7 +36,7 @@ def translation_during_training(model, bundle, cfg):
     return evaluate
 
 
-def export_translator(run, direction: str | None = None) -> Exportable:
+def export_translator(run: Run, direction: str | None = None) -> Exportable:
     """The network of one direction (``AtoB`` by default; G_AB is the EMA generator when
     the run kept one): (N, C, H, W) images of one domain in [-1, 1] -> the other's."""
     model = run.model
