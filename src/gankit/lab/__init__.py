@@ -49,8 +49,8 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Addresses that listen on every interface: any Host may name them.
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 COMMANDS = ("configure", "start", "pause", "step", "reset", "save")
-#: The longest command answered, in characters: a configure with 64 clicked points is
-#: about 2,000. uvicorn drops a connection whose frame passes MAX_FRAME_BYTES.
+#: The longest command answered, in characters: a configure with 256 clicked points is
+#: about 8,000. uvicorn drops a connection whose frame passes MAX_FRAME_BYTES.
 MAX_MESSAGE_CHARS, MAX_FRAME_BYTES = 65_536, 1 << 20
 #: The deepest nesting answered: a configure's points are 3 deep. Python's json parser
 #: recurses, and 100,000 brackets raised RecursionError out of the socket's task.

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from gankit.config import check_run_name, dump_yaml, resolve_config
+from gankit.data.toy import MAX_POINTS_CENTRES
 from gankit.errors import GankitError, check_int, choices
 from gankit.explore.pictures import save_loss_curves
 from gankit.explore.toy import critic_field, plane_bounds, plane_points
@@ -65,10 +66,10 @@ FIELD_RESOLUTION, ARROW_RESOLUTION, N_FAKE, N_REAL = 48, 15, 512, 1000
 FRAME_SECONDS, LOG_EVERY = 0.15, 10
 #: The most steps one "step" command asks for.
 MAX_STEP_COMMAND = 1000
-#: Clicked points: at most this many, each coordinate within [-POINT_LIMIT, POINT_LIMIT]
-#: (the planes of the targets span about [-5, 5]; 1e308 made the data, and then the
-#: frames, infinite).
-MAX_POINTS, POINT_LIMIT = 64, 10.0
+#: Clicked points: at most the ``points`` source's count, each coordinate within
+#: [-POINT_LIMIT, POINT_LIMIT] (the planes of the targets span about [-5, 5]; 1e308 made
+#: the data, and then the frames, infinite).
+MAX_POINTS, POINT_LIMIT = MAX_POINTS_CENTRES, 10.0
 #: The bounds of every number a page can set: name -> (low, high), both included. The
 #: highs bound the cost of one step: at WGAN-GP (the costliest loss, a double backward)
 #: with width 256, depth 4, batch 512 and n_critic 5 one step takes about 0.2 s of one
