@@ -7,6 +7,7 @@ the docs (docs/report.png, docs/lab.png).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -43,6 +44,13 @@ FLAGS = (
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield driver
+    driver.quit()
+
+
+def chromium(profile: Path):
+    """A headless Chromium driven by Selenium, its profile in ``profile``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -50,12 +58,10 @@ def browser(tmp_path_factory):
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--user-data-dir={profile}")
     options.add_argument("--window-size=1300,1000")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
 
 
 def console_errors(driver) -> list[str]:
@@ -158,6 +164,14 @@ def test_no_payload_of_a_run_folder_runs_script_in_the_report(browser, tmp_path)
 # --------------------------------------------------------------------------- the lab
 @pytest.fixture
 def lab_url(browser, tmp_path):
+    with serve_lab(tmp_path / "runs") as url:
+        yield url
+        browser.get("about:blank")  # closes the page's socket: its session stops
+
+
+@contextlib.contextmanager
+def serve_lab(runs_dir: Path):
+    """A lab served on a free port of 127.0.0.1; yields its page's URL, with the token."""
     import uvicorn
 
     from gankit.lab import create_app
@@ -165,19 +179,17 @@ def lab_url(browser, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(tmp_path / "runs"), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
+    app = create_app(runs_dir, "127.0.0.1", port)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     with torch_threads(1):  # as gankit lab serves: one thread per session
         thread.start()
         wait_for(lambda: server.started, 20, "the server did not start")
-        yield f"http://127.0.0.1:{port}/"
-        browser.get("about:blank")  # closes the page's socket: its session stops
-        server.should_exit = True
-        thread.join(timeout=20)
+        try:
+            yield f"http://127.0.0.1:{port}/?token={app.state.token}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=20)
 
 
 def test_lab_trains_pauses_resets_and_refuses_a_bad_rate(browser, lab_url, tmp_path):

@@ -18,12 +18,43 @@ from gankit.training.run import build
 
 #: Small networks: the server's behaviour, not the quality of what it trains.
 SMALL = {"width": 32, "depth": 2, "batch_size": 64}
+#: The address the test apps are made for: what a browser on the lab's page sends as
+#: Host and Origin.
+HOST, PORT = "127.0.0.1", 8765
+ORIGIN = f"http://{HOST}:{PORT}"
+
+
+class LabClient(TestClient):
+    """A TestClient that speaks as the lab's own page: its Host, its Origin, the token."""
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, base_url=ORIGIN, **kwargs)
+        self.token = app.state.token
+
+    def websocket_connect(self, url: str = "/ws", headers=None, token: str | None = None, **kw):
+        token = self.token if token is None else token
+        headers = {"origin": ORIGIN} if headers is None else headers
+        separator = "&" if "?" in url else "?"
+        address = f"ws://{HOST}:{PORT}{url}{separator}token={token}"
+        return super().websocket_connect(address, headers=headers, **kw)
+
+    def page(self, **kwargs):
+        return self.get(f"/?token={self.token}", **kwargs)
+
+
+def lab_app(runs_dir, **kwargs):
+    return create_app(runs_dir, HOST, PORT, **kwargs)
 
 
 @pytest.fixture
 def client(tmp_path):
+    yield from serving(tmp_path / "runs")
+
+
+def serving(runs_dir):
+    """A client of a lab saving to ``runs_dir``; at the end, no session thread is left."""
     # as gankit lab serves: one thread per session
-    with torch_threads(1), TestClient(create_app(tmp_path / "runs")) as client:
+    with torch_threads(1), LabClient(lab_app(runs_dir)) as client:
         yield client
     # a closed tab stops its session's thread: none may go on training (and drawing from
     # torch's global random stream) once the client has gone
@@ -67,11 +98,12 @@ def settle(ws) -> dict:
 
 
 def test_the_page_has_the_controls_and_warns_when_exposed(tmp_path):
-    local = TestClient(create_app(tmp_path)).get("/").text
+    local = LabClient(lab_app(tmp_path)).page().text
     for control in ('id="plane"', 'id="start"', 'id="pause"', 'id="reset"', 'id="lr-g"'):
         assert control in local
     assert "<script src" not in local and 'id="exposed"' not in local
-    exposed = TestClient(create_app(tmp_path, exposed_host="0.0.0.0")).get("/").text
+    app = create_app(tmp_path, "0.0.0.0", PORT)
+    exposed = TestClient(app).get(f"/?token={app.state.token}").text
     assert 'id="exposed"' in exposed and "listens on 0.0.0.0" in exposed
 
 
@@ -213,11 +245,14 @@ def test_serve_warns_about_another_address(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     serve("0.0.0.0", port)
-    assert calls == [{"host": "0.0.0.0", "port": port, "log_level": "warning"}]
-    assert "anyone who can reach this machine" in capsys.readouterr().err
+    assert calls[0]["host"] == "0.0.0.0" and calls[0]["port"] == port
+    out = capsys.readouterr()
+    assert "anyone who can reach this machine" in out.err
+    assert f"http://0.0.0.0:{port}/?token=" in out.out
     serve(port=port)
     assert calls[-1]["host"] == "127.0.0.1"
-    assert "anyone" not in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert "anyone" not in out.err and f"http://localhost:{port}/?token=" in out.out
 
 
 def test_a_port_in_use_is_one_line(tmp_path):

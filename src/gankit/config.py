@@ -470,15 +470,18 @@ def _warn_kept_data_options(before: Any, after: Any) -> None:
         )
 
 
-#: A run's name: one folder name under the runs folder.
-RUN_NAME = re.compile(r"[A-Za-z0-9._-]+")
+#: A run's name: one folder name under the runs folder. It starts with a letter, digit or
+#: '_': a leading '-' reads as an option to the shell commands people run on runs
+#: (``rm runs/-rf``), and a leading '.' hides the folder from ``ls`` (and makes '...').
+RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 #: Bytes; a file system allows 255 in one name, and --overwrite appends "~old".
 RUN_NAME_MAX_BYTES = 250
 
 
 def check_run_name(name: Any) -> str:
     """``name`` if it names one folder under the runs folder, never a path: no
-    separators, not ``.`` or ``..``, at most 250 bytes.
+    separators, no leading '.' or '-', at most 250 bytes. ``gankit train --name`` and
+    the lab's save both check here, so they accept the same names.
 
     Raises:
         GankitError: it does not; the message says what would be valid.
@@ -486,7 +489,6 @@ def check_run_name(name: Any) -> str:
     valid = (
         isinstance(name, str)
         and RUN_NAME.fullmatch(name) is not None
-        and name not in (".", "..")
         and len(name.encode()) <= RUN_NAME_MAX_BYTES
     )
     if not valid:
@@ -497,7 +499,7 @@ def check_run_name(name: Any) -> str:
         )
         raise GankitError(
             f"run name '{shown}' is not a folder name: use letters, digits, '.', '_' and '-', "
-            f"not '.' or '..', at most {RUN_NAME_MAX_BYTES} bytes"
+            f"starting with a letter, digit or '_', at most {RUN_NAME_MAX_BYTES} bytes"
         )
     return name
 

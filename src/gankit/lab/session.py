@@ -27,11 +27,13 @@ from typing import Any
 import torch
 
 from gankit.config import check_run_name, dump_yaml, resolve_config
-from gankit.errors import GankitError, check_finite, check_int, choices
+from gankit.data.toy import MAX_POINTS_CENTRES
+from gankit.errors import GankitError, check_int, choices
 from gankit.explore.pictures import save_loss_curves
 from gankit.explore.toy import critic_field, plane_bounds, plane_points
-from gankit.files import atomic_write_text
+from gankit.files import atomic_write_text, make_folder
 from gankit.metrics.toy import mode_coverage
+from gankit.models.base import StepInterrupted
 from gankit.runs.folder import RunPaths, check_run_dir, fresh_run_dir
 from gankit.runs.rng import rng_state
 from gankit.tasks import get_task
@@ -65,11 +67,30 @@ FIELD_RESOLUTION, ARROW_RESOLUTION, N_FAKE, N_REAL = 48, 15, 512, 1000
 FRAME_SECONDS, LOG_EVERY = 0.15, 10
 #: The most steps one "step" command asks for.
 MAX_STEP_COMMAND = 1000
+#: Clicked points: at most the ``points`` source's count, each coordinate within
+#: [-POINT_LIMIT, POINT_LIMIT] (the planes of the targets span about [-5, 5]; 1e308 made
+#: the data, and then the frames, infinite).
+MAX_POINTS, POINT_LIMIT = MAX_POINTS_CENTRES, 10.0
+#: The bounds of every number a page can set: name -> (low, high), both included. The
+#: highs bound the cost of one step: at WGAN-GP (the costliest loss, a double backward)
+#: with width 256, depth 4, batch 512 and n_critic 5 one step takes about 0.2 s of one
+#: core (docs/lab.md has the measurement), so no page can make a step run for minutes or
+#: hold gigabytes; the lab's defaults sit well inside.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "n_critic": (1, 5),
+    "width": (1, 256),
+    "depth": (1, 4),
+    "batch_size": (1, 512),
+    "seed": (0, 2**31 - 1),
+}
+#: Learning rates: above 0, at most this (Adam at 1 already diverges on these toys).
+MAX_LEARNING_RATE = 1.0
 
 
 @dataclass
 class Settings:
-    """What a person chooses on the page; checked by :meth:`config` and the model."""
+    """What a person chooses on the page; :meth:`from_message` checks each value's type
+    and bounds, :meth:`config` the rest (through gankit's config)."""
 
     target: str = "ring"
     points: list[list[float]] = field(default_factory=list)
@@ -84,33 +105,43 @@ class Settings:
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Settings:
-        """Settings from a ``configure`` message; unknown keys and wrong types refused."""
+        """Settings from a ``configure`` message: unknown keys, wrong types and values out
+        of bounds refused, each naming the setting and what would be valid."""
         known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(message) - known - {"type"})
+        unknown = sorted(set(message) - known - {"type"}, key=str)
         if unknown:
-            raise GankitError(f"unknown setting '{unknown[0]}'; valid: {choices(known)}")
+            raise GankitError(f"unknown setting {shown(unknown[0])}; valid: {choices(known)}")
         values = {k: v for k, v in message.items() if k in known}
+        for name in ("target", "loss"):
+            if name in values and not isinstance(values[name], str):
+                raise GankitError(f"{name} must be a name (text), got {shown(values[name])}")
         for name in ("lr_g", "lr_d"):
             if name in values:
-                check_finite(name, _number(name, values[name]), 0.0, above=True)
-        for name in ("n_critic", "width", "depth", "batch_size", "seed"):
-            if name in values and (
-                isinstance(values[name], bool) or not isinstance(values[name], int)
-            ):
-                raise GankitError(f"{name} must be a whole number, got {values[name]!r}")
-        if not isinstance(values.get("points", []), list):
-            raise GankitError("points must be a list of [x, y] points")
+                rate = values[name]  # compared as given: float() of a huge int overflows
+                if not (_is_number(rate) and 0 < rate <= MAX_LEARNING_RATE):
+                    raise GankitError(
+                        f"{name} must be a finite number > 0 and at most {MAX_LEARNING_RATE:g}, "
+                        f"got {shown(values[name])}"
+                    )
+        for name, (low, high) in INT_BOUNDS.items():
+            if name in values:
+                check_whole(name, values[name], low, high)
+        if "points" in values:
+            values["points"] = check_points(values["points"])
         return cls(**values)
+
+    @classmethod
+    def costliest(cls) -> Settings:
+        """The settings whose step costs most: WGAN-GP (a double backward) at every
+        bound's high (what docs/lab.md's measurement and the bounds' test time)."""
+        return cls(loss="wgan_gp", **{name: high for name, (_, high) in INT_BOUNDS.items()})
 
     def config(self) -> dict[str, Any]:
         """The run config of these settings, resolved (and so checked) by gankit's config."""
         if self.target not in TARGETS:
-            raise GankitError(f"unknown target '{self.target}'; valid: {choices(TARGETS)}")
+            raise GankitError(f"unknown target {shown(self.target)}; valid: {choices(TARGETS)}")
         if self.loss not in LOSSES:
-            raise GankitError(f"unknown loss '{self.loss}'; valid: {choices(LOSSES)}")
-        check_int("batch_size", self.batch_size, 1, 4096)
-        check_int("width", self.width, 1, 1024)
-        check_int("depth", self.depth, 1, 8)
+            raise GankitError(f"unknown loss {shown(self.loss)}; valid: {choices(LOSSES)}")
         data = {**TARGETS[self.target], "n_train": N_TRAIN, "n_test": N_TEST, "seed": self.seed}
         if self.target == "points":
             if not self.points:
@@ -130,17 +161,62 @@ class Settings:
         return resolve_config({"name": name, "model": model, "data": data, "train": train})
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GankitError(f"{name} must be a number, got {value!r}")
-    return float(value)
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages: a value from a page
+    may be a 4,000-digit number or a megabyte of text."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past Python's digit limit, a deep list
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text)} chars)"
+
+
+def check_whole(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` if it is an int (not a bool) in ``[low, high]``.
+
+    Raises:
+        GankitError: naming ``name``, the range and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise GankitError(f"{name} must be a whole number in [{low}, {high}], got {shown(value)}")
+    return value
+
+
+def check_points(points: Any) -> list[list[float]]:
+    """Clicked points: a list of at most :data:`MAX_POINTS` ``[x, y]`` pairs of numbers
+    within ``[-POINT_LIMIT, POINT_LIMIT]``.
+
+    Raises:
+        GankitError: saying which point is at fault and what would be valid.
+    """
+    valid = (
+        f"a list of at most {MAX_POINTS} [x, y] points with x and y in "
+        f"[-{POINT_LIMIT:g}, {POINT_LIMIT:g}]"
+    )
+    if not isinstance(points, list) or len(points) > MAX_POINTS:
+        raise GankitError(f"points must be {valid}, got {shown(points)}")
+    for point in points:
+        if (
+            not isinstance(point, list)
+            or len(point) != 2
+            or not all(_is_number(x) and abs(x) <= POINT_LIMIT for x in point)
+        ):
+            raise GankitError(f"points must be {valid}, got the point {shown(point)}")
+    return [[float(x), float(y)] for x, y in points]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Session:
     """A model, its data and a training thread; frames go to ``emit``.
 
-    Thread safety: the training thread holds ``lock`` while it steps or draws; commands
-    from the server take the same lock, so a save or a reset never sees half a step.
+    Thread safety: the training thread holds ``lock`` while it steps or draws; a save
+    takes the same lock, so it never sees half a step. No command waits for a step to
+    end: pause, stop and save set ``halt``, which the model reads between its D updates
+    (:attr:`gankit.models.base.Model.interrupt`), so a step in progress is left within
+    one D update. A step left so is not counted (its D updates so far are kept).
     """
 
     def __init__(self, settings: Settings, emit: Callable[[dict], None]) -> None:
@@ -173,24 +249,40 @@ class Session:
         self.started = time.perf_counter()
         self.lock = threading.Lock()
         self.running = threading.Event()
+        self.halt = threading.Event()
         self.pending = 0
+        self.pending_lock = threading.Lock()  # never held across a step
         self.frame_wanted = False
         self.closed = False
         self.wake = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="gankit-lab", daemon=True)
+        # a plain function, not a bound method: copying the model copies no session
+        self.model.interrupt = lambda: self.closed or self.halt.is_set()
+        self.thread = threading.Thread(target=self._run, name="gankit-lab", daemon=True)
+        self.on_exit: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ commands
-    def open(self) -> None:
-        """Start the training thread (paused: it sends one frame, then waits)."""
-        self.thread.start()
+    def open(self, on_exit: Callable[[], None] | None = None) -> None:
+        """Start the training thread (paused: it sends one frame, then waits);
+        ``on_exit`` is called by the thread as it ends, whatever ends it."""
+        self.on_exit = on_exit
+        try:
+            self.thread.start()
+        except RuntimeError:  # no thread to start: nothing will call on_exit but here
+            if on_exit is not None:
+                on_exit()
+            raise
 
     def start(self) -> None:
+        self.halt.clear()
         self.running.set()
         self.wake.set()
 
     def pause(self) -> None:
-        """Stop after the current step; the page gets a frame that shows it paused."""
+        """Stop training within one D update; the page gets a frame that shows it paused."""
         self.running.clear()
+        with self.pending_lock:
+            self.pending = 0
+        self.halt.set()
         self.frame_wanted = True
         self.wake.set()
 
@@ -198,24 +290,43 @@ class Session:
         """Train ``steps`` more steps, then pause (the page's "step" button)."""
         check_int("steps", steps, 1, MAX_STEP_COMMAND)
         self.running.clear()
-        with self.lock:
+        with self.pending_lock:
             self.pending += steps
+        self.halt.clear()
         self.wake.set()
 
     def stop(self) -> None:
-        """Tell the training thread to end after its current step; returns at once, so
-        it is safe where waiting is not (a task being cancelled)."""
+        """Tell the training thread to end within one D update; returns at once, so it is
+        safe where waiting is not (a socket's task being cancelled)."""
         self.closed = True
         self.running.clear()
+        self.halt.set()
         self.wake.set()
 
-    def close(self) -> None:
-        """Stop the training thread and wait for it to end."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the training thread and wait (at most ``timeout`` s) for it to end."""
         self.stop()
         if self.thread.is_alive():
-            self.thread.join(timeout=10)
+            self.thread.join(timeout=timeout)
 
     # ------------------------------------------------------------------ the loop
+    def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self.on_exit is not None:
+                self.on_exit()
+
+    def _next_step(self) -> bool:
+        """Whether to train one more step now (taking one of the pending steps)."""
+        if self.running.is_set():
+            return True
+        with self.pending_lock:
+            if not self.pending:
+                return False
+            self.pending -= 1
+            return True
+
     def _loop(self) -> None:
         self.emit(self.frame())
         while not self.closed:
@@ -232,18 +343,30 @@ class Session:
                 with self.lock:
                     deadline = time.perf_counter() + FRAME_SECONDS
                     while time.perf_counter() < deadline and not self.closed:
-                        if not self.running.is_set():
-                            if not self.pending:
-                                break
-                            self.pending -= 1
+                        if not self._next_step():
+                            break
                         self._train_step()
                     frame = self.frame()
+            except StepInterrupted:
+                continue  # paused or stopped: the idle branch draws the paused frame
             except (GankitError, RuntimeError) as err:  # RuntimeError: torch's, from a step
                 self.running.clear()
-                self.pending = 0
+                with self.pending_lock:
+                    self.pending = 0
                 self.emit({"type": "error", "message": str(err).splitlines()[0]})
                 continue
             self.emit(frame)
+
+    def time_steps(self, n: int) -> list[float]:
+        """Train ``n`` steps on the calling thread (the session's thread not started),
+        returning the CPU seconds of each: of this thread alone, so other processes on
+        the machine do not count (with torch on one thread, as the lab runs it)."""
+        seconds = []
+        for _ in range(n):
+            started = time.thread_time()
+            self._train_step()
+            seconds.append(time.thread_time() - started)
+        return seconds
 
     def _train_step(self) -> None:
         stats = self.model.train_step(self.stream.get(self.step), self.step)
@@ -309,7 +432,8 @@ class Session:
     def save(self, runs_dir: str | Path, name: str) -> Path:
         """Write the session as the run ``runs_dir/name``, at its current step.
 
-        The run's config asks for the steps done, so the run is finished; its checkpoint
+        Saving pauses the session. The run's config asks for the steps done, so the run is
+        finished; its checkpoint
         is written by the trainer's own code (:meth:`Trainer.checkpoint`), its previews by
         the task's (a scatter, and a snapshot of G against D).
 
@@ -318,10 +442,10 @@ class Session:
         """
         run_dir = Path(runs_dir) / check_run_name(name)
         check_run_dir(run_dir, overwrite=False)
+        self.pause()  # a step in progress ends within one D update: the lock comes soon
         with self.lock:
             if self.step == 0:
                 raise GankitError("nothing to save yet: train at least one step")
-            self.running.clear()
             config = resolve_config({**self.config, "name": name}, {"train.steps": self.step})
             state = {
                 "step": self.step,
@@ -338,7 +462,7 @@ class Session:
                 trainer = Trainer(
                     config, run_dir, self.model, self.bundle, state, previews=task.previews
                 )
-                paths.samples.mkdir(exist_ok=True)
+                make_folder(paths.samples)
                 inputs = trainer.fixed_inputs()
                 trainer.previews.draw(self.step, inputs, None, paths, f"{name} step {self.step}")
                 trainer.checkpoint(self.step)

@@ -23,6 +23,7 @@ which family it holds: ``training_data`` (one domain or two), ``family_scores``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -178,6 +179,11 @@ def two_domains(model: Model, bundle: Any, same_shape: bool = True) -> dict[str,
     return {"": bundle.train, "_b": bundle.domain_b.train}
 
 
+class StepInterrupted(Exception):
+    """A ``train_step`` left part-way, between two inner updates, because
+    :attr:`Model.interrupt` asked: the step did not happen and must not be counted."""
+
+
 class Model(nn.Module):
     """Base class of every model family.
 
@@ -300,6 +306,19 @@ class Model(nn.Module):
     #: Set by the trainer for float16 training on CUDA: scales each loss before its
     #: backward so small gradients do not underflow, and unscales before each step.
     grad_scaler: torch.amp.GradScaler | None = None
+
+    #: Set by a caller that must be able to stop a long step part-way (``gankit lab``,
+    #: whose pause and close never wait a step out): asked between a family's inner
+    #: updates, True leaves the step with :class:`StepInterrupted`, some updates done.
+    #: None (the trainer's case): never asked. Only the GAN family's n_critic loop asks
+    #: today, as the lab trains only that family; another family with a long inner loop
+    #: would call :meth:`check_interrupt` in it the same way.
+    interrupt: Callable[[], bool] | None = None
+
+    def check_interrupt(self) -> None:
+        """Raise :class:`StepInterrupted` when :attr:`interrupt` says so."""
+        if self.interrupt is not None and self.interrupt():
+            raise StepInterrupted("the step was interrupted")
 
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()``, scaled under float16 mixed precision."""

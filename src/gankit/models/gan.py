@@ -422,7 +422,9 @@ class GAN(Model):
             stats.update(self.generator_step(fake))
             return stats
         for i, real in enumerate(reals):  # n_critic D steps, each on its own real batch
+            self.check_interrupt()  # a caller's stop need not wait for all n_critic
             stats = self.discriminator_step(real, d_step=step * self.n_critic + i)
+        self.check_interrupt()
         stats.update(self.generator_step(self.G(self.sample_z(batch_size))))
         return stats
 
