@@ -69,7 +69,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as runs_dir:
         for preset in args.presets:
             batch, hidden, slope, rule = TOYS[preset]
-            data = load_data(resolve_config(preset)["data"]).train.tensors[0]
+            bundle = load_data(resolve_config(preset)["data"])
+            data = bundle.train.tensors[0]
             model = gankit.create_model(
                 resolve_config(preset)["model"]["name"],
                 data_shape=(2,),
@@ -88,7 +89,7 @@ def main() -> None:
             for r in range(args.rounds):
                 ours.append(gankit_steps_per_second(preset, {}, steps, runs_dir, f"{preset}-{r}"))
                 naive.append(naive_steps_per_second(preset, data, steps))
-                torch.set_num_threads(default_threads(resolve_config(preset)["data"]["name"]))
+                torch.set_num_threads(default_threads(bundle.kind))
                 naive_same_threads.append(naive_steps_per_second(preset, data, steps))
                 torch.set_num_threads(default)
             rows.append((preset, batch, ours, naive, naive_same_threads))

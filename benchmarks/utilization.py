@@ -169,6 +169,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from gankit.config import resolve_config
+    from gankit.data import load_data
     from gankit.errors import GankitError
     from gankit.training.runtime import default_threads
 
@@ -194,7 +195,8 @@ def main() -> None:
             if (count_parameters(G), count_parameters(D)) != (g_params, d_params):
                 sys.exit(f"utilization: the plain networks of {case.preset} do not match gankit's")
             # peak, gankit and the plain loop all run with the same threads
-            threads = args.threads or default_threads(resolve_config(case.preset)["data"]["name"])
+            kind = load_data(resolve_config(case.preset)["data"]).kind
+            threads = args.threads or default_threads(kind)
             torch.set_num_threads(threads)
             overrides = {"train.batch_size": case.batch_size, "train.threads": threads}
             # warm-up: allocator, kernels, first-touch of the data

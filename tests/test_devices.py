@@ -78,9 +78,33 @@ def test_nccl_without_it_suggests_gloo_on_cpu(monkeypatch):
 
 def test_default_threads_one_for_toy_data_else_cores_per_process():
     cores = os.cpu_count() or 1
-    assert default_threads("ring") == 1
-    assert default_threads("fashion-mnist") == cores
-    assert default_threads("fashion-mnist", local_world_size=2) == max(1, cores // 2)
+    assert default_threads("toy") == 1
+    assert default_threads("image") == cores
+    assert default_threads("image", local_world_size=2) == max(1, cores // 2)
+
+
+def test_every_source_of_points_trains_on_one_thread_by_default(tmp_path, monkeypatch):
+    """The default reads the data's kind, not its name: the ``points`` source (clicked
+    points, as the lab saves them) got every core, as if it were images."""
+    import gankit
+    from gankit.models.gan import GAN
+
+    seen = []
+    original = GAN.train_step
+
+    def record(self, batch, step):
+        seen.append(torch.get_num_threads())
+        return original(self, batch, step)
+
+    monkeypatch.setattr(GAN, "train_step", record)
+    config = {
+        "name": "clicked",
+        "model": {"name": "gan", "hidden_dim": 8, "latent_dim": 2},
+        "data": {"name": "points", "centres": [[0.0, 0.0], [1.0, 1.0]]},
+        "train": {"steps": 2, "batch_size": 16, "progress": False},
+    }
+    gankit.train(config, runs_dir=tmp_path)
+    assert seen == [1, 1]
 
 
 def test_train_leaves_the_callers_thread_count(tmp_path):

@@ -119,10 +119,8 @@ def _train(
     device = resolve_device(resolved["train"]["device"])
     ctx = init_from_environment(device.type)
     threads = resolved["train"]["threads"]
-    if threads is None and device.type == "cpu":
-        threads = default_threads(resolved["data"]["name"], ctx.local_world_size)
     try:
-        with torch_threads(threads):
+        with torch_threads(threads):  # None: the caller's count, until the data's kind is known
             if device.type == "cuda" and ctx.enabled:
                 device = torch.device("cuda", ctx.local_rank)
                 torch.cuda.set_device(device)
@@ -130,6 +128,8 @@ def _train(
             if state is None:  # a resume's checkpoint already holds these parts
                 resolved, weights = with_pretrained(resolved)
             model, bundle = build(resolved, data_dir)
+            if threads is None and device.type == "cpu":
+                torch.set_num_threads(default_threads(bundle.kind, ctx.local_world_size))
             load_pretrained(model, weights)
             task = get_task(model)
             trainer = Trainer(

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.data import TOY_DATASETS
 from gankit.errors import GankitError
 from gankit.runs.rng import rng_state, set_rng_state
 
@@ -61,8 +60,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def default_threads(data_name: str, local_world_size: int = 1) -> int:
-    """CPU threads for a run whose ``train.threads`` is unset.
+def default_threads(data_kind: str, local_world_size: int = 1) -> int:
+    """CPU threads for a run whose ``train.threads`` is unset, from the kind of its data
+    (``DataBundle.kind``), so that every source of 2-D points counts, ``points`` too.
 
     - Toy 2-D data: 1. Its MLPs do too little per operation to pay for OpenMP's
       fork and join, and when anything else keeps a core busy, two threads wait on
@@ -71,7 +71,7 @@ def default_threads(data_name: str, local_world_size: int = 1) -> int:
     - Otherwise the cores divided by the processes on this machine: N ranks with all
       the cores each would spin against each other.
     """
-    if data_name in TOY_DATASETS:
+    if data_kind == "toy":
         return 1
     return max(1, (os.cpu_count() or 1) // local_world_size)
 
