@@ -107,6 +107,24 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
     load_checkpoint(tmp_path / "tiny-gan" / "checkpoints" / "step_00000005.pt")
 
 
+def test_the_divergence_hint_names_the_models_own_learning_rates(tmp_path, monkeypatch):
+    """A VAE has one learning rate, model.lr; the hint used to name the GAN family's
+    model.lr_g and model.lr_d for every family."""
+    from gankit.models.vae import VAE
+
+    original = VAE.train_step
+
+    def explode(self, batch, step):
+        stats = original(self, batch, step)
+        stats["loss"] = float("nan")
+        return stats
+
+    monkeypatch.setattr(VAE, "train_step", explode)
+    with pytest.raises(DivergenceError) as raised:
+        gankit.train(tiny_config("vae", "digits"), runs_dir=tmp_path)
+    assert "(model.lr)" in str(raised.value) and "lr_g" not in str(raised.value)
+
+
 def test_resume_refuses_model_changes_and_finished_runs(tmp_path):
     gankit.train(tiny_config(), runs_dir=tmp_path)
     with pytest.raises(GankitError, match="only train.\\* settings may change"):

@@ -573,9 +573,14 @@ class Trainer:
             else "no checkpoint was written before it"
         )
         values = ", ".join(f"{k} = {v}" for k, v in bad.items())
+        # the model's own learning-rate options, read from its settings: lr_g and lr_d
+        # for the GAN family, lr for a VAE, translator_lr and lr for PixelDA, ...
+        rates = [k for k in self.model.hparams if k == "lr" or "lr_" in k or k.endswith("_lr")]
+        named = ", ".join(f"model.{k}" for k in rates)
         return DivergenceError(
             f"training diverged at step {step} ({values}); {where}. "
-            "Try lower learning rates (model.lr_g, model.lr_d) or a different loss."
+            + (f"Try lower learning rates ({named})" if rates else "Try a lower learning rate")
+            + " or a different loss."
         )
 
 
