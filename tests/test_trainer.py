@@ -99,7 +99,8 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
 
     monkeypatch.setattr(GAN, "train_step", explode_at_step_7)
     with pytest.raises(
-        DivergenceError, match=r"diverged at step 7 \(loss_d = nan\).*step_00000005"
+        DivergenceError,
+        match=r"diverged at step 7 \(loss_d = nan\).*step_00000005.*\(model.lr_g, model.lr_d\)",
     ):
         gankit.train(tiny_config(ckpt_every=5), runs_dir=tmp_path)
     steps = [s for s, _ in list_checkpoints(tmp_path / "tiny-gan" / "checkpoints")]

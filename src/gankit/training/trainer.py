@@ -575,7 +575,12 @@ class Trainer:
         values = ", ".join(f"{k} = {v}" for k, v in bad.items())
         # the model's own learning-rate options, read from its settings: lr_g and lr_d
         # for the GAN family, lr for a VAE, translator_lr and lr for PixelDA, ...
-        rates = [k for k in self.model.hparams if k == "lr" or "lr_" in k or k.endswith("_lr")]
+        rates = [
+            key
+            for key, value in self.model.hparams.items()
+            if (key == "lr" or key.startswith("lr_") or key.endswith("_lr"))
+            and isinstance(value, float)  # not lr_schedule, which names a schedule
+        ]
         named = ", ".join(f"model.{k}" for k in rates)
         return DivergenceError(
             f"training diverged at step {step} ({values}); {where}. "
