@@ -28,7 +28,6 @@ from gankit.registry import get_spec
 from gankit.report.folder import MAX_EMBEDDED_BYTES, PICTURE_SUFFIXES, RunFolder, read_folder
 from gankit.report.page import Markup, Page, figure_svg, join, markup, pictures, slider, table
 from gankit.report.provenance import closest_preset, commands
-from gankit.runs.lock import lock_holder
 from gankit.tasks import ReportSection, Task, get_task
 
 #: The most runs one ``--compare`` page shows.
@@ -96,7 +95,7 @@ def number(value: object) -> str:
 def status(folder: RunFolder) -> Markup:
     total = setting(folder, "train", "steps")
     if folder.training:
-        holder = lock_holder(folder.path) or "another process"
+        holder = folder.holder or "another process"
         return markup(
             '<span class="status-training">training now</span> ({}): step {} of {} so far',
             holder[:MAX_HOLDER],

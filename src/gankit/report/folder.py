@@ -60,7 +60,8 @@ class RunFolder:
         checkpoints: (step, path) of each checkpoint, oldest first.
         snapshots: toy runs' frames of G against D (``snapshots/``), at most
             :data:`MAX_FRAMES`, oldest first.
-        training: a process holds the run's lock, so the run is training now.
+        holder: who holds the run's lock (``process 123 on HOST``), read once; None
+            when nobody does.
     """
 
     path: Path
@@ -71,7 +72,7 @@ class RunFolder:
     pictures: list[Path] = field(default_factory=list)
     checkpoints: list[tuple[int, Path]] = field(default_factory=list)
     snapshots: list[Path] = field(default_factory=list)
-    training: bool = False
+    holder: str | None = None
 
     @property
     def name(self) -> str:
@@ -80,6 +81,12 @@ class RunFolder:
     @property
     def paths(self) -> RunPaths:
         return RunPaths(self.path)
+
+    @property
+    def training(self) -> bool:
+        """A process holds the run's lock, so the run is training now (a lock file that
+        is a link is no lock)."""
+        return self.holder is not None
 
     @property
     def step(self) -> int:
@@ -116,7 +123,7 @@ def read_folder(run: str | Path, runs_dir: str | Path = "runs") -> RunFolder:
         snapshots=spread(
             [p for p in _files(paths.snapshots) if SNAPSHOT_FILE.match(p.name)], MAX_FRAMES
         ),
-        training=is_training(path),
+        holder=lock_holder(path),
     )
 
 
@@ -137,8 +144,3 @@ def _files(folder: Path) -> list[Path]:
         if is_link(path):
             warn(f"{link_error(path)}; the report leaves it out")
     return regular_files(folder)
-
-
-def is_training(run_dir: Path) -> bool:
-    """A process holds the run's lock now (a lock file that is a link is no lock)."""
-    return lock_holder(run_dir) is not None
