@@ -63,6 +63,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	# the import layering of pyproject.toml's [tool.importlinter]; no cache folder left behind
 	$(BIN)/lint-imports --no-cache
+	# no import circle, counting the imports inside functions (tools/import_circles.py)
+	$(BIN)/python tools/import_circles.py src/gankit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -102,15 +102,15 @@ def test_an_error_of_another_rank_alone_is_named_with_its_rank(monkeypatch, caps
     # the wait this rank says it, with its rank; rank 0's own line has no rank
     import typer
 
-    from gankit import cli
+    from gankit import cli_options, errors
 
-    monkeypatch.setattr(cli, "OTHER_RANK_GRACE_S", 0.0)
+    monkeypatch.setattr(errors, "OTHER_RANK_GRACE_S", 0.0)
     for rank, expected in [
         ("1", "gankit: error: rank 1: bad thing\n"),
         ("0", "gankit: error: bad thing\n"),
     ]:
         monkeypatch.setenv("RANK", rank)
         with pytest.raises(typer.Exit) as exit_info:
-            cli._fail("bad thing", 2)
+            cli_options._fail("bad thing", 2)
         assert exit_info.value.exit_code == 2
         assert capsys.readouterr().err == expected

@@ -1,459 +1,471 @@
-"""What the ``gankit`` commands do, as library calls: train, evaluate, explore.
+"""What the ``gankit`` commands do, as library calls: one function per command.
 
-Each one reads the model's task (:mod:`gankit.tasks`) to pick what serves it; none of
-them asks which family it holds.
+Each command of :mod:`gankit.cli` parses its options, calls one function here and prints
+what it returns; a notebook or a script calls the same functions. The jobs on a run
+(train, evaluate_run, explore, fid, export_run) are :mod:`gankit.jobs`'s, offered here;
+the rest are thin calls into the module that does the work. Each reads the model's task
+(:mod:`gankit.tasks`) to pick what serves it; none asks which family it holds.
+
+Importing this module is cheap: each function imports what it needs when it is called,
+so ``gankit presets`` or ``gankit --help`` never loads torch.
 """
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
+from gankit.errors import GankitError, float_list, int_list
+from gankit.jobs import ImageSet, drawn_by, evaluate_run, explore, export_run, fid, train
 
-from gankit.config import Overrides, check_run_name, dump_yaml, parse_overrides, resolve_config
-from gankit.conventions import MAX_SEED
-from gankit.data import load_data, load_dataset, runtime_options
-from gankit.errors import GankitError, check_int, choices
-from gankit.explore.explore import ExploreOptions, write_pictures
-from gankit.explore.pictures import save_loss_curves
-from gankit.files import atomic_write_text
-from gankit.metrics.evaluate import EvalOptions, EvalReport
-from gankit.metrics.progress import Progress
-from gankit.nn import torch_threads
-from gankit.registry import get_spec, import_modules, list_models
-from gankit.runs.folder import RunPaths, check_run_dir, check_runs_dir, fresh_run_dir, is_run
-from gankit.runs.load import Run, load_run
-from gankit.runs.lock import run_lock
-from gankit.tasks import TASKS, all_views, get_task
-from gankit.training.distributed import barrier, init_from_environment, launch_rank, shutdown
-from gankit.training.run import build, load_pretrained, resume_config, resume_state, with_pretrained
-from gankit.training.runtime import default_threads, resolve_device
-from gankit.training.trainer import Trainer, TrainResult
+if TYPE_CHECKING:
+    from gankit.runs.load import Run
+    from gankit.runs.summary import RunSummary
 
 
-def train(
-    config: str | Path | dict | None = None,
-    overrides: Overrides = None,
+# --------------------------------------------------------------------- launching
+def launch_train(
+    nproc: int,
+    config: str | None = None,
+    overrides: Sequence[str] = (),
     *,
     name: str | None = None,
     runs_dir: str | Path = "runs",
     resume: bool = False,
     overwrite: bool = False,
     data_dir: str | None = None,
-    progress: bool | None = None,
-    imports: list[str] | tuple[str, ...] = (),
-) -> TrainResult:
-    """Train a model from a preset name, a YAML path or a dict, into ``runs_dir/<name>``.
-
-    Args:
-        config: a preset name (default ``dcgan-digits``), a YAML file or a config dict.
-        overrides: ``["train.steps=100", ...]`` or ``{"train.steps": 100}``.
-        name: the run's name (its directory); defaults to the config's ``name``.
-        runs_dir: where run directories live.
-        resume: continue the run ``name`` from its newest intact checkpoint; only
-            ``train.*`` overrides are allowed (e.g. more steps).
-        overwrite: replace an existing run of the same name. Only a folder that is a
-            gankit run is replaced, once every input check has passed; the old run is
-            kept as ``<name>~old`` until the new one saves its first checkpoint, and
-            put back if it fails before that.
-        data_dir: where to look first for downloadable datasets.
-        progress: force the progress bar on or off (default: the config's).
-        imports: the user's modules that register models (``--import``), imported
-            first and recorded in the run's config (see docs/byo.md).
-
-    Returns:
-        A :class:`TrainResult` with the run directory and what was written.
+    progress: bool = True,
+    imports: Sequence[str] = (),
+) -> int:
+    """``gankit train ... --nproc N``: the same training in ``nproc`` processes of this
+    machine, under torch's launcher (torchrun); returns the launcher's exit code.
 
     Raises:
-        GankitError: bad config, unknown names, a run name that is not a folder name,
-            an existing run without ``overwrite``/``resume``, a run another process is
-            training, missing data, or a full disk.
-        DivergenceError: a loss became NaN or infinite.
+        GankitError: ``nproc`` below 1 or above the machine's CPU cores (CUDA devices
+            for ``train.device=cuda``), or a call from inside a torchrun launch.
     """
-    if resume and overwrite:
-        raise GankitError("--resume and --overwrite contradict each other; pass one of them")
-    import_modules(imports)
-    overrides = parse_overrides(overrides)
-    if progress is not None:
-        overrides["train.progress"] = progress
-    runs_root = check_runs_dir(runs_dir)
-    # Under torchrun only rank 0 writes the run, so only rank 0 holds its lock.
-    writer = launch_rank() == 0
-    with contextlib.ExitStack() as held:
-        state = None
-        if resume:
-            source_name = name or (config if isinstance(config, str) else None)
-            if source_name is None:
-                raise GankitError(
-                    "--resume needs the run's name: gankit train --resume --name NAME"
-                )
-            run_dir = runs_root / check_run_name(source_name)
-            if not is_run(run_dir):
-                raise GankitError(f"cannot resume: '{run_dir}' is not a run (no config.yaml)")
-            if writer:  # before reading it: nobody else is writing it
-                held.enter_context(run_lock(run_dir))
-            resolved = resume_config(run_dir, overrides)
-            state = resume_state(run_dir, resolved["train"]["steps"], writer)
-        else:
-            resolved = resolve_config(config, overrides, imports)
-            if name is not None:
-                resolved = resolve_config({**resolved, "name": name})
-            run_dir = runs_root / resolved["name"]
-            check_run_dir(run_dir, overwrite)
-            if writer and overwrite and is_run(run_dir):  # refused now if it is training
-                held.enter_context(run_lock(run_dir))
-        return _train(resolved, run_dir, state, overwrite, data_dir, held)
+    import os
 
+    import torch
 
-def _train(
-    resolved: dict,
-    run_dir: Path,
-    state: dict | None,
-    overwrite: bool,
-    data_dir: str | None,
-    held: contextlib.ExitStack,
-) -> TrainResult:
-    """Build and train a checked config into ``run_dir`` (rank 0 holds what ``held`` does)."""
-    device = resolve_device(resolved["train"]["device"])
-    ctx = init_from_environment(device.type)
-    threads = resolved["train"]["threads"]
-    try:
-        with torch_threads(threads):  # None: the caller's count, until the data's kind is known
-            if device.type == "cuda" and ctx.enabled:
-                device = torch.device("cuda", ctx.local_rank)
-                torch.cuda.set_device(device)
-            weights: dict = {}
-            if state is None:  # a resume's checkpoint already holds these parts
-                resolved, weights = with_pretrained(resolved)
-            model, bundle = build(resolved, data_dir)
-            if threads is None and device.type == "cpu":
-                torch.set_num_threads(default_threads(bundle.kind, ctx.local_world_size))
-            load_pretrained(model, weights)
-            task = get_task(model)
-            trainer = Trainer(
-                resolved, run_dir, model, bundle, state, ctx, device, task.previews, task.scores
-            )
-            # Everything that can fail on user input has run: only now touch the disk.
-            if ctx.is_main:
-                if state is None:
-                    replaced = held.enter_context(fresh_run_dir(run_dir, overwrite))
-                    trainer.on_checkpoint = replaced.commit if replaced is not None else None
-                atomic_write_text(RunPaths(run_dir).config, dump_yaml(resolved))
-            barrier(ctx)
-            result = trainer.fit()
-            if ctx.is_main:
-                paths = RunPaths(run_dir)
-                result.loss_curves = save_loss_curves(paths.metrics, paths.loss_curves)
-            # The ranks leave together: a rank that exited while rank 0 was still saving
-            # sometimes aborted in its teardown ('terminate called without an active
-            # exception' on stderr after a signal; 5 of 16 stops under load, 0 of 16 with
-            # this barrier). Were rank 0 to fail first, the launcher stops the others.
-            barrier(ctx)
-            return result
-    finally:
-        shutdown(ctx)
+    from gankit.config import resolve_config
+    from gankit.training.distributed import launch
+    from gankit.training.runtime import resolve_device
 
-
-def evaluate_run(
-    run: str | Path,
-    metrics: str | list[str] | None = None,
-    n: int | None = None,
-    features: str = "evaluator",
-    split: str = "test",
-    seed: int = 0,
-    inception_weights: str | None = None,
-    runs_dir: str | Path = "runs",
-    data_dir: str | None = None,
-    train_evaluator: bool = False,
-    write: bool = True,
-    overwrite: bool = True,
-    step: int | None = None,
-    progress: bool = False,
-) -> EvalReport:
-    """Score a run's newest checkpoint as its task scores it; writes ``eval.json``.
-
-    Samplers: the data's metrics next to the real-vs-real floor, and the family's own.
-    Translators: cycle error, FD to the other domain, the class kept. Classifiers and
-    segmenters: accuracy or mIoU on both domains. ``step`` scores that kept checkpoint
-    instead of the newest; ``progress`` says on stderr what is being done.
-
-    ``eval.json`` holds the latest evaluation at its top level and the earlier ones in
-    its ``history``. The same step scored with the same settings (metrics, n, features,
-    split, seed) gives the same numbers: with ``overwrite=False`` it is not scored
-    again, and the report returned is the one kept (``report.reused``); with
-    ``overwrite`` it is scored again and replaces the latest. An ``eval.json`` that
-    cannot be read is refused without ``overwrite`` and replaced with it.
-    """
-    from gankit.metrics.evaluate import same_evaluation, with_history
-    from gankit.runs.summary import read_eval
-
-    loaded = load_run(run, runs_dir, step)
-    out = loaded.paths.eval
-    options = EvalOptions(
-        metrics, n, features, split, seed, inception_weights, data_dir, train_evaluator,
-        progress,
-    )  # fmt: skip
-    saved = None
-    if write:
-        try:
-            saved = read_eval(out)
-        except GankitError:
-            if not overwrite:
-                raise
-    same = saved is not None and same_evaluation(saved, loaded.step, options.asked())
-    if same and not overwrite:
-        kept = EvalReport.from_json(saved)
-        kept.reused = True
-        return kept
-    Progress(progress).say(f"scoring run '{loaded.path.name}' at step {loaded.step}...")
-    bundle = load_data(loaded.config["data"], data_dir)
-    report = get_task(loaded.model).evaluate(loaded, bundle, options)
-    report.extra["asked"] = options.asked()
-    if write:
-        with_history(report, saved, replace=same).write(out)
-    return report
-
-
-def explore(
-    run: Run,
-    what: str,
-    options: ExploreOptions | None = None,
-    out_dir: str | Path | None = None,
-    overwrite: bool = False,
-) -> list[Path]:
-    """Write the pictures of ``what`` for a loaded run; returns their paths.
-
-    Raises:
-        GankitError: ``what`` is no picture gankit draws, or not one that applies to
-            this run's task and family (the message lists those that do).
-    """
-    task = get_task(run.model)
-    views = task.views_for(run.model)
-    if what not in views:
-        known = all_views()
-        if what not in known:
-            raise GankitError(
-                f"unknown --what '{what}'; valid for run '{run.path.name}': "
-                f"{choices(views) or 'none'}"
-            )
+    if nproc < 1:
+        raise GankitError(f"--nproc must be >= 1, got {nproc}")
+    # Checked once here: a missing device would otherwise fail once per process.
+    device = resolve_device(resolve_config(config, list(overrides))["train"]["device"]).type
+    if device == "cuda":
+        available, what = torch.cuda.device_count(), "CUDA devices"
+    else:
+        available, what = os.cpu_count() or 1, "CPU cores"
+    if nproc > available:
         raise GankitError(
-            f"--what {what} does not apply to run '{run.path.name}', a '{run.model.model_name}' "
-            f"(task {task.name}); valid for it: {choices(views) or 'none'}; models that draw "
-            f"{what}: {choices(drawn_by(what))}"
+            f"--nproc {nproc} is more than this machine's {available} {what}; use at most "
+            f"{available} (or torchrun --nnodes for several machines)"
         )
-    options = options or ExploreOptions()
-    pictures = views[what](run, options)
-    out = Path(out_dir) if out_dir is not None else run.paths.explore
-    return write_pictures(pictures, out, overwrite)
+    if os.environ.get("WORLD_SIZE"):
+        raise GankitError("--nproc inside a torchrun launch; drop --nproc")
+    # each process runs the same command, without --nproc
+    command = ["train", *([config] if config else [])]
+    command += [f"--set={item}" for item in overrides]
+    command += [f"--name={name}"] if name is not None else []
+    command += ["--resume"] if resume else []
+    command += ["--overwrite"] if overwrite else []
+    command += [f"--data-dir={data_dir}"] if data_dir is not None else []
+    command += [f"--runs-dir={runs_dir}", "--progress" if progress else "--no-progress"]
+    command += [f"--import={module}" for module in imports]
+    return launch(nproc, command)
 
 
-#: The most images ``gankit fid`` reads from one side; a run draws 10,000 by default.
-FID_MAX_N = 50_000
-FID_RUN_N = 10_000
-#: Images embedded per pass: bounds memory for folders and arrays of any size.
-FID_CHUNK = 500
-
-
+# --------------------------------------------------------------------- a run's outputs
 @dataclass
-class ImageSet:
-    """One side of ``gankit fid``: what it is, how many images, and their features."""
+class Written:
+    """What a command wrote from a run's checkpoint: the loaded run and the paths."""
 
-    spec: str
-    kind: str
-    n: int
-    features: torch.Tensor
+    run: Run
+    paths: list[Path]
 
 
-def fid(
-    a: str,
-    b: str,
-    n: int | None = None,
+#: ``gankit sample --out``: the file formats; a path with no suffix is a folder of PNGs.
+SAMPLE_FORMATS = (".png", ".npy", ".pt")
+
+
+def sample(
+    run: str | Path,
+    n: int = 64,
+    out: str | Path | None = None,
+    seed: int = 0,
+    labels: str | Sequence[int] | None = None,
+    overwrite: bool = False,
+    step: int | None = None,
+    runs_dir: str | Path = "runs",
+) -> Written:
+    """Draw ``n`` samples from a run's newest checkpoint (or ``step``'s), with the EMA
+    generator where one is kept, into ``out``: a ``.png`` grid, a ``.npy`` or ``.pt``
+    tensor, or a folder (a path with no suffix) of one PNG per sample, as torch-fidelity
+    and clean-fid read. ``out`` defaults to ``RUN/samples/sample_nN_seedS.png``.
+    ``labels``: one class label, or one per sample (``"3,3,7"``), for conditional models.
+
+    The generator draws 1,024 samples at a time, and a ``.npy`` file or a folder is
+    written as they come, so memory stays bounded for any ``n`` up to 50,000.
+
+    Raises:
+        GankitError: a run not found, an unknown format, an ``out`` that exists without
+            ``overwrite``, or labels that are not integers.
+    """
+    from gankit.explore.latent import sample_chunks
+    from gankit.explore.pictures import write_sample_file, write_sample_folder
+    from gankit.runs.load import load_run
+
+    loaded = load_run(run, runs_dir, step)
+    at = "" if step is None else f"_step{step}"
+    path = (
+        Path(out) if out is not None else loaded.paths.samples / f"sample_n{n}_seed{seed}{at}.png"
+    )
+    if path.suffix == "":
+        chunks = sample_chunks(loaded, n, seed, int_list(labels, "--labels"))
+        text = labels if labels is None or isinstance(labels, str) else ",".join(map(str, labels))
+        meta = {"run": str(loaded.path), "step": loaded.step, "seed": seed, "labels": text}
+        write_sample_folder(path, chunks, meta, overwrite)
+        return Written(loaded, [path])
+    if path.suffix not in SAMPLE_FORMATS:
+        raise GankitError(
+            f"--out '{path}' has an unknown format; valid: {', '.join(SAMPLE_FORMATS)}, or a "
+            "folder (a path with no suffix)"
+        )
+    if path.exists() and not overwrite:
+        raise GankitError(f"--out '{path}' already exists; pass --overwrite or choose another path")
+    chunks = sample_chunks(loaded, n, seed, int_list(labels, "--labels"))
+    write_sample_file(path, chunks, n, title=f"{loaded.path.name} step {loaded.step} seed {seed}")
+    return Written(loaded, [path])
+
+
+def translate(
+    run: str | Path,
+    input_path: str | Path,
+    out: str | Path,
+    direction: str = "AtoB",
+    strips: bool = False,
+    overwrite: bool = False,
+    amount: float | None = None,
+    runs_dir: str | Path = "runs",
+) -> Written:
+    """Translate an image file, or a folder of images, with a CycleGAN run's generators
+    (``direction`` AtoB or BtoA), or change them by ``amount`` in [0, 1] with a change
+    run; writes PNGs at the run's resolution into the folder ``out`` (and, with
+    ``strips``, input | translated | reconstructed strips).
+
+    Raises:
+        GankitError: a run whose task translates nothing, or bad inputs.
+    """
+    from gankit.explore.translate import translate_files
+    from gankit.runs.load import load_run
+    from gankit.tasks import get_task
+
+    loaded = load_run(run, runs_dir)
+    # the run's task writes the files; translate_files refuses runs that translate nothing
+    files = get_task(loaded.model).translate_files or translate_files
+    written = files(loaded, direction, Path(input_path), Path(out), strips, overwrite, amount)
+    return Written(loaded, written)
+
+
+def generate(
+    run: str | Path,
+    seed_text: str | None = None,
+    temperatures: str | Sequence[float] | None = None,
+    length: int = 400,
+    top_k: int | None = None,
+    greedy: bool = False,
     seed: int = 0,
     runs_dir: str | Path = "runs",
-    data_dir: str | None = None,
-    inception: str | None = None,
-    progress: bool = False,
-) -> tuple[dict[str, float], ImageSet, ImageSet]:
-    """Inception-FID, KID and precision/recall between two image sets.
+) -> Any:
+    """Continue ``seed_text`` with a language model: one passage per temperature
+    (``"0.5,1.0"`` or a sequence; default 0.2, 0.5, 1.0, 1.2), or one greedy passage.
+    With no ``seed_text``, a start drawn from the training text with ``seed``.
 
-    Each of ``a`` and ``b`` is a folder of images (PNG, JPEG, ...: the folders other
-    tools write), a ``.npy`` array, a gankit run (``n`` samples, 10,000 by default,
-    drawn with ``seed``), or ``data:NAME[:SPLIT]`` (the first ``n`` images of a
-    dataset's split, ``test`` by default). Features are the TensorFlow FID
-    InceptionV3's pool3; a dataset's are cached. ``progress`` says on stderr what is
-    being done, with a bar per side.
+    Returns the task's :class:`~gankit.tasks.sequence.Generation`.
 
     Raises:
-        GankitError: a source that is none of these, or holds no usable images.
+        GankitError: a run whose task generates no text, or bad settings.
     """
-    from gankit.metrics import frechet
-    from gankit.metrics.features import inception_features
+    from gankit.registry import get_spec, list_models
+    from gankit.runs.load import load_run
+    from gankit.tasks import get_task
 
-    if n is not None:
-        check_int("--n", n, 2, FID_MAX_N)
-    check_int("--seed", seed, 0, MAX_SEED)
-    shown = Progress(progress)
-    shown.say("loading the InceptionV3 (FID) network...")
-    extractor = inception_features(inception)
-    sides = [
-        _image_set(spec, n, seed, runs_dir, data_dir, extractor, shown, side)
-        for spec, side in ((a, "A"), (b, "B"))
-    ]
-    fake, real = sides[0].features, sides[1].features
-    scores = {"fid": frechet.frechet_distance(fake, real)}
-    scores["kid"], scores["kid_std"] = frechet.kernel_inception_distance(fake, real, seed=seed)
-    scores["precision"], scores["recall"] = frechet.precision_recall(real, fake)
-    return scores, sides[0], sides[1]
-
-
-def _image_set(spec, n, seed, runs_dir, data_dir, extractor, progress, side) -> ImageSet:
-    from gankit.explore.latent import sample_chunks
-    from gankit.images import array_images, image_files, read_images
-    from gankit.metrics.features import cached_features
-
-    def embed(chunks, count: int, what: str) -> torch.Tensor:
-        progress.say(f"{side}: InceptionV3 features of {count:,} {what} ({spec})...")
-        parts = []
-        with progress.bar(count, f"{side}: features") as bar:
-            for chunk in chunks:
-                parts.append(extractor.features(chunk))
-                bar.update(len(chunk))
-        return torch.cat(parts) if parts else torch.empty(0, 2048)
-
-    path = Path(spec).expanduser()
-    if spec.startswith("data:"):
-        name, _, split = spec[len("data:") :].rpartition(":")
-        if split not in ("train", "test"):
-            name, split = spec[len("data:") :], "test"
-        bundle = load_dataset(name, **runtime_options(name, data_dir))
-        if bundle.kind != "image":
-            raise GankitError(f"'{spec}' is {bundle.kind} data; FID needs images")
-        part = bundle.train if split == "train" else bundle.test
-        if part is None:
-            raise GankitError(f"dataset '{name}' has no {split} split; use data:{name}:train")
-        count = min(n or len(part), len(part), FID_MAX_N)
-        images = torch.stack([part[i][0] for i in range(count)])
-        progress.say(f"{side}: InceptionV3 features of {count:,} {name} {split} images...")
-        return ImageSet(spec, f"first {count} of {name}'s {split} split", count,
-                        cached_features(extractor, images, progress))  # fmt: skip
-    if path.is_dir() and not is_run(path):
-        files = image_files(path)[: n or FID_MAX_N]
-        if len(files) < 2:
-            raise GankitError(
-                f"folder '{spec}' holds {len(files)} image file(s); FID needs at least 2"
-            )
-        chunks = (read_images(files[i : i + FID_CHUNK]) for i in range(0, len(files), FID_CHUNK))
-        return ImageSet(spec, "image folder", len(files), embed(chunks, len(files), "images"))
-    if path.suffix == ".npy" and path.is_file():
-        import numpy as np
-
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except Exception as err:
-            reason = type(err).__name__
-            raise GankitError(f"cannot read '{spec}' as a .npy array: {reason}") from None
-        count = min(n or len(array), len(array), FID_MAX_N)
-        chunks = (
-            array_images(np.asarray(array[i : min(i + FID_CHUNK, count)]), spec)
-            for i in range(0, count, FID_CHUNK)
-        )
-        return ImageSet(spec, ".npy array", count, embed(chunks, count, "images"))
-    if path.exists() and not path.is_dir():
+    if greedy and temperatures is not None:
+        raise GankitError("--greedy draws no samples; drop --temperature (or --greedy)")
+    parsed = float_list(temperatures, "--temperature", "0.5,1.0")
+    if parsed is not None and not parsed:
+        raise GankitError("--temperature is empty; give numbers > 0 such as 0.5,1.0")
+    loaded = load_run(run, runs_dir)
+    task = get_task(loaded.model)
+    if task.generate is None:
+        writers = [name for name in list_models() if get_task(get_spec(name).cls).generate]
         raise GankitError(
-            f"'{spec}' is a file that gankit fid does not read; give a folder of images, a .npy "
-            "array, a run, or data:NAME[:SPLIT]"
+            f"run '{loaded.path.name}' is a '{loaded.model.model_name}' run (task {task.name}), "
+            f"not a language model; generate needs a sequence model "
+            f"({', '.join(writers)})"
         )
-    if not path.exists() and not (Path(runs_dir) / spec).is_dir():
+    return task.generate(loaded, seed_text, parsed, length, top_k, greedy, seed)
+
+
+# --------------------------------------------------------------------- a run folder
+def info(run: str | Path, runs_dir: str | Path = "runs") -> str:
+    """A run's config, steps done, checkpoints and latest logged numbers, as text;
+    reads the folder without loading a checkpoint."""
+    from gankit.runs.summary import describe_run
+
+    return describe_run(run, runs_dir)
+
+
+def list_runs(folder: str | Path = "runs") -> list[RunSummary]:
+    """The runs in ``folder``, one summary each: model, data, steps, state, latest
+    losses and score (see :func:`gankit.runs.summary.summarize_runs`)."""
+    from gankit.runs.summary import summarize_runs
+
+    return summarize_runs(folder)
+
+
+def upgrade_checkpoints(
+    target: str | Path, runs_dir: str | Path = "runs", trust: bool = False
+) -> list[tuple[Path, Path | None]]:
+    """Rewrite a run's checkpoints (or one ``.pt`` file) of gankit before format 2 so
+    that they load as plain tensors; each old file is kept as ``.pt.bak``. Returns
+    (path, backup) pairs, backup None where the file was already current.
+
+    Upgrading unpickles each old file in full, which runs any code it carries: ``trust``
+    says that the caller made the file or trusts where it came from.
+
+    Raises:
+        GankitError: without ``trust``; a target that is no run or checkpoint.
+    """
+    from gankit.runs.load import upgrade_checkpoints as upgrade
+
+    if not trust:
         raise GankitError(
-            f"'{spec}' is no folder, .npy file, run (here or under '{runs_dir}') or data:NAME; "
-            "give one of those"
+            f"checkpoint upgrade unpickles '{target}' in full, which runs any code it carries; "
+            "pass --trust if you made it or trust where it came from"
         )
-    loaded = load_run(spec, runs_dir)
-    count = n or FID_RUN_N
-    chunks = sample_chunks(loaded, count, seed)
-    what = f"samples drawn from step {loaded.step}"
-    return ImageSet(spec, f"run at step {loaded.step}", count, embed(chunks, count, what))
+    return upgrade(target, runs_dir)
 
 
-#: How to use each exported file, for its JSON.
-EXPORT_USE = {
-    "safetensors": "model = gankit.create_model(model_name, **hparams); "
-    "getattr(model, network) (or model.translator(direction)).load_state_dict("
-    "safetensors.torch.load_file(PATH)); then model.render(latent) or the network itself",
-    "torchscript": "net = torch.jit.load(PATH); output = net(*inputs)",
-    "onnx": "onnxruntime.InferenceSession(PATH).run(None, {input name: array}), or "
-    "onnx.reference.ReferenceEvaluator(PATH)",
-}
-
-
-def export_run(
-    run: str | Path,
-    fmt: str,
+def report(
+    runs: Sequence[str | Path],
+    compare: bool = False,
     out: str | Path | None = None,
-    step: int | None = None,
-    direction: str | None = None,
+    open_browser: bool = False,
+    overwrite: bool = False,
+    runs_dir: str | Path = "runs",
+) -> Path:
+    """Write one self-contained HTML page of a run (curves, previews, scores, pictures,
+    commands), or with ``compare`` one page of several runs; returns its path.
+
+    Raises:
+        GankitError: several runs without ``compare``, ``compare`` with one run, a run
+            not found, or an ``out`` that exists without ``overwrite``.
+    """
+    from gankit.report import write_report
+
+    if len(runs) > 1 and not compare:
+        raise GankitError(f"{len(runs)} runs given; pass --compare to put them on one page")
+    if compare and len(runs) < 2:
+        raise GankitError("--compare needs at least two runs: gankit report --compare RUN1 RUN2")
+    return write_report(list(runs), out, overwrite, runs_dir, open_browser)
+
+
+# --------------------------------------------------------------------- what gankit knows
+def list_presets() -> dict[str, str]:
+    """The presets, name -> what it trains (one line)."""
+    from gankit.config import list_presets as presets
+
+    return presets()
+
+
+def preset_text(name: str) -> str:
+    """One preset's YAML file, with its comments."""
+    from gankit.config import preset_text as text
+
+    return text(name)
+
+
+def describe_models() -> dict[str, str]:
+    """The registered models, name -> one line."""
+    from gankit.registry import get_spec, list_models
+
+    return {name: get_spec(name).description for name in list_models()}
+
+
+def describe_datasets(data_dir: str | None = None) -> list[tuple[str, str, str]]:
+    """The data sources: (name, what it is, whether its files are on this machine)."""
+    from gankit.data import describe_datasets as describe
+
+    return describe(data_dir)
+
+
+def train_evaluator(
+    dataset: str, resolution: int | None = None, seed: int = 0, data_dir: str | None = None
+) -> tuple[Any, Path]:
+    """Train (once) and cache the evaluator classifier of ``dataset``, the feature
+    extractor of the image metrics; returns the evaluator and where it is cached."""
+    from gankit.metrics.features import evaluator_path
+    from gankit.metrics.features import train_evaluator as train_one
+
+    evaluator = train_one(dataset, seed=seed, resolution=resolution, data_dir=data_dir)
+    return evaluator, evaluator_path(dataset, seed=seed, resolution=resolution)
+
+
+# --------------------------------------------------------------------- benchmarks
+def bench_toy(
+    presets: str | None = None,
+    seeds: int = 5,
+    overrides: Sequence[str] = (),
+    on_line: Callable[[str], None] | None = None,
+) -> str:
+    """Train the ring/grid presets (comma-separated; default gan-ring, gan-grid) for
+    ``seeds`` seeds each, PacGAN's Table 1 protocol (2,500 samples); returns the markdown
+    table. ``on_line`` hears one line per finished run."""
+    from gankit.bench import run_toy, toy_table
+
+    def show(row) -> None:
+        if on_line is not None:
+            on_line(
+                f"{row.preset} seed {row.seed}: {row.modes}/{row.n_modes} modes, "
+                f"{100 * row.high_quality:.1f} % high quality, {row.seconds:.0f} s"
+            )
+
+    return toy_table(run_toy(_names(presets), seeds, list(overrides), on_result=show))
+
+
+def bench_images(
+    presets: str | None = None,
+    steps: int = 2000,
+    n: int = 2000,
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+    data_dir: str | None = None,
+    keep_runs: str | Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> str:
+    """Train the digits and fashion-mnist presets (comma-separated; default all) for one
+    budget of ``steps`` and score ``n`` samples each: FD, KID and IS next to their
+    floors; returns the markdown table. ``on_line`` hears one line per preset."""
+    from gankit.bench import image_table, run_images
+
+    def show(row) -> None:
+        if on_line is not None:
+            on_line(
+                f"{row.preset}: FD {row.scores['fd']:.3f} (floor {row.floor['fd']:.3f}), "
+                f"IS {row.scores['is']:.2f}, trained {row.steps} steps in {row.seconds:.0f} s"
+            )
+
+    rows = run_images(
+        _names(presets), steps, n, seed, list(overrides), runs_dir=keep_runs, data_dir=data_dir,
+        on_result=show,
+    )  # fmt: skip
+    return image_table(rows)
+
+
+def adapt(
+    preset: str = "dann-digits-m",
+    overrides: Sequence[str] = (),
     runs_dir: str | Path = "runs",
     overwrite: bool = False,
-) -> Path:
-    """Write the network a run's task makes (a sampler's generator, a translator, a
-    classifier's or segmenter's predictor) as
-    ``fmt`` (safetensors, torchscript or onnx), with ``<file>.json`` beside it naming the
-    model, its settings, inputs and outputs. ``out`` defaults to
-    ``RUN/export/step_N.<suffix>``.
+    data_dir: str | None = None,
+    seeds: int = 1,
+    on_line: Callable[[str], None] | None = None,
+) -> str:
+    """Domain adaptation: train a DANN, pixel-level or AdaptSeg preset and its baselines
+    with the same steps (``seeds`` seeds each), score them on the source and on the
+    target (unlabelled in training), and return the table. ``on_line`` hears one line
+    per trained run."""
+    from gankit.bench import adaptation_of, run_adaptation
+    from gankit.config import resolve_config
 
-    Raises:
-        GankitError: an unknown format, a task that exports no network, a file that
-            exists without ``overwrite``, or a missing package (``gankit[export]``).
-    """
-    from gankit import __version__
-    from gankit.export import FORMATS, check_format, json_path, write
+    config = resolve_config(preset, list(overrides))
+    adaptation = adaptation_of(config["model"]["name"], preset)
 
-    check_format(fmt)
-    loaded = load_run(run, runs_dir, step)
-    task = get_task(loaded.model)
-    if task.export is None:
-        raise GankitError(
-            f"run '{loaded.path.name}' ({loaded.model.model_name}, task {task.name}) has no "
-            f"network gankit exports; tasks that export one: "
-            f"{choices(t.name for t in TASKS.values() if t.export is not None)}"
-        )
-    path = (
-        Path(out)
-        if out is not None
-        else loaded.paths.export / f"step_{loaded.step:08d}{FORMATS[fmt]}"
+    def show(row) -> None:
+        if on_line is not None:
+            score = adaptation.headline(row.scores)
+            on_line(f"{row.label}: {score} ({row.run}, {row.seconds:.0f} s)")
+
+    rows = run_adaptation(
+        preset, list(overrides), runs_dir, overwrite, data_dir, on_result=show, seeds=seeds
     )
-    for existing in (path, json_path(path)):
-        if existing.exists() and not overwrite:
-            raise GankitError(f"'{existing}' already exists; pass --overwrite or choose --out")
-    exportable = task.export(loaded, direction)
-    meta = {
-        "gankit": __version__,
-        "run": str(loaded.path),
-        "step": loaded.step,
-        "checkpoint": str(loaded.checkpoint),
-        "task": task.name,
-        "model_name": loaded.model.model_name,
-        "hparams": loaded.model.hparams,
-        "imports": loaded.config.get("imports", []),
-        "use": EXPORT_USE[fmt],
-    }
-    return write(exportable, fmt, path, meta)
+    data = config["data"]
+    # segshift carries its target inside (domain_b); DANN's configs name it in data.target
+    return adaptation.table(rows, data["name"], data.get("target") or data["name"])
 
 
-def drawn_by(what: str) -> list[str]:
-    """The registered models whose task and family give them the view ``what``."""
-    names = []
-    for name in list_models():
-        cls = get_spec(name).cls
-        task = get_task(cls)
-        if what in task.default_views or (what in task.views and what in cls.views):
-            names.append(name)
-    return names
+def _names(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",")] if text else None
 
 
-__all__ = ["drawn_by", "evaluate_run", "explore", "fid", "train"]
+# --------------------------------------------------------------------- vision and the lab
+def dream(image: str | None, out: str | Path, **settings: Any) -> Any:
+    """DeepDream on ``image`` (a file, or ``sample:china.jpg``; None: china), written to
+    ``out``; ``settings`` are :func:`gankit.vision.dream.dream_file`'s (``layers`` as
+    ``"mixed_3,mixed_5"`` or a list)."""
+    from gankit.vision.dream import dream_file
+
+    return dream_file(image, Path(out), **settings)
 
 
-__all__ = ["drawn_by", "evaluate_run", "explore", "export_run", "train"]
+def style(content: str | None, style_image: str | None, out: str | Path, **settings: Any) -> Any:
+    """Neural style transfer of ``style_image`` onto ``content``, written to ``out``;
+    ``settings`` are :func:`gankit.vision.style.style_file`'s."""
+    from gankit.vision.style import style_file
+
+    return style_file(content, style_image, Path(out), **settings)
+
+
+def inspect(network: str, what: str, out: str | Path, **settings: Any) -> list[Path]:
+    """Pictures of a convnet's inside (activations, filters or Grad-CAM) in the folder
+    ``out``; ``settings`` are :func:`gankit.vision.inspect.inspect_network`'s."""
+    from gankit.vision.inspect import inspect_network
+
+    return inspect_network(network, what, Path(out), **settings)
+
+
+def lab(host: str = "127.0.0.1", port: int = 8765, runs_dir: str | Path = "runs") -> None:
+    """Serve the live GAN lab until Ctrl-C (see :func:`gankit.lab.serve`)."""
+    from gankit.lab import serve
+
+    serve(host, port, runs_dir)
+
+
+__all__ = [
+    "SAMPLE_FORMATS",
+    "ImageSet",
+    "Written",
+    "adapt",
+    "bench_images",
+    "bench_toy",
+    "describe_datasets",
+    "describe_models",
+    "drawn_by",
+    "dream",
+    "evaluate_run",
+    "explore",
+    "export_run",
+    "fid",
+    "generate",
+    "info",
+    "inspect",
+    "lab",
+    "launch_train",
+    "list_presets",
+    "list_runs",
+    "preset_text",
+    "report",
+    "sample",
+    "style",
+    "train",
+    "train_evaluator",
+    "translate",
+    "upgrade_checkpoints",
+]

@@ -73,9 +73,10 @@ def run_toy(
     on_result: Callable[[ToyResult], None] | None = None,
 ) -> list[ToyResult]:
     """Train each toy preset for ``seeds`` seeds and score 2500 samples per run."""
-    import gankit
     from gankit.data import load_dataset
+    from gankit.jobs import train
     from gankit.metrics.toy import mode_coverage
+    from gankit.runs.load import load_run
 
     available = toy_presets()
     presets = presets or list(DEFAULT_TOY_PRESETS)
@@ -91,7 +92,7 @@ def run_toy(
             bundle = load_dataset(available[name])
             for seed in range(seeds):
                 started = time.perf_counter()
-                result = gankit.train(
+                result = train(
                     name,
                     [f"train.seed={seed}", *(overrides or [])],
                     name=f"{name}-seed{seed}",
@@ -102,7 +103,7 @@ def run_toy(
                 if result.interrupted:
                     # Ctrl-C / SIGTERM stopped the run: stop the benchmark, not just this run.
                     raise KeyboardInterrupt(result.interrupted)
-                run = gankit.load_run(result.run_dir)
+                run = load_run(result.run_dir)
                 cover = mode_coverage(
                     run.sample(N_SAMPLES, seed=seed), bundle.modes, bundle.mode_std
                 )
@@ -198,8 +199,7 @@ def run_images(
     (trained and cached on first use) on ``n`` samples against the test split, next to
     the real-vs-real floor of the same evaluator.
     """
-    import gankit
-    from gankit.api import evaluate_run
+    from gankit.jobs import evaluate_run, train
 
     available = image_presets()
     presets = presets or list(available)
@@ -213,7 +213,7 @@ def run_images(
         root = Path(runs_dir) if runs_dir is not None else Path(tmp)
         for name in presets:
             started = time.perf_counter()
-            result = gankit.train(
+            result = train(
                 name,
                 [f"train.steps={steps}", f"train.seed={seed}", *(overrides or [])],
                 name=f"{name}-{steps}steps-seed{seed}",
@@ -328,9 +328,8 @@ def run_adaptation(
     adaptation, DANN's network as source-only and as DANN, never shown a translation.
     ``seeds`` > 1 repeats every run with ``train.seed`` 0 … seeds−1.
     """
-    import gankit
-    from gankit.api import evaluate_run
     from gankit.config import resolve_config
+    from gankit.jobs import evaluate_run, train
     from gankit.registry import get_spec
 
     if seeds < 1:
@@ -359,9 +358,7 @@ def run_adaptation(
                     "train": {**run_config["train"], "seed": seed},
                 }
             started = time.perf_counter()
-            trained = gankit.train(
-                run_config, runs_dir=runs_dir, overwrite=overwrite, data_dir=data_dir
-            )
+            trained = train(run_config, runs_dir=runs_dir, overwrite=overwrite, data_dir=data_dir)
             if trained.interrupted:
                 raise KeyboardInterrupt(trained.interrupted)
             report = evaluate_run(trained.run_dir, runs_dir=runs_dir, data_dir=data_dir)

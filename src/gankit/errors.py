@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -81,3 +82,66 @@ def check_finite(what: str, value: float, low: float = -math.inf, above: bool = 
     if not math.isfinite(value) or value < low or (above and value == low):
         bound = "" if low == -math.inf else f" {'>' if above else '>='} {low:g}"
         raise GankitError(f"{what} must be a finite number{bound}, got {value}")
+
+
+def int_list(text: str | Sequence[int] | None, option: str) -> list[int] | None:
+    """``"3,3,7"`` -> ``[3, 3, 7]`` (a sequence of integers is taken as it is; None stays
+    None).
+
+    Raises:
+        GankitError: naming ``option``, when a part is not an integer.
+    """
+    if text is None or not isinstance(text, str):
+        return None if text is None else [int(part) for part in text]
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise GankitError(
+            f"{option} must be comma-separated integers such as 3,3,7; got '{text}'"
+        ) from None
+
+
+def float_list(
+    text: str | Sequence[float] | None, option: str, example: str
+) -> tuple[float, ...] | None:
+    """``"0.5,1.0"`` -> ``(0.5, 1.0)`` (a sequence of numbers is taken as it is; None stays
+    None).
+
+    Raises:
+        GankitError: naming ``option`` and ``example``, when a part is not a number.
+    """
+    if text is None or not isinstance(text, str):
+        return None if text is None else tuple(float(part) for part in text)
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise GankitError(
+            f"{option} must be comma-separated numbers such as {example}; got '{text}'"
+        ) from None
+
+
+#: How long a rank other than 0 waits, after a user error, for rank 0 to report it.
+OTHER_RANK_GRACE_S = 10.0
+
+
+def error_line(message: str, code: int) -> str | None:
+    """The line a process prints for an error that ends a command with exit ``code``,
+    or None where this process says nothing.
+
+    Under torchrun every rank meets the same user error; rank 0 alone says so. The
+    launcher stops every worker as soon as one exits with an error, so another rank
+    waits (:data:`OTHER_RANK_GRACE_S`) before its line: rank 0 exits first with its
+    line, and the launcher ends the waiting rank quietly. A rank still here after the
+    wait met an error of its own, and says so with its rank. An interrupt (code 130)
+    reaches every rank alike: rank 0 says so, the others say nothing.
+    """
+    import os
+    import time
+
+    rank = int(os.environ.get("RANK", "0"))
+    if rank != 0:
+        if code == 130:
+            return None
+        time.sleep(OTHER_RANK_GRACE_S)
+    prefix = "gankit: error: " if rank == 0 else f"gankit: error: rank {rank}: "
+    return f"{prefix}{message}"

@@ -71,14 +71,6 @@ class Passage:
     text: str
 
 
-def check_sequence_model(run: Run) -> None:
-    if not hasattr(run.model, "sample_tokens"):
-        raise GankitError(
-            f"run '{run.path.name}' is a '{run.model.model_name}' run (task {run.model.task}), "
-            "not a language model; generate needs a sequence model (char_lstm, char_gru)"
-        )
-
-
 #: The window a default seed text is cut from, in tokens: about 60 characters, or
 #: about a dozen words with their spaces.
 SEED_WINDOW = {"char": 60, "word": 24}
@@ -91,7 +83,6 @@ def training_seed_text(run: Run, seed: int = 0) -> tuple[str, int]:
     same text; the window is trimmed to whole words (from after its first space to its
     last space, kept: a continuation then starts a new word) where it has spaces.
     """
-    check_sequence_model(run)
     ids = load_data(run.config["data"]).extra["train_ids"]
     window = min(SEED_WINDOW[run.model.level], len(ids))
     generator = torch.Generator().manual_seed(seed)
@@ -124,11 +115,10 @@ def passages(
     each drawn with a generator seeded by ``seed``.
 
     Raises:
-        GankitError: the run is not a language model, a temperature is <= 0, top-k or
+        GankitError: a temperature is <= 0, top-k or
             the length is out of range, or the seed text has characters the run's
             vocabulary lacks.
     """
-    check_sequence_model(run)
     model = run.model
     bad = [t for t in temperatures if not t > 0]
     if bad:

@@ -387,6 +387,34 @@ class EvalReport:
     #: True on a report read back from ``eval.json`` instead of scored (not written).
     reused: ClassVar[bool] = False
 
+    def summary(self) -> list[str]:
+        """What ``gankit eval`` prints: what was scored against what, the table, the notes,
+        and where it was written (or that the scores were kept from an earlier call)."""
+        written = Path(self.run) / "eval.json"
+        lines = []
+        if self.reused:
+            lines.append(
+                f"{written} already holds the scores of step {self.step} with these settings "
+                f"(scored {self.when}); the same seed gives the same numbers, so they are not "
+                "computed again: --overwrite scores again"
+            )
+        if self.n:
+            lines.append(
+                f"run {self.run} at step {self.step}: {self.n} samples vs "
+                f"{self.n_reference} of the {self.split} split (floor: {self.n_floor} real)"
+                + (f", {self.features} features" if self.features else "")
+            )
+        else:  # classifiers and segmenters (DANN, AdaptSeg) draw no samples
+            lines.append(f"run {self.run} at step {self.step}, scored on the {self.split} split")
+        if "evaluator_test_accuracy" in self.extra:
+            lines.append(f"evaluator test accuracy: {self.extra['evaluator_test_accuracy']:.4f}")
+        lines.append(self.table())
+        lines += [f"note: {note}" for note in self.extra.get("notes", [])]
+        if not self.reused:
+            earlier = f" (with {len(self.history)} earlier in its history)" if self.history else ""
+            lines.append(f"evaluated in {self.seconds:.1f} s; written to {written}{earlier}")
+        return lines
+
     def table(self) -> str:
         """The scores as a table, each name with its better way (↓ or ↑, see
         :data:`SCORE_DIRECTIONS`), next to the floor where there is one; then how to

@@ -1,5 +1,6 @@
 """What a run folder says about itself, read from its files without loading a
-checkpoint: the rows of ``gankit runs``, and the one reader of ``eval.json``.
+checkpoint: the rows of ``gankit runs``, ``gankit info``'s text, and the one reader of
+``eval.json``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gankit.config import load_yaml
+from gankit.config import dump_yaml, load_yaml
 from gankit.errors import GankitError, warn
 from gankit.files import (
     LinkError,
@@ -17,7 +18,14 @@ from gankit.files import (
     read_jsonl,
 )
 from gankit.runs.checkpoint import list_checkpoints
-from gankit.runs.folder import MAX_CONFIG_BYTES, MAX_EVAL_BYTES, RunPaths, is_run
+from gankit.runs.folder import (
+    MAX_CONFIG_BYTES,
+    MAX_EVAL_BYTES,
+    RunPaths,
+    find_run,
+    is_run,
+    run_config,
+)
 from gankit.runs.lock import lock_holder
 
 
@@ -43,6 +51,16 @@ class RunSummary:
     state: str
     losses: dict[str, float]
     headline: str | None
+
+    #: The columns of :meth:`cells`, as ``gankit runs`` heads them.
+    COLUMNS = ("run", "model", "data", "steps", "state", "latest losses", "latest eval")
+
+    def cells(self) -> tuple[str, ...]:
+        """The row of ``gankit runs``, one text per column of :attr:`COLUMNS`."""
+        steps = f"{self.steps_done}/{self.steps if self.steps is not None else '?'}"
+        losses = ", ".join(f"{k} {v:.3g}" for k, v in self.losses.items()) or "-"
+        return (self.path.name, self.model, self.data, steps, self.state, losses,
+                self.headline or "-")  # fmt: skip
 
 
 def summarize_runs(folder: str | Path) -> list[RunSummary]:
@@ -90,6 +108,38 @@ def summarize_run(path: Path) -> RunSummary:
         {},
     )
     return RunSummary(path, model, data, done, steps, state, losses, _headline(paths, rows))
+
+
+def describe_run(run: str | Path, runs_dir: str | Path = "runs") -> str:
+    """``gankit info``: a run's folder, model and data, steps done, kept checkpoints,
+    latest logged numbers and its config, as text (no checkpoint is loaded).
+
+    Raises:
+        GankitError: no run of that name or path, or a config that cannot be read.
+    """
+    paths = RunPaths(find_run(run, runs_dir))
+    config = run_config(paths.root)
+    checkpoints = list_checkpoints(paths.checkpoints)
+    rows = read_jsonl(paths.metrics)
+    done = checkpoints[-1][0] if checkpoints else 0
+    lines = [
+        f"run:         {paths.root}",
+        f"model:       {config['model']['name']} on {config['data']['name']}",
+        f"steps done:  {done} of {config['train']['steps']} (newest checkpoint)",
+        f"checkpoints: {', '.join(p.name for _, p in checkpoints) or 'none'}",
+    ]
+    if rows:
+        last = rows[-1]
+        nonfinite = last.get("nonfinite") or {}  # logged as null, named here (finite_json)
+        values = ", ".join(
+            f"{k} {nonfinite.get(k, v)}" if not isinstance(v, (int, float)) else f"{k} {v:.4g}"
+            for k, v in last.items()
+            if k not in ("step", "time", "nonfinite")
+        )
+        lines.append(f"latest log:  step {last['step']}: {values}")
+    lines.append("config:")
+    lines.append("  " + dump_yaml(config).strip().replace("\n", "\n  "))
+    return "\n".join(lines)
 
 
 def _readable_config(paths: RunPaths) -> dict[str, Any]:

@@ -10,7 +10,9 @@ family's own file is an entry of :class:`Task`, looked up by that name:
 - which ``gankit explore`` pictures exist (``views``) and which apply to every model of
   the task (``default_views``; a family adds the others it can draw in ``Model.views``);
 - how ``gankit adapt`` tabulates a run against its baseline (``adaptation``);
-- what ``gankit report`` shows of a run beyond what every run has (``report``).
+- what ``gankit report`` shows of a run beyond what every run has (``report``);
+- what ``gankit translate``, ``gankit export`` and ``gankit generate`` do with a run
+  (``translate_files``, ``export``, ``generate``).
 
 This is Hugging Face's ``pipeline(task=...)`` shape: one dict from task name to the code
 that serves it. A new kind of model is a new :class:`Task` given to :func:`register_task`
@@ -98,6 +100,9 @@ class Task:
         translate_files: behind ``gankit translate``: ``translate_files(run, direction,
             input, out, strips, overwrite, amount) -> [Path]``; None: the task's models
             translate no files.
+        generate: behind ``gankit generate``: ``generate(run, seed_text, temperatures,
+            length, top_k, greedy, seed) -> Generation`` (see ``gankit.tasks.sequence``);
+            None: the task's models write no text.
     """
 
     name: str
@@ -113,6 +118,7 @@ class Task:
     report: ReportHook | None = None
     preview_caption: str = ""
     translate_files: Callable | None = None
+    generate: Callable | None = None
 
     def views_for(self, model, data_shape: tuple[int, ...] | None = None) -> dict[str, Callable]:
         """The views that apply to ``model``: the task's defaults, then the family's own,

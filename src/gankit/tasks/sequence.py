@@ -14,9 +14,17 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from gankit.errors import GankitError
-from gankit.explore.text import COURSE_TEMPERATURES, TextPreviews, temperature_curve
+from gankit.explore.text import (
+    COURSE_TEMPERATURES,
+    Passage,
+    TextPreviews,
+    passages,
+    temperature_curve,
+    training_seed_text,
+)
 from gankit.metrics.evaluate import EvalOptions, EvalReport
 from gankit.metrics.text import check_vocabulary, held_out_bits, temperature_scores
 from gankit.nn import torch_threads
@@ -91,6 +99,44 @@ def evaluate_sequence(run: Run, bundle, options: EvalOptions) -> EvalReport:
     )  # fmt: skip
 
 
+@dataclass
+class Generation:
+    """What ``gankit generate`` wrote: the run, the seed text (and the token offset it
+    was drawn at from the training text, when the user gave none), the passages, and
+    notes for the reader (seed words read as ``<unk>``)."""
+
+    run: Run
+    seed_text: str
+    drawn_at: int | None
+    passages: list[Passage]
+    notes: list[str] = field(default_factory=list)
+
+
+@one_thread  # one token at a time: see one_thread
+def generate(
+    run: Run,
+    seed_text: str | None,
+    temperatures: tuple[float, ...] | None,
+    length: int = 400,
+    top_k: int | None = None,
+    greedy: bool = False,
+    seed: int = 0,
+) -> Generation:
+    """The seed text (None: a start drawn from the training text with ``seed``)
+    continued by ``length`` tokens at each temperature (None: the course's 0.2, 0.5,
+    1.0, 1.2), or greedily."""
+    drawn = None
+    if seed_text is None:
+        seed_text, drawn = training_seed_text(run, seed)
+    temperatures = COURSE_TEMPERATURES if temperatures is None else temperatures
+    written = passages(run, seed_text, temperatures, length, top_k, greedy, seed)
+    notes = []
+    unknown = run.model.out_of_vocabulary(seed_text) if run.model.level == "word" else []
+    if unknown:
+        notes.append(f"the model reads these seed words as <unk>: {', '.join(unknown)}")
+    return Generation(run, seed_text, drawn, written, notes)
+
+
 SEQUENCE = register_task(
     Task(
         name="sequence",
@@ -101,5 +147,6 @@ SEQUENCE = register_task(
         views={"temperature": one_thread(temperature_curve)},
         default_views=("temperature",),
         preview_caption="Held-out prompts continued by the model at temperatures 0.5 and 1.0.",
+        generate=generate,
     )
 )

@@ -122,6 +122,47 @@ class TrainResult:
     time_limited: bool = False
     start_step: int = 0
 
+    def summary(self) -> list[str]:
+        """What ``gankit train`` prints of this call, one line each: the run, the last
+        losses, the pictures, the checkpoint, and how to go on after a time limit.
+        Empty on a rank other than 0 under torchrun, which writes nothing (rank 0
+        reports)."""
+        if not self.reports:
+            return []
+        losses = ", ".join(
+            f"{k} {v:.3f}" for k, v in self.last_metrics.items() if k.startswith("loss")
+        )
+        lines = [f"run:          {self.run_dir}  ({self.step} steps, {self.seconds:.0f} s)"]
+        lines += [f"last losses:  {losses}"] if losses else []
+        lines += [f"samples:      {self.samples}"] if self.samples is not None else []
+        lines += [f"loss curves:  {self.loss_curves}"] if self.loss_curves is not None else []
+        lines.append(f"checkpoint:   {self.checkpoint}")
+        if self.time_limited:
+            lines.append(
+                f"time limit reached after {self.step - self.start_step} steps this call, "
+                f"at step {self.step}; continue with: {self.resume_command}"
+            )
+        return lines
+
+    @property
+    def reports(self) -> bool:
+        """Whether this process reports the call: rank 0 (alone, or under torchrun)."""
+        return not (self.checkpoint is None and self.samples is None and self.loss_curves is None)
+
+    @property
+    def resume_command(self) -> str:
+        """The command that continues this run."""
+        return f"gankit train --resume --name {self.run_dir.name}"
+
+    def stopped(self) -> tuple[str, int] | None:
+        """For a run that a signal stopped: the line that says so, and the exit code
+        (130 after Ctrl-C, 143 after SIGTERM, as a shell reports them); else None, and
+        None on a rank that does not report (:attr:`reports`)."""
+        if not self.interrupted or not self.reports:
+            return None
+        line = f"stopped by {self.interrupted} at step {self.step}; continue with: "
+        return line + self.resume_command, 130 if self.interrupted == "SIGINT" else 143
+
 
 class _Averages:
     """Running sums of the logged numbers between two log lines."""

@@ -55,6 +55,13 @@ class Dream:
     objective_per_octave: list[tuple[float, float]]
     shapes: list[tuple[int, int]]
 
+    def summary(self) -> list[str]:
+        """One line per octave: its size and the objective before and after its steps."""
+        return [
+            f"octave {shape[1]}x{shape[0]}: objective {first:.4g} -> {last:.4g}"
+            for shape, (first, last) in zip(self.shapes, self.objective_per_octave)
+        ]
+
 
 def check_dream(
     layers: list[str], octaves: int, octave_scale: float, steps: int, step_size: float, obj: str
@@ -152,7 +159,7 @@ def dream_file(
     source: str | None,
     out,
     *,
-    layers: list[str],
+    layers: str | list[str],
     size: int = 256,
     figure=None,
     overwrite: bool = False,
@@ -162,15 +169,23 @@ def dream_file(
     """Read a picture (None: scikit-learn's ``china.jpg``), dream it, write ``out`` (a PNG
     of the dream) and, if given, ``figure`` (input and dream side by side, labelled).
 
-    ``settings`` are those of :func:`dream`. Nothing existing is replaced without
+    ``layers``: InceptionV3 layer names, as a list or comma-separated. ``settings`` are
+    those of :func:`dream`. Nothing existing is replaced without
     ``overwrite``; both files are written atomically.
     """
     from tqdm.auto import tqdm
 
     from gankit.backbones import inception_v3
     from gankit.explore.pictures import writing
-    from gankit.vision.common import check_output, read_picture, save_panels, save_png
+    from gankit.vision.common import (
+        check_output,
+        parse_layers,
+        read_picture,
+        save_panels,
+        save_png,
+    )
 
+    layers = parse_layers(layers)
     check_int("--size", size, 1)
     check_dream(
         layers,

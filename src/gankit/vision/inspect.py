@@ -307,7 +307,7 @@ def inspect_network(
     what: str,
     out_dir: Path,
     *,
-    layers: list[str] | None = None,
+    layers: str | list[str] | None = None,
     image: str | None = None,
     index: int | None = None,
     n: int = 8,
@@ -324,11 +324,14 @@ def inspect_network(
 
     ``activations-LAYER.png`` (one per layer), ``filters-LAYER.png`` or ``gradcam-LAYER.png``.
     ``progress`` says on stderr which network is used and shows a bar over the filter
-    patterns' gradient-ascent steps (minutes on the InceptionV3).
+    patterns' gradient-ascent steps (minutes on the InceptionV3). ``layers``: a list,
+    or comma-separated names.
     """
     from gankit.explore.pictures import writing
-    from gankit.vision.common import check_positive
+    from gankit.vision.common import check_positive, parse_layers
 
+    if layers is not None:
+        layers = parse_layers(layers, "--layer")
     if what not in WHATS:
         raise GankitError(f"unknown --what '{what}'; valid: {choices(WHATS)}")
     check_int("--n", n, 1, MAX_TILES)

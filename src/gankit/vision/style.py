@@ -64,6 +64,18 @@ class Stylised:
     end: StyleLosses
     style_picture_content: float
 
+    def summary(self) -> list[str]:
+        """Each loss at the start and at the end; the content loss next to the style
+        picture's own, the distance of a picture of other content."""
+        start, end, other = self.start, self.end, self.style_picture_content
+        return [
+            f"style loss   {start.style:.4g} -> {end.style:.4g} "
+            f"({start.style / max(end.style, 1e-30):.1f}x lower)",
+            f"content loss {start.content:.4g} -> {end.content:.4g} "
+            f"(the style picture's own: {other:.4g}; ratio {end.content / other:.2f})",
+            f"tv loss      {start.tv:.4g} -> {end.tv:.4g}",
+        ]
+
 
 class StyleLoss:
     """The losses of an image against fixed content and style targets."""
@@ -189,13 +201,25 @@ def style_file(
 ) -> Stylised:
     """Read the two pictures (None: scikit-learn's ``china.jpg`` and ``flower.jpg``),
     transfer the style, write ``out`` (a PNG) and, if given, ``figure`` (content | style |
-    result, labelled). ``settings`` are those of :func:`transfer`."""
+    result, labelled). ``settings`` are those of :func:`transfer` (``style_layers`` as a
+    list or comma-separated)."""
     from tqdm.auto import tqdm
 
     from gankit.backbones import inception_v3
     from gankit.explore.pictures import writing
-    from gankit.vision.common import check_output, read_picture, save_panels, save_png
+    from gankit.vision.common import (
+        check_output,
+        check_positive,
+        parse_layers,
+        read_picture,
+        save_panels,
+        save_png,
+    )
 
+    if "lr" in settings:
+        check_positive("--lr", settings["lr"])
+    if "style_layers" in settings:
+        settings["style_layers"] = parse_layers(settings["style_layers"], "--style-layers")
     check_int("--size", size, 1)
     steps = settings.get("steps", 150)
     check_style(
