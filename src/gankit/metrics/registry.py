@@ -153,7 +153,7 @@ def register_metric(
     scores: Mapping[str, str | None],
     description: str,
     task: str = "sample",
-    needs: Iterable[str] = (),
+    needs: str | Iterable[str] = (),
     default: bool = True,
     replace: bool = False,
 ) -> Any:
@@ -168,7 +168,7 @@ def register_metric(
     def register(metric_function: MetricFunction) -> MetricFunction:
         metric = Metric(
             name, metric_function, kind, tuple(scores.items()), description, task,
-            frozenset(needs), default,
+            frozenset([needs] if isinstance(needs, str) else needs), default,
         )  # fmt: skip
         if name in METRICS and not replace:
             raise GankitError(
