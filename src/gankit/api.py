@@ -299,6 +299,14 @@ def describe_models() -> dict[str, str]:
     return {name: get_spec(name).description for name in list_models()}
 
 
+def metrics_help(task: str = "sample") -> str:
+    """The registered metrics of ``task`` by kind of data, as ``gankit eval --metrics``
+    lists them (``gankit.metrics.registry``; a metric registered by ``--import`` too)."""
+    from gankit.metrics.registry import metrics_help as listed
+
+    return listed(task)
+
+
 def describe_datasets(data_dir: str | None = None) -> list[tuple[str, str, str]]:
     """The data sources: (name, what it is, whether its files are on this machine)."""
     from gankit.data import describe_datasets as describe
@@ -460,6 +468,7 @@ __all__ = [
     "launch_train",
     "list_presets",
     "list_runs",
+    "metrics_help",
     "preset_text",
     "report",
     "sample",

@@ -162,7 +162,7 @@ def info(run: Run, runs_dir: RunsDir = Path("runs")) -> None:
 @command("eval")
 def eval_(
     run: Run,
-    metrics: str | None = opt(None, "Comma-separated: modes,w1 (toy) or fd,kid,is,pr,dc (images)."),
+    metrics: str | None = opt(None, api.metrics_help()),  # the registered metrics
     n: int | None = opt(None, "Samples to score (at most 50,000).", "--n"),
     features: str = opt("evaluator", "evaluator or inception."),
     split: str = opt("test", "Reference split: test or train."),

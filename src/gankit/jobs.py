@@ -326,9 +326,9 @@ def fid(
         GankitError: a source that is none of these, or holds no usable images.
     """
     from gankit.conventions import MAX_SEED
-    from gankit.metrics import frechet
     from gankit.metrics.features import inception_features
     from gankit.metrics.progress import Progress
+    from gankit.metrics.registry import MetricInput, registered
 
     if n is not None:
         check_int("--n", n, 2, FID_MAX_N)
@@ -340,10 +340,16 @@ def fid(
         _image_set(spec, n, seed, runs_dir, data_dir, extractor, shown, side)
         for spec, side in ((a, "A"), (b, "B"))
     ]
-    fake, real = sides[0].features, sides[1].features
-    scores = {"fid": frechet.frechet_distance(fake, real)}
-    scores["kid"], scores["kid_std"] = frechet.kernel_inception_distance(fake, real, seed=seed)
-    scores["precision"], scores["recall"] = frechet.precision_recall(real, fake)
+    inputs = MetricInput(
+        features={"features": sides[0].features},
+        reference_features={"features": sides[1].features},
+        seed=seed,
+    )
+    scores: dict[str, float] = {}
+    for name in ("fd", "kid", "pr"):
+        scores.update(registered()[name].function(inputs))
+    # in InceptionV3's features, the Fréchet distance is the FID
+    scores = {"fid" if key == "fd" else key: value for key, value in scores.items()}
     return scores, sides[0], sides[1]
 
 

@@ -1,10 +1,10 @@
-"""Scoring a generator against real data, always next to the real-vs-real floor.
+"""Scoring a generator against real data, always next to the real-vs-real floor; the
+report ``gankit eval`` prints and writes, and which way each score is better.
 
 ``evaluate_run`` (behind ``gankit eval``) and the trainer's ``eval_every`` both call
 :class:`Scorer`: it holds the reference split (and, for images, its features) so that
-repeated evaluations during training only pay for the generated side.
-
-Metric names:
+repeated evaluations during training only pay for the generated side. It runs the
+metrics of the data's kind that :data:`gankit.metrics.registry.METRICS` holds:
 
 - toy data: ``modes`` (modes captured, high-quality share and reverse KL, PacGAN's
   protocol) and ``w1`` (exact Wasserstein-1 between sample sets, POT);
@@ -19,7 +19,11 @@ train split with ``n`` at least its size), the floor is FD 0, precision 1 and re
 by construction: the report says so (``extra["floor_is_reference"]``) instead of
 printing them as a floor.
 
-Which way is better is declared once per score name, in :data:`SCORE_DIRECTIONS`.
+Which way is better is declared once per score name: by each registered metric, and in
+:data:`NO_GOAL_PATTERNS` and :data:`TASK_DIRECTIONS` for the rest
+(:func:`score_directions`). Each task's evaluation has its own module:
+:mod:`~gankit.metrics.sample`, :mod:`~gankit.metrics.translate`,
+:mod:`~gankit.metrics.adapt`, :mod:`~gankit.metrics.change`, :mod:`~gankit.metrics.text`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,6 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import json
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,22 +43,27 @@ from gankit.data.base import take
 from gankit.errors import GankitError, check_int, choices
 from gankit.files import atomic_write_text, json_safe
 from gankit.metrics.progress import QUIET, Progress
+from gankit.metrics.registry import (
+    HIGHER,
+    LOWER,
+    Metric,
+    MetricInput,
+    default_metrics,
+    metric_directions,
+    metrics_for,
+    registered,
+)
 from gankit.runs.load import Run
 
-TOY_METRICS = ("modes", "w1")
-IMAGE_METRICS = ("fd", "kid", "is", "pr", "dc")
-DEFAULT_METRICS = {"toy": ("modes", "w1"), "image": ("fd", "kid", "is", "pr", "dc")}
 DEFAULT_N = {"toy": 2500, "image": 2000}
 #: The most samples one evaluation scores: FID's usual 50,000 (train.eval_n has the same).
 MAX_EVAL_N = 50_000
 FEATURE_KINDS = ("evaluator", "inception")
 
-LOWER, HIGHER = "lower", "higher"
-#: Which way each score gankit writes is better, by name (``fnmatch`` patterns, the first
-#: that matches decides; None: no better way). Spreads (``kid_std``), the untranslated
-#: or unchanged input's scores (``*_before``), baselines and the temperature curve are
-#: references to read a score against, not goals.
-SCORE_DIRECTIONS: tuple[tuple[str, str | None], ...] = (
+#: Score names that are references to read a score against, not goals: spreads
+#: (``kid_std``), the untranslated or unchanged input's scores (``*_before``), baselines
+#: and the temperature curve. Tried first, before any metric's own declaration.
+NO_GOAL_PATTERNS: tuple[tuple[str, str | None], ...] = (
     ("*_std", None),
     ("*_before", None),
     ("unigram_*", None),
@@ -64,21 +71,12 @@ SCORE_DIRECTIONS: tuple[tuple[str, str | None], ...] = (
     ("word_share_*", None),
     ("entropy_*", None),
     ("kl", None),  # the VAE's KL term: a part of the ELBO, no goal alone
-    # images: Fréchet distance, KID, Inception Score, precision/recall, density/coverage
-    ("fd", LOWER),
-    ("fd_*", LOWER),
-    ("kid", LOWER),
-    ("is", HIGHER),
-    ("precision", HIGHER),
-    ("recall", HIGHER),
-    ("density", HIGHER),
-    ("coverage", HIGHER),
-    # toy data: PacGAN's modes captured, high-quality share, reverse KL; exact W1
-    ("modes", HIGHER),
-    ("high_quality", HIGHER),
-    ("reverse_kl", LOWER),
-    ("w1", LOWER),
+)
+#: The scores of the tasks other than "sample" and of the families, as ``fnmatch``
+#: patterns: tried after the registered metrics' score names.
+TASK_DIRECTIONS: tuple[tuple[str, str | None], ...] = (
     # translation, adaptation, segmentation, change
+    ("fd_*", LOWER),
     ("cycle_l1_*", LOWER),
     ("acc_*", HIGHER),
     ("*accuracy", HIGHER),
@@ -99,26 +97,36 @@ SCORE_DIRECTIONS: tuple[tuple[str, str | None], ...] = (
 ARROWS = {LOWER: "↓", HIGHER: "↑"}
 
 
+def score_directions() -> tuple[tuple[str, str | None], ...]:
+    """Which way each score gankit writes is better, as ``(fnmatch pattern, way)``
+    pairs, the first that matches deciding (way None: no better way): the no-goal
+    patterns, then every registered metric's score names, then the other tasks'."""
+    return (*NO_GOAL_PATTERNS, *metric_directions(), *TASK_DIRECTIONS)
+
+
 def score_direction(name: str) -> str | None:
     """``"lower"`` or ``"higher"``: which way the score ``name`` is better (None: neither,
     or a name gankit does not know)."""
     return next(
-        (way for pattern, way in SCORE_DIRECTIONS if fnmatch.fnmatchcase(name, pattern)), None
+        (way for pattern, way in score_directions() if fnmatch.fnmatchcase(name, pattern)),
+        None,
     )
 
 
-def parse_metrics(names: str | list[str] | tuple[str, ...] | None, kind: str) -> tuple[str, ...]:
-    """``"fd,kid"`` or a list -> validated names for data of ``kind`` ("toy" or "image")."""
+def parse_metrics(
+    names: str | list[str] | tuple[str, ...] | None, kind: str, task: str = "sample"
+) -> tuple[str, ...]:
+    """``"fd,kid"`` or a list -> validated names of ``task``'s registered metrics for data
+    of ``kind`` ("toy", "image", ...); None: that kind's defaults."""
     if names is None:
-        return DEFAULT_METRICS[kind]
+        return default_metrics(kind, task)
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    valid = TOY_METRICS if kind == "toy" else IMAGE_METRICS
+    known = [m.name for m in metrics_for(task)]
+    valid = [m.name for m in metrics_for(task, kind)]
     for name in names:
-        if name not in TOY_METRICS + IMAGE_METRICS:
-            raise GankitError(
-                f"unknown metric '{name}'; valid: {choices(TOY_METRICS + IMAGE_METRICS)}"
-            )
+        if name not in known:
+            raise GankitError(f"unknown metric '{name}'; valid: {choices(known)}")
         if name not in valid:
             raise GankitError(
                 f"metric '{name}' does not apply to {kind} data; valid here: {choices(valid)}"
@@ -128,7 +136,8 @@ def parse_metrics(names: str | list[str] | tuple[str, ...] | None, kind: str) ->
     return tuple(dict.fromkeys(names))
 
 
-def _split(bundle: DataBundle, split: str):
+def reference_split(bundle: DataBundle, split: str):
+    """The ``train`` or ``test`` part of ``bundle``, refusing a split it lacks."""
     if split == "train":
         return bundle.train
     if split == "test":
@@ -228,27 +237,39 @@ class Scorer:
             raise GankitError(f"--n must be at least 2, got {self.n}")
         self.split = split
         self.seed = seed
-        self.reference = take(_split(bundle, split), self.n, seed)[0]
+        self.reference = take(reference_split(bundle, split), self.n, seed)[0]
         self.features_kind = None
         self.extractor = None
+        self.reference_features = None
         self.notes: list[str] = []
         self.floor_is_reference = False
-        if self.kind == "image":
-            if features not in FEATURE_KINDS:
-                raise GankitError(f"--features must be one of {choices(FEATURE_KINDS)}")
-            if features == "inception" and "is" in self.metrics:
-                if metrics is not None:
-                    from gankit.metrics.features import INCEPTION_NO_IS
+        if self.kind == "image" and features not in FEATURE_KINDS:
+            raise GankitError(f"--features must be one of {choices(FEATURE_KINDS)}")
+        without_logits = self._needing("probs") if features == "inception" else []
+        if without_logits:
+            from gankit.metrics.features import inception_lacks_logits
 
-                    raise GankitError(INCEPTION_NO_IS)
-                self.metrics = tuple(m for m in self.metrics if m != "is")
-                self.notes.append(
-                    "no IS: the offline FID InceptionV3 ends at pool3 and has no class logits"
-                )
+            if metrics is not None:
+                raise GankitError(inception_lacks_logits(without_logits[0]))
+            self.metrics = tuple(m for m in self.metrics if m not in without_logits)
+            self.notes += [
+                f"no {name.upper()}: the offline FID InceptionV3 ends at pool3 and has no "
+                "class logits"
+                for name in without_logits
+            ]
+        #: The metrics to run, in registration order: the order of the scores written.
+        self.selected: tuple[Metric, ...] = tuple(
+            metric for name, metric in registered().items() if name in self.metrics
+        )
+        if self._needing("features", "probs"):
             self.features_kind = features
             self.extractor = self._extractor(features, inception_weights, data_dir, train_evaluator)
             what = f"reference images ({split} split)"
             self.reference_features = self._embed(self.reference, what, cache=True)
+
+    def _needing(self, *needs: str) -> list[str]:
+        """The chosen metrics that need any of ``needs``."""
+        return [name for name in self.metrics if registered()[name].needs & set(needs)]
 
     # ------------------------------------------------------------------ features
     def _extractor(self, features, inception_weights, data_dir, train_evaluator):
@@ -267,9 +288,10 @@ class Scorer:
     def _embed(
         self, images: torch.Tensor, what: str, cache: bool = False
     ) -> dict[str, torch.Tensor]:
-        """Features (and class probabilities for the IS) of ``images``. With ``cache``,
-        InceptionV3 features of real data are kept on disk, keyed by the images' bytes:
-        they cost minutes on a CPU and every evaluation of the dataset reuses them."""
+        """Features (and class probabilities, for metrics that need them) of ``images``.
+        With ``cache``, InceptionV3 features of real data are kept on disk, keyed by the
+        images' bytes: they cost minutes on a CPU and every evaluation of the dataset
+        reuses them."""
         network = "InceptionV3" if self.features_kind == "inception" else "evaluator"
         self.progress.say(f"extracting {network} features of {len(images):,} {what}...")
         with torch.no_grad():
@@ -279,7 +301,7 @@ class Scorer:
                 out = {"features": cached_features(self.extractor, images, self.progress)}
             else:
                 out = {"features": self.extractor.features(images, self.progress)}
-            if "is" in self.metrics:
+            if self._needing("probs"):
                 out["probs"] = self.extractor.probs(images)
         return out
 
@@ -292,9 +314,7 @@ class Scorer:
                 f"samples of shape {tuple(samples.shape[1:])} cannot be scored against data of "
                 f"shape {tuple(self.reference.shape[1:])}"
             )
-        if self.kind == "toy":
-            return self._score_toy(samples)
-        return self._score_images(self._embed(samples, "generated samples"))
+        return self._run(samples, "generated samples")
 
     def floor(self) -> dict[str, float]:
         """The same metrics for real data from the other split (training data when the
@@ -305,7 +325,7 @@ class Scorer:
         split's size), ``floor_is_reference`` is set and a note says so: such a floor
         is 0 or 1 by construction and tells nothing."""
         other = "train" if self.split == "test" or self.bundle.test is None else "test"
-        real = take(_split(self.bundle, other), self.n, self.seed + 1)[0]
+        real = take(reference_split(self.bundle, other), self.n, self.seed + 1)[0]
         self.n_floor = len(real)
         if other == self.split and _same_items(real, self.reference):
             self.floor_is_reference = True
@@ -316,44 +336,24 @@ class Scorer:
                 "themselves; hold images out (data.test_fraction, e.g. 0.1 for a folder) "
                 "for a floor that means something"
             )
-        if self.kind == "toy":
-            return self._score_toy(real)
-        return self._score_images(self._embed(real, f"real {other} images (the floor)", cache=True))
+        return self._run(real, f"real {other} images (the floor)", cache=True)
 
-    def _score_toy(self, samples: torch.Tensor) -> dict[str, float]:
-        from gankit.metrics.divergences import wasserstein
-        from gankit.metrics.toy import mode_coverage
-
+    def _run(self, items: torch.Tensor, what: str, cache: bool = False) -> dict[str, float]:
+        """Every chosen metric on (n, ...) ``items`` against the reference."""
+        features = self._embed(items, what, cache) if self.extractor is not None else None
+        inputs = MetricInput(
+            items, self.reference, features, self.reference_features, self.bundle, self.seed
+        )
         out: dict[str, float] = {}
-        if "modes" in self.metrics:
-            if self.bundle.modes is None:
+        for metric in self.selected:
+            if "modes" in metric.needs and self.bundle.modes is None:
+                kind_metrics = metrics_for(metric.task, self.kind)
+                others = [m.name for m in kind_metrics if "modes" not in m.needs]
                 raise GankitError(
-                    f"metric 'modes' needs a mixture with known modes (ring, grid); "
-                    f"'{self.bundle.name}' has none: use w1"
+                    f"metric '{metric.name}' needs a mixture with known modes (ring, grid); "
+                    f"'{self.bundle.name}' has none: use {', '.join(others)}"
                 )
-            out.update(mode_coverage(samples, self.bundle.modes, self.bundle.mode_std).as_dict())
-        if "w1" in self.metrics:
-            out["w1"] = wasserstein(samples, self.reference)
-        return out
-
-    def _score_images(self, gen: dict[str, torch.Tensor]) -> dict[str, float]:
-        from gankit.metrics import frechet
-
-        real = self.reference_features["features"]
-        fake = gen["features"]
-        out: dict[str, float] = {}
-        if "fd" in self.metrics:
-            out["fd"] = frechet.frechet_distance(fake, real)
-        if "kid" in self.metrics:
-            mean, std = frechet.kernel_inception_distance(fake, real, seed=self.seed)
-            out["kid"], out["kid_std"] = mean, std
-        if "is" in self.metrics:
-            mean, std = frechet.inception_score(gen["probs"])
-            out["is"], out["is_std"] = mean, std
-        if "pr" in self.metrics:
-            out["precision"], out["recall"] = frechet.precision_recall(real, fake)
-        if "dc" in self.metrics:
-            out["density"], out["coverage"] = frechet.density_coverage(real, fake)
+            out.update(metric.function(inputs))
         return out
 
 
@@ -503,210 +503,3 @@ def with_history(report: EvalReport, saved: dict[str, Any] | None, replace: bool
         history.append({key: saved.get(key) for key in keys} | {"asked": extra.get("asked")})
     report.history = history
     return report
-
-
-# --------------------------------------------------------------------------- task "sample"
-def evaluate_samples(run: Run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
-    """``gankit eval`` for samplers: the data's metrics on ``n`` samples against the
-    reference split, next to the real-vs-real floor, then the family's own scores
-    (``Model.family_scores``: a VAE's ELBO, a conditional GAN's label accuracy, InfoGAN's
-    code matching)."""
-    from gankit.models.base import ScoreContext
-
-    started = time.perf_counter()
-    o = options
-    progress = Progress(o.progress)
-    scorer = Scorer(
-        bundle, o.metrics, o.n, o.split, o.features, o.inception_weights, o.data_dir, o.seed,
-        o.train_evaluator, progress,
-    )  # fmt: skip
-    progress.say(f"drawing {scorer.n:,} samples from the checkpoint of step {run.step}...")
-    scores = scorer.score(run.sample(scorer.n, seed=o.seed))
-    floor = scorer.floor()
-    x, y = take(_split(bundle, scorer.split), scorer.n, o.seed)
-    evaluator = scorer.extractor if scorer.features_kind == "evaluator" else None
-    context = ScoreContext(x, y, evaluator, bundle.num_classes, scorer.n, o.seed, run.sampler_net)
-    family, family_floor = run.model.family_scores(context)
-    scores.update(family)
-    floor.update(family_floor)
-    extra = {
-        "notes": scorer.notes,
-        "metrics": list(scorer.metrics),
-        "checkpoint": str(run.checkpoint),
-        "resolution": bundle.shape[-1] if bundle.kind == "image" else None,
-    }
-    if scorer.floor_is_reference:
-        extra["floor_is_reference"] = True
-    if evaluator is not None:
-        extra["evaluator_test_accuracy"] = evaluator.test_accuracy
-    return EvalReport(
-        run=str(run.path), step=run.step, n=scorer.n, n_reference=len(scorer.reference),
-        n_floor=scorer.n_floor, split=o.split, features=scorer.features_kind, scores=scores,
-        floor=floor, seconds=round(time.perf_counter() - started, 3), extra=extra,
-    )  # fmt: skip
-
-
-# --------------------------------------------------------------------------- task "translate"
-def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """(N, C, H, W) -> (N, channels, H, W): grey repeated in R, G, B, or RGB averaged to
-    grey, so an untranslated image can be read by the other domain's evaluator."""
-    if images.shape[1] == channels:
-        return images
-    if images.shape[1] == 1:
-        return images.expand(-1, channels, -1, -1)
-    return images.mean(dim=1, keepdim=True)
-
-
-def translation_scores(
-    model,
-    bundle: DataBundle,
-    n: int | None = None,
-    seed: int = 0,
-    train_evaluator: bool = False,
-    data_dir: str | None = None,
-    net: torch.nn.Module | None = None,
-) -> tuple[dict[str, float], dict[str, float], list[str]]:
-    """Translators (CycleGAN) on both domains' held-out splits; returns (scores, floor, notes).
-
-    For each direction, ``ab`` (A -> B) and ``ba`` (B -> A), on up to ``n`` held-out
-    images x of the source domain (``net`` replaces the A -> B network, e.g. its EMA):
-
-    - ``cycle_l1_a`` / ``cycle_l1_b``: ``mean |F(G(a)) − a|`` and ``mean |G(F(b)) − b|``,
-      per pixel in [-1, 1] units;
-    - ``fd_ab``: the Fréchet distance between translated G(a) and real B test images in
-      the features of B's evaluator classifier, next to ``fd_ab_before``, the same for
-      the untranslated a (grey repeated to RGB or RGB averaged to grey where the channel
-      counts differ). Translation should bring it down; the floor is real B train
-      images against the same B test images;
-    - ``acc_ab``: B's evaluator classifying G(a) against a's labels, when both domains
-      carry the same labels: does the class survive translation? ``acc_ab_before`` is
-      the evaluator on the untranslated a; the floor its accuracy on real B.
-
-    Domains without an evaluator (``unpaired:PATH``) get the cycle errors only, with a
-    note saying so.
-    """
-    from gankit.metrics.features import EVALUATOR_DATASETS, load_evaluator
-    from gankit.metrics.frechet import frechet_distance
-
-    n = n or DEFAULT_N["image"]
-    if n < 2:
-        raise GankitError(f"--n must be at least 2, got {n}")
-    domains = {"a": bundle, "b": bundle.domain_b}
-    held_out = {key: take(d.held_out, n, seed) for key, d in domains.items()}
-    scores: dict[str, float] = {}
-    floor: dict[str, float] = {}
-    notes: list[str] = []
-    for (source, target), direction in zip((("a", "b"), ("b", "a")), model.directions):
-        tag = source + target
-        x, y = held_out[source]
-        translated, reconstructed = model.round_trip(x, direction, net)
-        scores[f"cycle_l1_{source}"] = float((reconstructed - x).abs().mean())
-        domain = domains[target]
-        if domain.name not in EVALUATOR_DATASETS:
-            notes.append(f"no evaluator for '{domain.name}': fd_{tag} and acc_{tag} skipped")
-            continue
-        evaluator = load_evaluator(
-            domain.name,
-            resolution=domain.shape[-1],
-            train_if_missing=train_evaluator,
-            data_dir=data_dir,
-            progress=False,
-        )
-        # The evaluator reads its dataset's own channels: grey digits that a run reads as
-        # RGB (``channels: 3``) are averaged back to grey, which loses nothing.
-        channels = evaluator.input_shape[0]
-        real = match_channels(held_out[target][0], channels)
-        translated, before = match_channels(translated, channels), match_channels(x, channels)
-        real_features = evaluator.features(real)
-        scores[f"fd_{tag}"] = frechet_distance(evaluator.features(translated), real_features)
-        scores[f"fd_{tag}_before"] = frechet_distance(evaluator.features(before), real_features)
-        if domain.test is not None:
-            other = match_channels(take(domain.train, n, seed + 1)[0], channels)
-            floor[f"fd_{tag}"] = frechet_distance(evaluator.features(other), real_features)
-        same_labels = domains[source].num_classes == domain.num_classes == evaluator.num_classes
-        if same_labels and bool((y >= 0).all()):
-            for key, images in ((f"acc_{tag}", translated), (f"acc_{tag}_before", before)):
-                predictions = evaluator.logits(images).argmax(dim=1)
-                scores[key] = float((predictions == y).float().mean())
-            floor[f"acc_{tag}"] = evaluator.test_accuracy
-    return scores, floor, notes
-
-
-def evaluate_translation(run: Run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
-    """``gankit eval`` for translators: :func:`translation_scores` on the held-out splits."""
-    started = time.perf_counter()
-    options.check_defaults(
-        run,
-        "a translator scored by cycle error, FD and class accuracy on the test splits in "
-        "evaluator features",
-        ("metrics", "features", "split"),
-    )
-    n = options.n
-    scores, floor, notes = translation_scores(
-        run.model, bundle, n, options.seed, options.train_evaluator, options.data_dir,
-        run.sampler_net,
-    )  # fmt: skip
-    n_used = n or DEFAULT_N["image"]
-    return EvalReport(
-        run=str(run.path), step=run.step, n=min(n_used, len(bundle.held_out)),
-        n_reference=min(n_used, len(bundle.domain_b.held_out)),
-        n_floor=min(n_used, len(bundle.domain_b.train)), split="test", features="evaluator",
-        scores=scores, floor=floor, seconds=round(time.perf_counter() - started, 3),
-        extra={"checkpoint": str(run.checkpoint), "notes": notes},
-    )  # fmt: skip
-
-
-# ---------------------------------------------------------------- tasks "classify", "segment"
-def accuracy(model, x: torch.Tensor, y: torch.Tensor, bundle: DataBundle) -> dict[str, float]:
-    """The task "classify" on one domain: the share of ``model.predict(x)`` equal to y."""
-    return {"accuracy": float((model.predict(x) == y.cpu()).float().mean())}
-
-
-def segmentation(model, x: torch.Tensor, y: torch.Tensor, bundle: DataBundle) -> dict[str, float]:
-    """The task "segment" on one domain: pixel ``accuracy``, ``miou`` and the IoU of each
-    class, named ``iou_<class name>`` where the data names its classes."""
-    from gankit.metrics.segmentation import segmentation_scores
-
-    scores = segmentation_scores(model.predict(x), y, model.num_classes)
-    if not bundle.class_names:
-        return scores
-    names = dict(enumerate(bundle.class_names))
-    return {_class_named(k, names): v for k, v in scores.items()}
-
-
-DomainScore = Callable[[Any, torch.Tensor, torch.Tensor, DataBundle], dict[str, float]]
-
-
-def domain_scores(model, bundle: DataBundle, score: DomainScore) -> dict[str, float]:
-    """``score`` on the source's and the target's held-out splits, e.g.
-    ``source_accuracy`` and ``target_accuracy``. Target labels are used here only, for
-    evaluation."""
-    out: dict[str, float] = {}
-    for prefix, domain in (("source", bundle), ("target", bundle.domain_b)):
-        if domain is None:
-            continue
-        x, y = take(domain.held_out, len(domain.held_out), 0)
-        out.update({f"{prefix}_{k}": v for k, v in score(model, x, y, domain).items()})
-    return out
-
-
-def evaluate_domains(
-    run, bundle: DataBundle, options: EvalOptions, score: DomainScore
-) -> EvalReport:
-    """``gankit eval`` for classifiers and segmenters: ``score`` on each domain's
-    held-out split. They draw no samples, so there is no floor."""
-    started = time.perf_counter()
-    return EvalReport(
-        run=str(run.path), step=run.step, n=0, n_reference=0, n_floor=0, split="test",
-        features=None, scores=domain_scores(run.model, bundle, score), floor={},
-        seconds=round(time.perf_counter() - started, 3),
-        extra={"checkpoint": str(run.checkpoint)},
-    )  # fmt: skip
-
-
-def _class_named(key: str, names: dict[int, str]) -> str:
-    """``iou_3`` -> ``iou_vegetation`` when class 3 has that name; other keys unchanged."""
-    metric, _, index = key.rpartition("_")
-    if metric == "iou" and index.isdigit() and int(index) in names:
-        return f"iou_{names[int(index)]}"
-    return key

@@ -442,11 +442,20 @@ class InceptionExtractor(nn.Module):
         raise GankitError(INCEPTION_NO_IS)
 
 
+def inception_lacks_logits(metric: str) -> str:
+    """Why ``--features inception`` cannot give ``metric``, one that needs class
+    probabilities: ``inception_lacks_logits("is")`` is :data:`INCEPTION_NO_IS`."""
+    label = metric.upper()
+    # "an IS", "an FD", "a KID": the article of the initialism as it is spoken
+    article = "an" if label[0] in "AEFHILMNORSX" else "a"
+    return (
+        f"metric '{metric}' needs class logits, and the offline FID InceptionV3 ends at "
+        f"pool3; drop '{metric}' from --metrics (the evaluator features give {article} {label})"
+    )
+
+
 #: Why ``--features inception`` gives no IS.
-INCEPTION_NO_IS = (
-    "metric 'is' needs class logits, and the offline FID InceptionV3 ends at pool3; "
-    "drop 'is' from --metrics (the evaluator features give an IS)"
-)
+INCEPTION_NO_IS = inception_lacks_logits("is")
 
 
 def inception_features(path: str | None = None) -> InceptionExtractor:

@@ -18,7 +18,7 @@ import torch
 
 from gankit.explore import explore
 from gankit.export import Call, Exportable
-from gankit.metrics.evaluate import accuracy, domain_scores, evaluate_domains, segmentation
+from gankit.metrics.adapt import accuracy, domain_scores, evaluate_domains, segmentation
 from gankit.runs.load import Run
 from gankit.tasks import Adaptation, ReportSection, Task, register_task
 

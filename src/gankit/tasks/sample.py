@@ -15,7 +15,8 @@ from gankit.data import load_data
 from gankit.explore import explore, toy
 from gankit.explore.previews import SamplePreviews
 from gankit.export import Call, Exportable
-from gankit.metrics.evaluate import Scorer, evaluate_samples
+from gankit.metrics.evaluate import Scorer
+from gankit.metrics.sample import evaluate_samples
 from gankit.runs.load import Run
 from gankit.tasks import ReportSection, Task, register_task
 from gankit.training.trainer import FIXED_NOISE_OFFSET

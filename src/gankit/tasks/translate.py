@@ -3,7 +3,7 @@
 
 - previews: held-out images of both domains, translated and reconstructed;
 - scores during training and ``gankit eval``: cycle error, FD to the other domain and
-  the class kept (:func:`gankit.metrics.evaluate.translation_scores`);
+  the class kept (:func:`gankit.metrics.translate.translation_scores`);
 - ``gankit translate`` writes translated files.
 """
 
@@ -15,7 +15,7 @@ from gankit.errors import GankitError, choices
 from gankit.explore.previews import TranslationPreviews
 from gankit.explore.translate import translate_files
 from gankit.export import Call, Exportable
-from gankit.metrics.evaluate import evaluate_translation, translation_scores
+from gankit.metrics.translate import evaluate_translation, translation_scores
 from gankit.runs.load import Run
 from gankit.tasks import Task, register_task
 

@@ -1,0 +1,100 @@
+"""gankit's own metrics of the task "sample", registered in the order they run by default
+and write their scores (``eval.json``, the table): toy data first, then images.
+
+They live together here rather than next to their computations (:mod:`~gankit.metrics.toy`,
+:mod:`~gankit.metrics.divergences`, :mod:`~gankit.metrics.frechet`): those modules import
+torch, and the registry must fill without it (``gankit --help`` lists the metrics). Each
+function imports its computation when it runs.
+"""
+
+from __future__ import annotations
+
+from gankit.metrics.registry import HIGHER, LOWER, MetricInput, register_metric
+
+# ------------------------------------------------------------------------------- toy data
+
+
+@register_metric(
+    "modes", kind="toy", needs={"modes"},
+    scores={"modes": HIGHER, "high_quality": HIGHER, "reverse_kl": LOWER},
+    description="modes captured, high-quality share and reverse KL (PacGAN's protocol)",
+)  # fmt: skip
+def modes(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.toy import mode_coverage
+
+    bundle = inputs.bundle
+    return mode_coverage(inputs.samples, bundle.modes, bundle.mode_std).as_dict()
+
+
+@register_metric(
+    "w1", kind="toy", scores={"w1": LOWER},
+    description="exact Wasserstein-1 between the sample sets (POT)",
+)  # fmt: skip
+def w1(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.divergences import wasserstein
+
+    return {"w1": wasserstein(inputs.samples, inputs.reference)}
+
+
+# --------------------------------------------------------------------------------- images
+
+
+@register_metric(
+    "fd", kind="image", needs={"features"}, scores={"fd": LOWER},
+    description="Fréchet distance between the feature distributions (FID in InceptionV3's)",
+)  # fmt: skip
+def fd(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.frechet import frechet_distance
+
+    return {"fd": frechet_distance(*_features(inputs))}
+
+
+@register_metric(
+    "kid", kind="image", needs={"features"}, scores={"kid": LOWER, "kid_std": None},
+    description="kernel inception distance, mean and spread over feature subsets",
+)  # fmt: skip
+def kid(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.frechet import kernel_inception_distance
+
+    mean, std = kernel_inception_distance(*_features(inputs), seed=inputs.seed)
+    return {"kid": mean, "kid_std": std}
+
+
+@register_metric(
+    "is", kind="image", needs={"probs"}, scores={"is": HIGHER, "is_std": None},
+    description="Inception Score of the class probabilities, mean and spread over splits",
+)  # fmt: skip
+def inception_score(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.frechet import inception_score as score
+
+    mean, std = score(inputs.features["probs"])
+    return {"is": mean, "is_std": std}
+
+
+@register_metric(
+    "pr", kind="image", needs={"features"}, scores={"precision": HIGHER, "recall": HIGHER},
+    description="precision and recall of the feature manifolds (Kynkäänniemi et al.)",
+)  # fmt: skip
+def precision_recall(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.frechet import precision_recall as score
+
+    fake, real = _features(inputs)
+    precision, recall = score(real, fake)
+    return {"precision": precision, "recall": recall}
+
+
+@register_metric(
+    "dc", kind="image", needs={"features"}, scores={"density": HIGHER, "coverage": HIGHER},
+    description="density and coverage of the feature manifolds (Naeem et al.)",
+)  # fmt: skip
+def density_coverage(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.frechet import density_coverage as score
+
+    fake, real = _features(inputs)
+    density, coverage = score(real, fake)
+    return {"density": density, "coverage": coverage}
+
+
+def _features(inputs: MetricInput):
+    """(scored set's, reference's) (n, d) features."""
+    return inputs.features["features"], inputs.reference_features["features"]
