@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import gankit.losses
 from conftest import tiny_kwargs
 from gankit.errors import GankitError
 from gankit.registry import create_model, get_spec, list_models, register_model
@@ -103,6 +104,33 @@ def test_same_seed_same_weights_and_samples(name):
     (state_a, sample_a), (state_b, sample_b) = results
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert torch.equal(sample_a, sample_b)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "r1_steps"),
+    [
+        ("dcgan", {}, [0, 3, 6]),
+        ("cgan", {}, [0, 3, 6]),
+        # two D updates per step, counted over the run: R1 on updates 0, 3, 6, 9 and 12
+        ("dcgan", {"n_critic": 2}, [0, 1, 3, 4, 6]),
+    ],
+)
+def test_lazy_r1_runs_on_the_same_d_updates_in_every_family(name, kwargs, r1_steps, monkeypatch):
+    """One rule for GAN and cGAN: R1 on the D updates (counted from 0 over the run) that
+    are multiples of ``r1_interval``."""
+    calls = []
+    penalty = gankit.losses.r1_penalty
+    monkeypatch.setattr(gankit.losses, "r1_penalty", lambda *a: calls.append(a) or penalty(*a))
+    r1 = {"r1_gamma": 1.0, "r1_interval": 3, "d_norm": "none", **kwargs}
+    torch.manual_seed(0)
+    model = create_model(name, data_shape=IMAGE, num_classes=10, **tiny_kwargs(name), **r1)
+    model.setup_optimizers()
+    applied = []
+    for step in range(7):
+        before = len(calls)
+        model.train_step(batch_for(model), step=step)
+        applied += [step] * (len(calls) - before)
+    assert applied == r1_steps
 
 
 #: Families built for images only: no point-data variant to test.

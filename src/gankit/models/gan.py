@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError, check_finite
-from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, r1_penalty
+from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, lazy_r1
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -53,6 +53,7 @@ from gankit.models.base import (
     Model,
     check_d_regularisers,
     check_fractions,
+    check_leaky_slope,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -204,8 +205,7 @@ class GAN(Model):
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
         check_weights(gp_weight=gp_weight)
         self._check(loss, label_smoothing, label_noise, gp_weight, d_norm, d_dropout)
-        if not 0.0 <= leaky_slope < 1.0:
-            raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
+        check_leaky_slope(leaky_slope)
         if clip_value is not None:
             check_finite("model: clip_value", clip_value, 0.0, above=True)
         is_image = len(self.data_shape) == 3
@@ -384,10 +384,10 @@ class GAN(Model):
             penalty = gradient_penalty(self.judge, real, fake)
             loss = loss + self.gp_weight * penalty
             stats["gp"] = penalty.item()
-        if self.r1_gamma > 0 and d_step % self.r1_interval == 0:
-            penalty = r1_penalty(self.judge, real)
-            loss = loss + self.r1_gamma / 2 * self.r1_interval * penalty
-            self.last_r1 = penalty.item()
+        r1 = lazy_r1(self.judge, real, self.r1_gamma, self.r1_interval, d_step)
+        if r1 is not None:
+            term, self.last_r1 = r1
+            loss = loss + term
         if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
             stats["r1"] = self.last_r1
         self.backward(loss)
