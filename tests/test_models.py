@@ -3,6 +3,8 @@ a save/load round trip, and the same output under the same seed."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
 
@@ -131,6 +133,77 @@ def test_lazy_r1_runs_on_the_same_d_updates_in_every_family(name, kwargs, r1_ste
         model.train_step(batch_for(model), step=step)
         applied += [step] * (len(calls) - before)
     assert applied == r1_steps
+
+
+def weights_fingerprint(model) -> tuple[str, float]:
+    """(a hash of the state's names and shapes, a number read from every tensor's first
+    16 values weighted by position): a network built in another order, or with another
+    layout, changes one of them; float rounding across CPUs does not."""
+    state = model.state_dict()
+    layout = repr([(key, tuple(value.shape)) for key, value in state.items()])
+    weighted = 0.0
+    for i, value in enumerate(state.values()):
+        head = value.double().flatten()[:16]
+        weighted += (i + 1) * float(head @ torch.arange(1.0, len(head) + 1, dtype=torch.float64))
+    return hashlib.sha256(layout.encode()).hexdigest()[:16], weighted
+
+
+#: GAN's networks under seed 0, recorded from the code before GAN built them through
+#: nn.generator_net and nn.critic_net: the same layout (checkpoints load) and weights.
+GAN_WEIGHTS = [
+    ("gan", (2,), {}, "6ac7215193480c2f", -204.44985530897975),
+    (
+        "gan",
+        (1, 8, 8),
+        {"pack": 2, "tanh_output": True, "d_dropout": 0.1},
+        "9eee4d59646ee700",
+        -75.32724588050041,
+    ),
+    (
+        "gan",
+        (2,),
+        {"g_norm": "batch", "d_norm": "layer", "leaky_slope": 0.0, "n_layers": 2},
+        "1e308a1bddb5e592",
+        10261.838809937239,
+    ),
+    ("dcgan", (1, 8, 8), {}, "461816332202d23e", 1207.2402444579056),
+    (
+        "dcgan",
+        (3, 16, 16),
+        {"pack": 2, "strided": False, "kernel_size": 3, "d_dropout": 0.2},
+        "0082b148aa0d23b4",
+        10510.379032547222,
+    ),
+    (
+        "dcgan",
+        (1, 28, 28),
+        {"tanh_output": False, "g_norm": "instance", "d_norm": "layer"},
+        "5e210ef4776557c9",
+        3416.938850337712,
+    ),
+    ("hinge", (1, 8, 8), {}, "579bdeb383c30369", 1265.2074138143216),
+    (
+        "sngan",
+        (3, 32, 32),
+        {"g_channels": 8, "d_channels": 8, "latent_dim": 8},
+        "ad2782fd14edf02b",
+        15440.784512478393,
+    ),
+    (
+        "sngan",
+        (3, 16, 16),
+        {"g_channels": 8, "d_channels": 8, "pack": 2, "spectral_norm": False},
+        "8d8c928715986a90",
+        7729.817537529918,
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "shape", "kwargs", "layout", "weighted"), GAN_WEIGHTS)
+def test_gan_builds_the_weights_it_always_built(name, shape, kwargs, layout, weighted):
+    torch.manual_seed(0)
+    model = create_model(name, data_shape=shape, **kwargs)
+    assert weights_fingerprint(model) == (layout, pytest.approx(weighted, rel=1e-6))
 
 
 #: Families built for images only: no point-data variant to test.
