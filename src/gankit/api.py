@@ -407,8 +407,8 @@ def export_run(
         GankitError: an unknown format, a task that exports no network, a file that
             exists without ``overwrite``, or a missing package (``gankit[export]``).
     """
-    from gankit import __version__
     from gankit.export import FORMATS, check_format, json_path, write
+    from gankit.version import __version__
 
     check_format(fmt)
     loaded = load_run(run, runs_dir, step)
@@ -453,7 +453,4 @@ def drawn_by(what: str) -> list[str]:
     return names
 
 
-__all__ = ["drawn_by", "evaluate_run", "explore", "fid", "train"]
-
-
-__all__ = ["drawn_by", "evaluate_run", "explore", "export_run", "train"]
+__all__ = ["drawn_by", "evaluate_run", "explore", "export_run", "fid", "train"]
