@@ -63,6 +63,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	# the import layering of pyproject.toml's [tool.importlinter]; no cache folder left behind
 	$(BIN)/lint-imports --no-cache
+	# copies between model families (marked "# Copied from ...") still match their sources
+	$(BIN)/python tools/check_copies.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

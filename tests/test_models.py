@@ -314,6 +314,13 @@ def test_bad_model_arguments(name, kwargs, message):
         create_model(name, data_shape=IMAGE, **kwargs)
 
 
+@pytest.mark.parametrize("name", ["dcgan", "cgan", "infogan"])
+@pytest.mark.parametrize("slope", [-0.1, 1.0])
+def test_a_leaky_slope_outside_0_1_is_one_line_in_every_family_that_takes_one(name, slope):
+    with pytest.raises(GankitError, match=r"model: leaky_slope must be in \[0, 1\), got"):
+        create_model(name, data_shape=IMAGE, num_classes=10, leaky_slope=slope)
+
+
 def test_conv_on_points_is_refused():
     with pytest.raises(GankitError, match="needs \\(C, H, W\\) images"):
         create_model("dcgan", data_shape=(2,))

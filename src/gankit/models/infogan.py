@@ -228,6 +228,7 @@ class InfoGAN(Model):
         return loss, stats
 
     # ------------------------------------------------------------------ training
+    # Copied from gankit.models.conditional.ConditionalGAN.configure_optimizers
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
             "G": torch.optim.Adam(self.G.parameters(), lr=self.lr_g, betas=self.betas),
