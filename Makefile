@@ -65,6 +65,8 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	# no import circle, counting the imports inside functions (tools/import_circles.py)
 	$(BIN)/python tools/import_circles.py src/gankit
+	# copies between model families (marked "# Copied from ...") still match their sources
+	$(BIN)/python tools/check_copies.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -38,7 +38,8 @@ from torch import nn
 
 from common import machine_line
 from gankit.data.digits import digits
-from gankit.data.domains import blend_with_photos, digits_m, fashion_m
+from gankit.data.mnist_m import digits_m, fashion_m
+from gankit.data.photos import blend_with_photos
 from gankit.nn import grad_reverse
 
 

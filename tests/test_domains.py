@@ -15,7 +15,9 @@ from PIL import Image
 
 from gankit.data import NO_LABEL, list_datasets, load_dataset
 from gankit.data.digits import digits
-from gankit.data.domains import blend_with_photos, digits_m, random_patches, segshift
+from gankit.data.mnist_m import digits_m
+from gankit.data.photos import blend_with_photos, random_patches
+from gankit.data.segshift import segshift
 from gankit.errors import GankitError
 
 

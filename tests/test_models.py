@@ -3,9 +3,12 @@ a save/load round trip, and the same output under the same seed."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
 
+import gankit.losses
 from conftest import tiny_kwargs
 from gankit.errors import GankitError
 from gankit.registry import create_model, get_spec, list_models, register_model
@@ -103,6 +106,104 @@ def test_same_seed_same_weights_and_samples(name):
     (state_a, sample_a), (state_b, sample_b) = results
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert torch.equal(sample_a, sample_b)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "r1_steps"),
+    [
+        ("dcgan", {}, [0, 3, 6]),
+        ("cgan", {}, [0, 3, 6]),
+        # two D updates per step, counted over the run: R1 on updates 0, 3, 6, 9 and 12
+        ("dcgan", {"n_critic": 2}, [0, 1, 3, 4, 6]),
+    ],
+)
+def test_lazy_r1_runs_on_the_same_d_updates_in_every_family(name, kwargs, r1_steps, monkeypatch):
+    """One rule for GAN and cGAN: R1 on the D updates (counted from 0 over the run) that
+    are multiples of ``r1_interval``."""
+    calls = []
+    penalty = gankit.losses.r1_penalty
+    monkeypatch.setattr(gankit.losses, "r1_penalty", lambda *a: calls.append(a) or penalty(*a))
+    r1 = {"r1_gamma": 1.0, "r1_interval": 3, "d_norm": "none", **kwargs}
+    torch.manual_seed(0)
+    model = create_model(name, data_shape=IMAGE, num_classes=10, **tiny_kwargs(name), **r1)
+    model.setup_optimizers()
+    applied = []
+    for step in range(7):
+        before = len(calls)
+        model.train_step(batch_for(model), step=step)
+        applied += [step] * (len(calls) - before)
+    assert applied == r1_steps
+
+
+def weights_fingerprint(model) -> tuple[str, float]:
+    """(a hash of the state's names and shapes, a number read from every tensor's first
+    16 values weighted by position): a network built in another order, or with another
+    layout, changes one of them; float rounding across CPUs does not."""
+    state = model.state_dict()
+    layout = repr([(key, tuple(value.shape)) for key, value in state.items()])
+    weighted = 0.0
+    for i, value in enumerate(state.values()):
+        head = value.double().flatten()[:16]
+        weighted += (i + 1) * float(head @ torch.arange(1.0, len(head) + 1, dtype=torch.float64))
+    return hashlib.sha256(layout.encode()).hexdigest()[:16], weighted
+
+
+#: GAN's networks under seed 0, recorded from the code before GAN built them through
+#: nn.generator_net and nn.critic_net: the same layout (checkpoints load) and weights.
+GAN_WEIGHTS = [
+    ("gan", (2,), {}, "6ac7215193480c2f", -204.44985530897975),
+    (
+        "gan",
+        (1, 8, 8),
+        {"pack": 2, "tanh_output": True, "d_dropout": 0.1},
+        "9eee4d59646ee700",
+        -75.32724588050041,
+    ),
+    (
+        "gan",
+        (2,),
+        {"g_norm": "batch", "d_norm": "layer", "leaky_slope": 0.0, "n_layers": 2},
+        "1e308a1bddb5e592",
+        10261.838809937239,
+    ),
+    ("dcgan", (1, 8, 8), {}, "461816332202d23e", 1207.2402444579056),
+    (
+        "dcgan",
+        (3, 16, 16),
+        {"pack": 2, "strided": False, "kernel_size": 3, "d_dropout": 0.2},
+        "0082b148aa0d23b4",
+        10510.379032547222,
+    ),
+    (
+        "dcgan",
+        (1, 28, 28),
+        {"tanh_output": False, "g_norm": "instance", "d_norm": "layer"},
+        "5e210ef4776557c9",
+        3416.938850337712,
+    ),
+    ("hinge", (1, 8, 8), {}, "579bdeb383c30369", 1265.2074138143216),
+    (
+        "sngan",
+        (3, 32, 32),
+        {"g_channels": 8, "d_channels": 8, "latent_dim": 8},
+        "ad2782fd14edf02b",
+        15440.784512478393,
+    ),
+    (
+        "sngan",
+        (3, 16, 16),
+        {"g_channels": 8, "d_channels": 8, "pack": 2, "spectral_norm": False},
+        "8d8c928715986a90",
+        7729.817537529918,
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "shape", "kwargs", "layout", "weighted"), GAN_WEIGHTS)
+def test_gan_builds_the_weights_it_always_built(name, shape, kwargs, layout, weighted):
+    torch.manual_seed(0)
+    model = create_model(name, data_shape=shape, **kwargs)
+    assert weights_fingerprint(model) == (layout, pytest.approx(weighted, rel=1e-6))
 
 
 #: Families built for images only: no point-data variant to test.
@@ -211,6 +312,13 @@ def test_label_noise_flips_targets():
 def test_bad_model_arguments(name, kwargs, message):
     with pytest.raises(GankitError, match=message):
         create_model(name, data_shape=IMAGE, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["dcgan", "cgan", "infogan"])
+@pytest.mark.parametrize("slope", [-0.1, 1.0])
+def test_a_leaky_slope_outside_0_1_is_one_line_in_every_family_that_takes_one(name, slope):
+    with pytest.raises(GankitError, match=r"model: leaky_slope must be in \[0, 1\), got"):
+        create_model(name, data_shape=IMAGE, num_classes=10, leaky_slope=slope)
 
 
 def test_conv_on_points_is_refused():

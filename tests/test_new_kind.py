@@ -27,8 +27,8 @@ from gankit.explore.explore import Picture
 from gankit.metrics.evaluate import EvalReport
 from gankit.models.base import Model
 from gankit.nn import eval_mode, mlp
-from gankit.registry import MODELS, register_model
-from gankit.tasks import TASKS, Task, register_task
+from gankit.registry import MODELS, get_spec, list_models, missing_methods, register_model
+from gankit.tasks import TASKS, Task, list_tasks, register_task
 
 
 # --------------------------------------------------------------------------- the family
@@ -135,6 +135,7 @@ DENOISE = Task(
     scores=lambda model, bundle, cfg: lambda step, net: mse_scores(model, bundle, 200),
     views={"denoised": denoised_view},
     default_views=("denoised",),
+    model_methods=("denoise",),  # what evaluate, the previews and the view call
 )
 
 
@@ -199,6 +200,62 @@ def test_a_new_kind_trains_resumes_evaluates_and_explores(registered, tmp_path):
     # a sampler's commands say in one line that this kind draws no samples
     out = cli.invoke(app, ["sample", str(run_dir)])
     assert out.exit_code == 2 and "draws no samples" in out.output
+
+
+def one_line_refusal(match: str, register) -> str:
+    with pytest.raises(GankitError, match=match) as error:
+        register()
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_a_family_lacking_a_method_its_task_calls_is_refused(registered):
+    class Blind(Model):  # a denoise family with no denoise()
+        task = "denoise"
+
+    one_line_refusal(
+        "model 'blind_test': Blind serves task 'denoise' but lacks denoise",
+        lambda: register_model("blind_test", Blind, "no denoise()"),
+    )
+    assert "blind_test" not in MODELS
+
+    class Silent(Model):  # a sampler that draws latents but cannot turn them into samples
+        task = "sample"
+
+        def sample_latent(self, n, generator=None):
+            return {"z": torch.zeros(n, 2)}
+
+    list_tasks()  # the built-in tasks are registered: the family is checked at once
+    message = one_line_refusal(
+        "model 'silent_test': Silent serves task 'sample' but lacks generate;",
+        lambda: register_model("silent_test", Silent, "no generate()"),
+    )
+    assert "sample_latent, generate" in message  # what the task calls, both named
+    assert "silent_test" not in MODELS
+
+
+def test_a_family_registered_before_its_task_is_checked_when_the_task_comes():
+    class Early(Model):
+        task = "denoise_later"
+
+    register_model("early_test", Early, "registered before its task")
+    later = Task(name="denoise_later", summary="s", evaluate=evaluate, model_methods=("denoise",))
+    try:
+        one_line_refusal(
+            "model 'early_test': Early serves task 'denoise_later' but lacks denoise",
+            lambda: register_task(later),
+        )
+        assert "denoise_later" not in TASKS
+    finally:
+        MODELS.pop("early_test")
+
+
+def test_every_built_in_family_has_the_methods_its_task_calls():
+    built_in = ("sample", "translate", "classify", "segment", "sequence", "change")
+    assert set(built_in) <= set(list_tasks())
+    assert all(TASKS[name].model_methods for name in built_in)
+    for name in list_models():
+        assert missing_methods(get_spec(name).cls) == [], name
 
 
 def test_a_family_must_declare_a_served_task(registered):

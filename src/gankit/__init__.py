@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 # the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from gankit.version import __version__
+from gankit.version import __version__ as __version__  # re-exported: gankit.__version__
 
 # Imported on first use: ``import gankit`` stays fast (torch loads only when needed).
 _LAZY = {

@@ -194,6 +194,36 @@ def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tenso
     return grads.flatten(1).pow(2).sum(dim=1).mean()
 
 
+def lazy_r1(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    gamma: float,
+    interval: int,
+    d_step: int,
+) -> tuple[torch.Tensor, float] | None:
+    """Lazy R1 (Karras et al. 2020): :func:`r1_penalty` on one D update in ``interval``,
+    weighted ``interval * gamma/2`` so that its average weight stays ``gamma/2``.
+
+    ``d_step`` counts D's updates over the run from 0 (with ``n_critic`` D updates per
+    step, ``step * n_critic + i``); the penalty applies where ``d_step % interval == 0``.
+
+    Args:
+        critic: maps (N, ...) inputs to (N,) or (N, 1) scores.
+        real: (N, ...) real samples.
+        gamma: R1's γ; 0 turns it off.
+        interval: apply it on one D update in this many (1: every update).
+        d_step: this D update's count over the run.
+
+    Returns:
+        ``(term, penalty)``: the scalar to add to D's loss and the penalty's value
+        before weighting (what is logged), or None where this update skips R1.
+    """
+    if gamma <= 0 or d_step % interval:
+        return None
+    penalty = r1_penalty(critic, real)
+    return gamma / 2 * interval * penalty, penalty.item()
+
+
 @dataclass(frozen=True)
 class AdversarialLoss:
     """A discriminator loss and its generator loss.

@@ -287,21 +287,25 @@ def init_dcgan_weights(module: nn.Module) -> None:
 
 
 # ----------------------------------------------------------------- generic G and D bodies
-# The conditional, InfoGAN and VAE families build "a generator for this data" and "a
-# feature trunk for this data" the same way: conv stacks for images, MLPs for points.
+# The GAN, conditional, InfoGAN and VAE families build "a generator for this data", "a
+# feature trunk for this data" and "a critic for this data" the same way: conv stacks
+# for images, MLPs for points (and, for the GAN family, SNGAN's ResNets).
 
 Arch = Literal["auto", "mlp", "conv"]
+#: The GAN family's architectures: :data:`Arch` and SNGAN's ResNets.
+GanArch = Literal["auto", "mlp", "conv", "resnet"]
 
 
-def resolve_arch(arch: Arch, data_shape: tuple[int, ...]) -> Literal["mlp", "conv"]:
-    """``auto`` -> conv for (C, H, W) images, mlp for points; conv on points is an error."""
-    from gankit.errors import GankitError
-
+def resolve_arch(arch: GanArch, data_shape: tuple[int, ...]) -> Literal["mlp", "conv", "resnet"]:
+    """``auto`` -> conv for (C, H, W) images, mlp for points; conv or resnet on points is
+    an error."""
     is_image = len(data_shape) == 3
     if arch == "auto":
         return "conv" if is_image else "mlp"
-    if arch == "conv" and not is_image:
-        raise GankitError(f"model: arch 'conv' needs (C, H, W) images, data is {tuple(data_shape)}")
+    if arch in ("conv", "resnet") and not is_image:
+        raise GankitError(
+            f"model: arch '{arch}' needs (C, H, W) images, data is {tuple(data_shape)}"
+        )
     return arch
 
 
@@ -309,7 +313,7 @@ def generator_net(
     in_features: int,
     data_shape: tuple[int, ...],
     *,
-    arch: Literal["mlp", "conv"],
+    arch: Literal["mlp", "conv", "resnet"],
     width: int = 64,
     hidden_dim: int = 256,
     n_layers: int = 3,
@@ -318,7 +322,12 @@ def generator_net(
     norm: Norm = "batch",
     output: Literal["tanh", "sigmoid", "none"] = "tanh",
 ) -> nn.Module:
-    """(N, in_features) -> (N, *data_shape): a DCGAN decoder, or an MLP for points."""
+    """(N, in_features) -> (N, *data_shape): a DCGAN decoder, SNGAN's ResNet generator
+    (``width`` channels in every block; ``kernel_size`` and ``strided`` are for conv),
+    or an MLP for points."""
+    if arch == "resnet":
+        channels, resolution = data_shape[0], data_shape[-1]
+        return ResNetGenerator(in_features, channels, resolution, width, norm=norm, output=output)
     if arch == "conv":
         channels, resolution = data_shape[0], data_shape[-1]
         return ConvDecoder(
@@ -408,6 +417,50 @@ def feature_trunk(
         norm=norm,
         dropout=dropout,
     )
+
+
+def critic_net(
+    data_shape: tuple[int, ...],
+    *,
+    arch: Literal["mlp", "conv", "resnet"],
+    width: int = 64,
+    hidden_dim: int = 256,
+    n_layers: int = 3,
+    kernel_size: int = 4,
+    strided: bool = True,
+    norm: Norm = "batch",
+    leaky_slope: float = 0.2,
+    dropout: float = 0.0,
+) -> nn.Module:
+    """(N, *data_shape) -> (N, 1) scores: a DCGAN trunk with a linear head, SNGAN's
+    ResNet discriminator (``width`` channels in every block; no ``kernel_size``,
+    ``strided``, ``leaky_slope`` or ``dropout``), or an MLP on the flattened input."""
+    if arch == "resnet":
+        return ResNetDiscriminator(data_shape[0], data_shape[-1], width, norm=norm)
+    if arch == "conv":
+        trunk = feature_trunk(
+            data_shape,
+            arch="conv",
+            width=width,
+            kernel_size=kernel_size,
+            strided=strided,
+            norm=norm,
+            leaky_slope=leaky_slope,
+            dropout=dropout,
+        )
+        return nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
+    # One mlp whose last layer is the head, not MLPTrunk + head: the parameter names
+    # (``1.0.weight``, ...) are those that GAN checkpoints have always carried.
+    body = mlp(
+        math.prod(data_shape),
+        hidden_dim,
+        n_layers,
+        1,
+        leaky_slope=leaky_slope,
+        norm=norm,
+        dropout=dropout,
+    )
+    return nn.Sequential(nn.Flatten(), body)
 
 
 # ----------------------------------------------------------------- gradient reversal

@@ -65,12 +65,67 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {}
 
+#: Task name -> the methods its families must have (``Task.model_methods``). The tasks
+#: sit above the registry, so :func:`gankit.tasks.register_task` tells it here.
+TASK_METHODS: dict[str, tuple[str, ...]] = {}
+
+
+def _provides(cls: type, method: str) -> bool:
+    """Whether ``cls`` defines ``method``, itself or through a parent. The placeholders
+    of the contract class ``Model``, the class that declares ``task`` without setting
+    it, do not count: they only raise."""
+    for owner in cls.__mro__:
+        if method in vars(owner):
+            return not ("task" in inspect.get_annotations(owner) and "task" not in vars(owner))
+    return False
+
+
+def missing_methods(cls: type) -> list[str]:
+    """The methods of ``cls.task``'s ``model_methods`` that ``cls`` lacks; [] when its
+    task has registered none, or none is missing."""
+    return [m for m in TASK_METHODS.get(cls.task, ()) if not _provides(cls, m)]
+
+
+def _check_methods(name: str, cls: type) -> None:
+    missing = missing_methods(cls)
+    if missing:
+        raise GankitError(
+            f"model '{name}': {cls.__name__} serves task '{cls.task}' but lacks "
+            f"{', '.join(missing)}; task '{cls.task}' calls "
+            f"{', '.join(TASK_METHODS[cls.task])} on its models"
+        )
+
+
+def require_methods(task: str, methods: tuple[str, ...]) -> None:
+    """Record that every family of ``task`` must define ``methods``; the families already
+    registered for it are checked now, those registered later by :func:`register_model`.
+
+    Raises:
+        GankitError: a registered family of ``task`` lacks one (the task is not recorded).
+    """
+    previous = TASK_METHODS.get(task)
+    TASK_METHODS[task] = tuple(methods)
+    try:
+        for spec in MODELS.values():
+            if spec.cls.task == task:
+                _check_methods(spec.name, spec.cls)
+    except GankitError:
+        if previous is None:
+            del TASK_METHODS[task]
+        else:
+            TASK_METHODS[task] = previous
+        raise
+
 
 def register_model(name: str, cls: type, description: str, **defaults: Any) -> None:
     """Register ``cls`` with ``defaults`` as the variant ``name``.
 
     ``cls`` may take ``**kwargs`` for its parent's options (see
     :func:`gankit.validation.keyword_parameters`).
+
+    Raises:
+        GankitError: ``cls`` lacks a method that its task calls (``Task.model_methods``),
+            once that task is registered.
     """
     if name in MODELS:
         raise ValueError(f"model '{name}' is already registered (by {MODELS[name].cls.__name__})")
@@ -81,6 +136,7 @@ def register_model(name: str, cls: type, description: str, **defaults: Any) -> N
     unknown = set(defaults) - set(keyword_parameters(cls))
     if unknown:
         raise ValueError(f"model '{name}': {cls.__name__} has no argument {sorted(unknown)}")
+    _check_methods(name, cls)
     caller = inspect.currentframe().f_back
     module = caller.f_globals.get("__name__", "") if caller is not None else ""
     MODELS[name] = ModelSpec(name, cls, dict(defaults), description, module)

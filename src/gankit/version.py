@@ -1,3 +1,4 @@
-"""gankit's version: a leaf that imports nothing, so any module can read it."""
+"""gankit's version, in a module that imports nothing, so that any module can read it
+without importing the package's ``__init__`` (``pyproject.toml`` holds the same number)."""
 
 __version__ = "0.1.0"

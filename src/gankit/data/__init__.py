@@ -26,9 +26,9 @@ DATASETS: dict[str, str] = {
     "fashion-mnist": "gankit.data.idx:fashion_mnist",
     "mnist": "gankit.data.idx:mnist",
     "cifar10": "gankit.data.cifar:cifar10",
-    "digits-m": "gankit.data.domains:digits_m",
-    "fashion-m": "gankit.data.domains:fashion_m",
-    "segshift": "gankit.data.domains:segshift",
+    "digits-m": "gankit.data.mnist_m:digits_m",
+    "fashion-m": "gankit.data.mnist_m:fashion_m",
+    "segshift": "gankit.data.segshift:segshift",
     "series-change": "gankit.data.change:series_change",
     "digits-change": "gankit.data.change:digits_change",
     "fashion-change": "gankit.data.change:fashion_change",
@@ -38,8 +38,8 @@ DATASETS: dict[str, str] = {
 #: Sources whose name is ``prefix:ARGUMENT``; the argument is passed as ``path``.
 PREFIXED: dict[str, str] = {
     "folder": "gankit.data.folders:folder",
-    "unpaired": "gankit.data.domains:unpaired",
-    "segfolder": "gankit.data.domains:segfolder",
+    "unpaired": "gankit.data.unpaired:unpaired",
+    "segfolder": "gankit.data.segfolder:segfolder",
     "text": "gankit.data.text:text",
 }
 

@@ -200,7 +200,7 @@ class ImageFiles(Dataset):
         raise GankitError(f"no image in this split can be read (first: {self.files[0]})")
 
 
-def _split_indices(
+def split_indices(
     n: int, test_fraction: float, seed: int, root: Path
 ) -> tuple[list[int], list[int]]:
     """Deterministic (train, test) positions: a seeded permutation, each part re-sorted."""
@@ -311,7 +311,7 @@ def folder(
             skip_bad,
         )
 
-    train_positions, test_positions = _split_indices(len(files), test_fraction, seed, root)
+    train_positions, test_positions = split_indices(len(files), test_fraction, seed, root)
     train = build(train_positions)
     test = build(test_positions) if test_positions else None
     if len(train) == 0:

@@ -101,6 +101,12 @@ def check_weights(**weights: float) -> None:
         check_finite(f"model: {name}", weight, 0.0)
 
 
+def check_leaky_slope(leaky_slope: float) -> None:
+    """Refuse a LeakyReLU negative slope outside [0, 1) (0 is a plain ReLU)."""
+    if not 0.0 <= leaky_slope < 1.0:  # NaN fails this too
+        raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
+
+
 #: StyleGAN2's lazy regularisation applies R1 every 16 D steps.
 MAX_R1_INTERVAL = 64
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.losses import ADVERSARIAL_LOSSES, LossName, r1_penalty
+from gankit.losses import ADVERSARIAL_LOSSES, LossName, lazy_r1
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -38,6 +38,7 @@ from gankit.models.base import (
     Model,
     ScoreContext,
     check_d_regularisers,
+    check_leaky_slope,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -135,8 +136,7 @@ class ConditionalGAN(Model):
         check_sizes(MAX_CHANNELS, g_channels=g_channels, d_channels=d_channels)
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
-        if not 0.0 <= leaky_slope < 1.0:
-            raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
+        check_leaky_slope(leaky_slope)
         self.augmentations = check_d_regularisers(
             self.data_shape, d_norm, r1_gamma, r1_interval, diffaugment
         )
@@ -216,10 +216,13 @@ class ConditionalGAN(Model):
         d_fake, c_fake = self.judge(fake.detach(), y_fake)
         loss_d = self.adversarial.d(d_real, d_fake)
         stats = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
-        if self.r1_gamma > 0 and step % self.r1_interval == 0:
-            penalty = r1_penalty(lambda x: self.judge(x, y_real)[0], real)
-            loss_d = loss_d + self.r1_gamma / 2 * self.r1_interval * penalty
-            self.last_r1 = penalty.item()
+        # One D update per step: D's update count is the step.
+        r1 = lazy_r1(
+            lambda x: self.judge(x, y_real)[0], real, self.r1_gamma, self.r1_interval, step
+        )
+        if r1 is not None:
+            term, self.last_r1 = r1
+            loss_d = loss_d + term
         if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
             stats["r1"] = self.last_r1
         if c_real is not None:

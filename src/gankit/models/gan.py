@@ -38,14 +38,12 @@ The loss functions themselves live in :mod:`gankit.losses`.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
-from torch import nn
 
 from gankit.errors import GankitError, check_finite
-from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, r1_penalty
+from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, lazy_r1
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -53,22 +51,22 @@ from gankit.models.base import (
     Model,
     check_d_regularisers,
     check_fractions,
+    check_leaky_slope,
     check_optimizer,
     check_sizes,
     check_weights,
 )
 from gankit.nn import (
-    ConvDecoder,
-    ConvEncoder,
+    GanArch,
     Norm,
-    ResNetDiscriminator,
-    ResNetGenerator,
     apply_spectral_norm,
+    critic_net,
     diff_augment,
     eval_mode,
     frozen,
+    generator_net,
     init_dcgan_weights,
-    mlp,
+    resolve_arch,
 )
 from gankit.registry import register_model
 
@@ -162,7 +160,7 @@ class GAN(Model):
         data_shape: tuple[int, ...],
         num_classes: int | None = None,
         *,
-        arch: Literal["auto", "mlp", "conv", "resnet"] = "auto",
+        arch: GanArch = "auto",
         latent_dim: int = 64,
         latent_dist: Literal["normal", "uniform"] = "normal",
         loss: LossName = "non_saturating",
@@ -204,17 +202,11 @@ class GAN(Model):
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
         check_weights(gp_weight=gp_weight)
         self._check(loss, label_smoothing, label_noise, gp_weight, d_norm, d_dropout)
-        if not 0.0 <= leaky_slope < 1.0:
-            raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
+        check_leaky_slope(leaky_slope)
         if clip_value is not None:
             check_finite("model: clip_value", clip_value, 0.0, above=True)
         is_image = len(self.data_shape) == 3
-        if arch == "auto":
-            arch = "conv" if is_image else "mlp"
-        if arch in ("conv", "resnet") and not is_image:
-            raise GankitError(
-                f"model: arch '{arch}' needs (C, H, W) images, data is {tuple(data_shape)}"
-            )
+        arch = resolve_arch(arch, self.data_shape)
         if arch == "resnet" and d_dropout:
             raise GankitError(
                 "model: d_dropout is for the conv and mlp critics; the resnet critic has "
@@ -243,58 +235,34 @@ class GAN(Model):
         self.last_r1: float | None = None
         check_fractions(decay_start=decay_start)
 
-        n_features = math.prod(self.data_shape)
+        self.G = generator_net(
+            latent_dim,
+            self.data_shape,
+            arch=arch,
+            width=g_channels,
+            hidden_dim=hidden_dim,
+            n_layers=n_layers,
+            kernel_size=kernel_size,
+            strided=strided,
+            norm=g_norm,
+            output="tanh" if tanh_output else "none",
+        )
+        # PacGAN: D judges ``pack`` samples stacked along channels (features for points).
+        packed_shape = (self.data_shape[0] * pack, *self.data_shape[1:])
+        self.D = critic_net(
+            packed_shape,
+            arch=arch,
+            width=d_channels,
+            hidden_dim=hidden_dim,
+            n_layers=n_layers,
+            kernel_size=kernel_size,
+            strided=strided,
+            norm=d_norm,
+            leaky_slope=leaky_slope,
+            dropout=d_dropout,
+        )
         if arch == "conv":
-            channels, resolution = self.data_shape[0], self.data_shape[-1]
-            self.G = ConvDecoder(
-                latent_dim,
-                channels,
-                resolution,
-                g_channels,
-                kernel_size=kernel_size,
-                strided=strided,
-                norm=g_norm,
-                output="tanh" if tanh_output else "none",
-            )
-            trunk = ConvEncoder(
-                channels * pack,  # PacGAN: packed samples are stacked along channels
-                resolution,
-                d_channels,
-                kernel_size=kernel_size,
-                strided=strided,
-                norm=d_norm,
-                leaky_slope=leaky_slope,
-                dropout=d_dropout,
-            )
-            self.D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
             init_dcgan_weights(self)
-        elif arch == "resnet":
-            channels, resolution = self.data_shape[0], self.data_shape[-1]
-            self.G = ResNetGenerator(
-                latent_dim,
-                channels,
-                resolution,
-                g_channels,
-                norm=g_norm,
-                output="tanh" if tanh_output else "none",
-            )
-            self.D = ResNetDiscriminator(channels * pack, resolution, d_channels, norm=d_norm)
-        else:
-            body = mlp(latent_dim, hidden_dim, n_layers, n_features, norm=g_norm)
-            out = [nn.Tanh()] if tanh_output else []
-            self.G = nn.Sequential(body, *out, nn.Unflatten(1, self.data_shape))
-            self.D = nn.Sequential(
-                nn.Flatten(),
-                mlp(
-                    n_features * pack,
-                    hidden_dim,
-                    n_layers,
-                    1,
-                    leaky_slope=leaky_slope,
-                    norm=d_norm,
-                    dropout=d_dropout,
-                ),
-            )
         if spectral_norm:
             apply_spectral_norm(self.D)
 
@@ -384,10 +352,10 @@ class GAN(Model):
             penalty = gradient_penalty(self.judge, real, fake)
             loss = loss + self.gp_weight * penalty
             stats["gp"] = penalty.item()
-        if self.r1_gamma > 0 and d_step % self.r1_interval == 0:
-            penalty = r1_penalty(self.judge, real)
-            loss = loss + self.r1_gamma / 2 * self.r1_interval * penalty
-            self.last_r1 = penalty.item()
+        r1 = lazy_r1(self.judge, real, self.r1_gamma, self.r1_interval, d_step)
+        if r1 is not None:
+            term, self.last_r1 = r1
+            loss = loss + term
         if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
             stats["r1"] = self.last_r1
         self.backward(loss)

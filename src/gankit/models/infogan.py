@@ -43,6 +43,7 @@ from gankit.models.base import (
     Model,
     ScoreContext,
     check_fractions,
+    check_leaky_slope,
     check_optimizer,
     check_sizes,
     check_weights,
@@ -139,8 +140,7 @@ class InfoGAN(Model):
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
         check_weights(lambda_cat=lambda_cat, lambda_con=lambda_con)
         check_fractions(decay_start=decay_start, supervised_fraction=supervised_fraction)
-        if not 0.0 <= leaky_slope < 1.0:
-            raise GankitError(f"model: leaky_slope must be in [0, 1), got {leaky_slope}")
+        check_leaky_slope(leaky_slope)
         if supervised_fraction > 0 and num_classes != n_categories:
             raise GankitError(
                 f"model: supervised_fraction > 0 ties c_cat to the labels, so n_categories "
@@ -228,6 +228,7 @@ class InfoGAN(Model):
         return loss, stats
 
     # ------------------------------------------------------------------ training
+    # Copied from gankit.models.conditional.ConditionalGAN.configure_optimizers
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
             "G": torch.optim.Adam(self.G.parameters(), lr=self.lr_g, betas=self.betas),

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gankit.errors import GankitError, choices
+from gankit.registry import require_methods
 
 #: ``previews(model, bundle, seed) -> Previews | None`` (see ``gankit.training.trainer``).
 PreviewsFactory = Callable[[Any, Any, int], Any]
@@ -103,6 +104,10 @@ class Task:
         generate: behind ``gankit generate``: ``generate(run, seed_text, temperatures,
             length, top_k, greedy, seed) -> Generation`` (see ``gankit.tasks.sequence``);
             None: the task's models write no text.
+        model_methods: the methods that the task's code calls on its models, which
+            every family of the task must define (its own or a parent family's; the
+            placeholders of ``Model`` do not count). :func:`register_model
+            <gankit.registry.register_model>` refuses a family that lacks one.
     """
 
     name: str
@@ -119,6 +124,7 @@ class Task:
     preview_caption: str = ""
     translate_files: Callable | None = None
     generate: Callable | None = None
+    model_methods: tuple[str, ...] = ()
 
     def views_for(self, model, data_shape: tuple[int, ...] | None = None) -> dict[str, Callable]:
         """The views that apply to ``model``: the task's defaults, then the family's own,
@@ -148,12 +154,18 @@ TASK_MODULES = (
 
 
 def register_task(task: Task) -> Task:
-    """Add ``task`` under its name; registering a name twice is an error."""
+    """Add ``task`` under its name; registering a name twice is an error.
+
+    Raises:
+        GankitError: a family registered earlier for this task lacks one of its
+            ``model_methods`` (named with the task and the methods).
+    """
     if task.name in TASKS:
         raise ValueError(f"task '{task.name}' is already registered")
     unknown = (set(task.default_views) | set(task.view_needs)) - set(task.views)
     if unknown:
         raise ValueError(f"task '{task.name}': default views {sorted(unknown)} are not views")
+    require_methods(task.name, task.model_methods)
     TASKS[task.name] = task
     return task
 

@@ -147,6 +147,7 @@ def domain_report(folder) -> list[ReportSection]:
 CLASSIFY = register_task(
     Task(
         name="classify",
+        model_methods=("predict", "predictor", "class_logits"),
         summary="classifies a target domain, trained on a labelled source",
         evaluate=partial(evaluate_domains, score=accuracy),
         scores=_scores(accuracy),
@@ -162,6 +163,7 @@ CLASSIFY = register_task(
 SEGMENT = register_task(
     Task(
         name="segment",
+        model_methods=("predict", "predictor"),
         summary="segments a target domain, trained on a labelled source",
         evaluate=partial(evaluate_domains, score=segmentation),
         scores=_scores(segmentation),

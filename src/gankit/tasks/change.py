@@ -34,6 +34,7 @@ def change_during_training(model, bundle, cfg):
 CHANGE = register_task(
     Task(
         name="change",
+        model_methods=("change", "predict_amount"),
         summary="changes earlier items into later ones by an amount c in [0, 1]",
         evaluate=evaluate_change,
         previews=ChangePreviews,

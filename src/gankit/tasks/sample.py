@@ -84,6 +84,7 @@ def sample_report(folder) -> list[ReportSection]:
 SAMPLE = register_task(
     Task(
         name="sample",
+        model_methods=("sample_latent", "generate"),
         summary="draws samples from noise",
         evaluate=evaluate_samples,
         previews=SamplePreviews,

@@ -140,6 +140,7 @@ def generate(
 SEQUENCE = register_task(
     Task(
         name="sequence",
+        model_methods=("log_probs", "sample_tokens", "encode", "decode"),
         summary="predicts the next token of a text, and samples text",
         evaluate=one_thread(evaluate_sequence),
         previews=TextPreviews,

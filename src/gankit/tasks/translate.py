@@ -61,6 +61,7 @@ def export_translator(run: Run, direction: str | None = None) -> Exportable:
 TRANSLATE = register_task(
     Task(
         name="translate",
+        model_methods=("translate", "round_trip", "translator", "input_shape"),
         summary="translates images between two domains",
         evaluate=evaluate_translation,
         previews=_previews,
