@@ -53,3 +53,14 @@ def test_every_command_calls_the_api_and_stays_short():
 
 def test_cli_py_stays_under_600_lines():
     assert len(CLI.read_text().splitlines()) < 600
+
+
+def test_the_cli_and_the_api_import_without_torch():
+    # gankit --help, presets and every one-line error of bad options answer without
+    # waiting for torch to load: the api imports what a command needs when it runs
+    import subprocess
+    import sys
+
+    code = "import sys, gankit.cli, gankit.api; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stdout + done.stderr
