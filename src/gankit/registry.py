@@ -38,6 +38,7 @@ FAMILY_MODULES = (
     "gankit.models.text",
     "gankit.models.change",
     "gankit.models.pixelda",
+    "gankit.models.pix2pix",
 )
 
 
