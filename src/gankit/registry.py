@@ -39,6 +39,7 @@ FAMILY_MODULES = (
     "gankit.models.change",
     "gankit.models.pixelda",
     "gankit.models.pix2pix",
+    "gankit.models.ssgan",
 )
 
 
