@@ -40,6 +40,7 @@ FAMILY_MODULES = (
     "gankit.models.pixelda",
     "gankit.models.pix2pix",
     "gankit.models.ssgan",
+    "gankit.models.aae",
 )
 
 
