@@ -79,11 +79,16 @@ def test_cli_refuses_an_unknown_prior(tmp_path):
     one_line_error(result, "prior must be one of gaussian, mixture")
 
 
-def test_eval_scores_reconstruction_and_the_prior_match(tmp_path, evaluator_cache):
-    run = gankit.train(aae_config(), runs_dir=tmp_path).run_dir
+def test_eval_scores_reconstruction_and_the_prior_match_and_explore_draws_the_plane(
+    tmp_path, evaluator_cache
+):
+    run = gankit.train(aae_config(latent_dim=2), runs_dir=tmp_path).run_dir
     report = evaluate_run(run, n=100)
     assert report.scores["recon_mse"] >= 0 and report.scores["prior_sw1"] >= 0
     assert "fd" in report.scores and report.floor["prior_sw1"] < report.scores["prior_sw1"]
+    result = cli("explore", run, "--what", "manifold", "--steps", "5", "--n", "8")
+    assert result.exit_code == 0, result.output
+    assert {"manifold_plane.png"} <= {p.name for p in (run / "explore").iterdir()}
 
 
 def test_aae_matches_its_prior_and_reconstructs():
