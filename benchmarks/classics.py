@@ -9,7 +9,8 @@ seeds, the goal of the study and whether the means meet it.
 - ``pix2pix`` (``--study pix2pix``): pix2pix-edges2digits against
   pix2pix-l1-edges2digits; goal: pix2pix's FD at most half of L1-only's, its L1 within
   25 % of L1-only's. ``--set data.name=edges2fashion`` (with Fashion-MNIST installed)
-  runs the issue's data; pix2pix-edges2fashion is its preset.
+  runs the issue's data; pix2pix-edges2fashion is its preset. ``--also
+  cyclegan-edges2digits`` adds the unpaired baseline, scored the same way.
 - ``ssgan``: ssgan-digits against ssgan-labelled-only-digits; goal: test error at most
   0.6 x the labelled-only classifier's.
 - ``aae``: aae-digits against aae-plain-digits; goal: the codes' sliced W1 to the prior
@@ -64,15 +65,19 @@ def main() -> None:
     parser.add_argument("--runs-dir", default="runs/classics-bench")
     parser.add_argument("--n", type=int, default=None, help="held-out items scored")
     parser.add_argument("--set", action="append", default=[], help="override for every run")
+    parser.add_argument(
+        "--also", action="append", default=[], help="another preset to score beside the two"
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     method, baseline, keys = STUDIES[args.study]
 
-    rows: dict[str, list[dict[str, float]]] = {method: [], baseline: []}
+    presets = (method, baseline, *args.also)
+    rows: dict[str, list[dict[str, float]]] = {preset: [] for preset in presets}
     print(f"| preset | seed | {' | '.join(keys)} | time |")
     print("|---|---|" + "---|" * len(keys) + "---|")
     for seed in seeds:
-        for preset in (method, baseline):
+        for preset in presets:
             overrides = [f"train.seed={seed}", f"name={preset}-seed{seed}"]
             if args.study == "ssgan":
                 overrides.append(f"model.label_seed={seed}")
