@@ -88,7 +88,10 @@ def test_eval_scores_reconstruction_and_the_prior_match_and_explore_draws_the_pl
     assert "fd" in report.scores and report.floor["prior_sw1"] < report.scores["prior_sw1"]
     result = cli("explore", run, "--what", "manifold", "--steps", "5", "--n", "8")
     assert result.exit_code == 0, result.output
-    assert {"manifold_plane.png"} <= {p.name for p in (run / "explore").iterdir()}
+    codes = cli("explore", run, "--what", "codes")
+    assert codes.exit_code == 0, codes.output
+    written = {p.name for p in (run / "explore").iterdir()}
+    assert {"manifold_plane.png", "codes_seed0.png"} <= written
 
 
 def test_aae_matches_its_prior_and_reconstructs():

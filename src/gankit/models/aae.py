@@ -83,8 +83,9 @@ class AdversarialAutoencoder(Model):
 
     task = "sample"
     generator_name = "decoder"
-    #: ``gankit explore --what manifold``: the decoded latent plane and reconstructions.
-    views = ("manifold",)
+    #: ``gankit explore --what manifold``: the decoded latent plane and reconstructions;
+    #: ``--what codes``: held-out codes by class over prior draws (reads :meth:`encode`).
+    views = ("manifold", "codes")
 
     def __init__(
         self,
