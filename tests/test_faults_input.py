@@ -309,6 +309,9 @@ FAMILIES = {
     "pixel-digits-m": ("translator_lr", None, "translator_channels"),
     "adaptseg-segshift": ("lr_d", None, "channels"),
     "charlstm-devils": ("lr", None, "hidden_dim"),
+    "pix2pix-edges2digits": ("lr", "betas", "channels"),
+    "ssgan-digits": ("lr", "betas", "latent_dim"),
+    "aae-digits": ("lr", None, "latent_dim"),
 }
 #: One over the bound of each size: were the bound missing, the model would still build.
 OVER = {

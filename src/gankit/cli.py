@@ -295,7 +295,7 @@ def adapt(
 @command()
 def explore(
     run: Run,
-    what: str = opt("grid", "grid, interp, classes, traverse, manifold, toy or segment."),
+    what: str = opt("grid", "grid, interp, classes, traverse, manifold, codes, toy or segment."),
     n: int = opt(64, "grid: samples; manifold: inputs (at most 1,024).", "--n"),
     seed: int = opt(0, "Seed of the latents, in [0, 2**32 - 1]."),
     truncation: float | None = opt(None, "grid: redraw Gaussian latents beyond this |z|."),

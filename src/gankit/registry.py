@@ -38,6 +38,9 @@ FAMILY_MODULES = (
     "gankit.models.text",
     "gankit.models.change",
     "gankit.models.pixelda",
+    "gankit.models.pix2pix",
+    "gankit.models.ssgan",
+    "gankit.models.aae",
 )
 
 

@@ -33,6 +33,8 @@ DATASETS: dict[str, str] = {
     "digits-change": "gankit.data.change:digits_change",
     "fashion-change": "gankit.data.change:fashion_change",
     "devils-dictionary": "gankit.data.text:devils_dictionary",
+    "edges2digits": "gankit.data.paired:edges2digits",
+    "edges2fashion": "gankit.data.paired:edges2fashion",
 }
 
 #: Sources whose name is ``prefix:ARGUMENT``; the argument is passed as ``path``.
@@ -41,6 +43,7 @@ PREFIXED: dict[str, str] = {
     "unpaired": "gankit.data.unpaired:unpaired",
     "segfolder": "gankit.data.segfolder:segfolder",
     "text": "gankit.data.text:text",
+    "paired": "gankit.data.paired:paired",
 }
 
 TOY_DATASETS = ("ring", "grid", "spiral", "swissroll", "moons")
@@ -53,6 +56,7 @@ DATA_FILES: dict[str, str] = {
     "mnist": "gankit.data.idx:mnist_files",
     "fashion-m": "gankit.data.idx:fashion_mnist_files",
     "cifar10": "gankit.data.cifar:cifar10_files",
+    "edges2fashion": "gankit.data.idx:fashion_mnist_files",
 }
 
 

@@ -21,7 +21,7 @@ from gankit.conventions import MAX_SEED
 from gankit.data import load_data
 from gankit.errors import GankitError, check_finite, check_int
 from gankit.explore import latent, toy
-from gankit.explore.pictures import MAX_GRID, save_samples, writing
+from gankit.explore.pictures import MAX_GRID, save_codes, save_samples, writing
 from gankit.files import atomic_write, make_folder, record_written, regular_files
 from gankit.runs.load import Run
 
@@ -205,6 +205,29 @@ def manifold(run: Run, o: ExploreOptions) -> list[Picture]:
         picture = latent.block_picture(torch.stack(rows), title, labels)
         pictures.append(Picture(f"reconstructions_seed{o.seed}.png", picture.save))
     return pictures
+
+
+#: Held-out items the ``codes`` view encodes.
+CODES_N = 2000
+
+
+def codes(run: Run, o: ExploreOptions) -> list[Picture]:
+    """Autoencoders (the adversarial autoencoder): up to 2000 held-out codes ``encode(x)``
+    in their first two dimensions, coloured by class, over as many prior draws
+    (``sample_latent``): Makhzani et al.'s figure 2."""
+    from gankit.data.base import take
+
+    model = run.model
+    x, y = take(_bundle(run).held_out, CODES_N, o.seed)
+    z = model.encode(x).cpu()
+    prior = model.sample_latent(len(z), torch.Generator().manual_seed(o.seed))["z"].cpu()
+    title = f"{run.path.name} step {run.step}: held-out codes by class, prior in grey"
+    return [
+        Picture(
+            f"codes_seed{o.seed}.png",
+            lambda path: save_codes(path, z, y, prior, title),
+        )
+    ]
 
 
 def toy_field(run: Run, o: ExploreOptions) -> list[Picture]:

@@ -165,6 +165,30 @@ def save_points(
     plt.close(fig)
 
 
+def save_codes(
+    path: Path, codes: torch.Tensor, labels: torch.Tensor, prior: torch.Tensor, title: str = ""
+) -> None:
+    """Scatter (N, D) codes in their first two dimensions, coloured by their (N,) labels
+    (grey where -1), over (M, D) prior draws in light grey."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
+    ax.scatter(prior[:, 0], prior[:, 1], s=3, c="#cccccc", alpha=0.6, label="prior p(z)")
+    cmap = plt.get_cmap("tab10")
+    for label in sorted(set(labels.tolist())):
+        at = labels == label
+        colour = "#555555" if label < 0 else cmap(label % 10)
+        name = "no label" if label < 0 else str(label)
+        ax.scatter(codes[at, 0], codes[at, 1], s=4, color=colour, alpha=0.8, label=name)
+    ax.set_aspect("equal")
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, markerscale=2)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def save_samples(
     path: Path, samples: torch.Tensor, real: torch.Tensor | None = None, title: str = ""
 ) -> Path:

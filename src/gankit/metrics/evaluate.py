@@ -85,6 +85,11 @@ TASK_DIRECTIONS: tuple[tuple[str, str | None], ...] = (
     ("control*", HIGHER),
     ("identity", LOWER),
     ("class_kept*", HIGHER),
+    # paired translation (pix2pix): G(x) against its true target
+    ("l1_*", LOWER),
+    ("ssim_*", HIGHER),
+    # the adversarial autoencoder: its codes against its prior
+    ("prior_sw1", LOWER),
     # the families' own (Model.family_scores) and language models
     ("code_error", LOWER),
     ("cond_acc", HIGHER),

@@ -97,6 +97,7 @@ SAMPLE = register_task(
             "classes": explore.classes,
             "traverse": explore.traverse,
             "manifold": explore.manifold,
+            "codes": explore.codes,
         },
         view_needs={
             "interp": explore.on_images,
