@@ -23,6 +23,7 @@ from gankit.jobs import ImageSet, drawn_by, evaluate_run, explore, export_run, f
 if TYPE_CHECKING:
     from gankit.runs.load import Run
     from gankit.runs.summary import RunSummary
+    from gankit.vision.attack import AttackReport
 
 
 # --------------------------------------------------------------------- launching
@@ -439,6 +440,15 @@ def inspect(network: str, what: str, out: str | Path, **settings: Any) -> list[P
     return inspect_network(network, what, Path(out), **settings)
 
 
+def attack(targets: list[str], out: str | Path | None = None, **settings: Any) -> AttackReport:
+    """Robust accuracy of classifiers under FGSM and PGD (L∞ or L2) over an ε grid, as a
+    table, a figure and example pictures in the folder ``out``; ``settings`` are
+    :func:`gankit.vision.attack.attack_classifiers`'s."""
+    from gankit.vision.attack import attack_classifiers
+
+    return attack_classifiers(targets, None if out is None else Path(out), **settings)
+
+
 def lab(host: str = "127.0.0.1", port: int = 8765, runs_dir: str | Path = "runs") -> None:
     """Serve the live GAN lab until Ctrl-C (see :func:`gankit.lab.serve`)."""
     from gankit.lab import serve
@@ -451,6 +461,7 @@ __all__ = [
     "ImageSet",
     "Written",
     "adapt",
+    "attack",
     "bench_images",
     "bench_toy",
     "describe_datasets",

@@ -19,6 +19,10 @@ G_d is the identity going forward and multiplies the gradient by −λ going bac
 to 1 and γ = 10: the domain signal is ignored while the features are still noise, then
 counts fully. ``domain_weight: 0`` turns adaptation off; that model is the
 *source-only* baseline, trained with the same budget.
+
+``adversarial_eps > 0`` adds adversarial training (Madry et al. 2018): the label loss is
+taken on PGD examples of the source batch, ``min_θ E[max_{||δ||_p <= ε} L_y(x + δ, y)]``
+(:mod:`gankit.attacks`; ``gankit attack`` measures what it buys, docs/attack.md).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.errors import GankitError, check_finite
+from gankit.attacks import MAX_STEPS, bounds_of, madry_examples
+from gankit.errors import GankitError, check_finite, check_int
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -60,6 +65,9 @@ class DANN(Model):
         gamma: γ of the schedule ``λ_p = 2 / (1 + exp(−γ p)) − 1``.
         schedule: ``ganin`` (the schedule above) or ``constant`` (λ from the start).
         lr: Adam's learning rate for all three networks.
+        adversarial_eps: ε of adversarial training on the source batch; 0 turns it off.
+        adversarial_norm: the ball of adversarial training, ``linf`` or ``l2``.
+        adversarial_steps: PGD steps per training batch (step size 2.5 ε / steps).
     """
 
     task = "classify"
@@ -84,6 +92,9 @@ class DANN(Model):
         gamma: float = 10.0,
         schedule: Literal["ganin", "constant"] = "ganin",
         lr: float = 1e-3,
+        adversarial_eps: float = 0.0,
+        adversarial_norm: Literal["linf", "l2"] = "linf",
+        adversarial_steps: int = 7,
     ) -> None:
         super().__init__(data_shape, num_classes)
         if not num_classes or num_classes < 2:
@@ -97,6 +108,9 @@ class DANN(Model):
         check_optimizer(lr=lr)
         check_weights(domain_weight=domain_weight)
         check_finite("model: gamma", gamma, 0.0, above=True)
+        check_finite("model: adversarial_eps", adversarial_eps, 0.0)
+        check_int("model: adversarial_steps", adversarial_steps, 1, MAX_STEPS)
+        self.adversarial_training = (adversarial_eps, adversarial_norm, adversarial_steps)
         self.arch = resolve_arch(arch, self.data_shape)
         self.domain_weight, self.gamma, self.schedule, self.lr = domain_weight, gamma, schedule, lr
         self.features = feature_trunk(
@@ -129,6 +143,12 @@ class DANN(Model):
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         source, labels, target = batch["x"], batch["y"], batch["x_b"]
+        eps, norm, attack_steps = self.adversarial_training
+        if eps > 0:
+            source = madry_examples(
+                self, self.class_logits, source, labels, eps, norm, attack_steps,
+                bounds_of(self.data_shape),
+            )  # fmt: skip
         optimizer = self.optimizers["DANN"]
         optimizer.zero_grad(set_to_none=True)
         # One pass over both domains: batch-norm statistics then describe their mixture.
