@@ -310,9 +310,10 @@ def _save_examples(out: Path, target: Target, attack: str, norm: str, eps, steps
 
 
 def _file_name(name: str) -> str:
-    """A classifier's name as a file-name part: ``evaluator:digits`` -> ``evaluator-digits``."""
-    kept = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).name)
-    return kept.strip("-.") or "classifier"
+    """A classifier's name as an ASCII file-name part: ``evaluator:digits`` ->
+    ``evaluator-digits``, ``runs/dann`` -> ``runs-dann``."""
+    kept = "".join(c if c.isascii() and (c.isalnum() or c in "_.") else "-" for c in name)
+    return "-".join(part for part in kept.split("-") if part).strip(".") or "classifier"
 
 
 def attack_classifiers(
