@@ -613,6 +613,27 @@ def attack(
     _echo(report.summary())
 
 
+@command()
+def som(
+    run: Run,
+    grid: str = opt("10x10", "The SOM's grid, ROWSxCOLUMNS (at least 2x2)."),
+    n: int = opt(1000, "Real items and samples mapped, each."),
+    iterations: int = opt(20000, "Training steps, one input each."),
+    seed: Seed = 0,
+    out: Path | None = opt(None, "The PNG: U-matrix, hit maps, missed units."),
+    overwrite: Overwrite = False,
+    step: Step = None,
+    runs_dir: RunsDir = Path("runs"),
+    data_dir: DataDir = None,
+) -> None:
+    """Map a run's samples onto a self-organising map of its real data: SOM coverage."""
+    result = api.som(
+        run, out, grid=grid, n=n, iterations=iterations, seed=seed, overwrite=overwrite,
+        step=step, runs_dir=runs_dir, data_dir=data_dir,
+    )  # fmt: skip
+    _echo(result.summary())
+
+
 def main() -> None:
     app(prog_name="gankit")
 
