@@ -23,6 +23,9 @@ counts fully. ``domain_weight: 0`` turns adaptation off; that model is the
 ``adversarial_eps > 0`` adds adversarial training (Madry et al. 2018): the label loss is
 taken on PGD examples of the source batch, ``min_θ E[max_{||δ||_p <= ε} L_y(x + δ, y)]``
 (:mod:`gankit.attacks`; ``gankit attack`` measures what it buys, docs/attack.md).
+
+``stn: true`` puts a spatial transformer (:mod:`gankit.stn`, Jaderberg et al. 2015) in
+front of the conv feature extractor: ``G_f(T_θ(x)(x))``, θ learned from the same losses.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from gankit.models.base import (
 )
 from gankit.nn import Arch, Norm, eval_mode, feature_trunk, grad_reverse, mlp, resolve_arch
 from gankit.registry import register_model
+from gankit.stn import SpatialTransformer
 
 
 class DANN(Model):
@@ -68,6 +72,7 @@ class DANN(Model):
         adversarial_eps: ε of adversarial training on the source batch; 0 turns it off.
         adversarial_norm: the ball of adversarial training, ``linf`` or ``l2``.
         adversarial_steps: PGD steps per training batch (step size 2.5 ε / steps).
+        stn: a spatial transformer in front of the feature extractor (images only).
     """
 
     task = "classify"
@@ -95,6 +100,7 @@ class DANN(Model):
         adversarial_eps: float = 0.0,
         adversarial_norm: Literal["linf", "l2"] = "linf",
         adversarial_steps: int = 7,
+        stn: bool = False,
     ) -> None:
         super().__init__(data_shape, num_classes)
         if not num_classes or num_classes < 2:
@@ -112,6 +118,13 @@ class DANN(Model):
         check_int("model: adversarial_steps", adversarial_steps, 1, MAX_STEPS)
         self.adversarial_training = (adversarial_eps, adversarial_norm, adversarial_steps)
         self.arch = resolve_arch(arch, self.data_shape)
+        if stn and self.arch != "conv":
+            raise GankitError(
+                f"model: stn transforms images; data of shape {self.data_shape} takes arch "
+                f"'{self.arch}' (use stn: false, or image data with arch conv)"
+            )
+        # Identity when off: no parameters, so checkpoints without it load unchanged
+        self.transformer = SpatialTransformer(self.data_shape[0]) if stn else nn.Identity()
         self.domain_weight, self.gamma, self.schedule, self.lr = domain_weight, gamma, schedule, lr
         self.features = feature_trunk(
             self.data_shape,
@@ -154,7 +167,7 @@ class DANN(Model):
         # One pass over both domains: batch-norm statistics then describe their mixture.
         # The source-only baseline never sees the target, not even through batch norm.
         adapting = self.domain_weight > 0
-        features = self.features(torch.cat([source, target]) if adapting else source)
+        features = self.embed(torch.cat([source, target]) if adapting else source)
         source_features = features[: len(source)]
         label_loss = F.cross_entropy(self.classifier(source_features), labels)
         weight = self.reversal_weight(step)
@@ -173,9 +186,13 @@ class DANN(Model):
         return stats
 
     # ------------------------------------------------------------------ task "classify"
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N, F) features G_f(x), through the spatial transformer if any."""
+        return self.features(self.transformer(x))
+
     def class_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (N, K) label logits G_y(G_f(x)), with gradients."""
-        return self.classifier(self.features(x))
+        return self.classifier(self.embed(x))
 
     def feature_maps(self) -> dict[str, torch.nn.Module]:
         """The conv trunk's activations, ``block1`` (largest maps) to ``blockK``."""
@@ -189,12 +206,14 @@ class DANN(Model):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (N,) predicted labels, in eval mode."""
         with eval_mode(self):
-            logits = [self.classifier(self.features(c.to(self.device))) for c in x.split(500)]
+            logits = [self.classifier(self.embed(c.to(self.device))) for c in x.split(500)]
             return torch.cat(logits).argmax(dim=1).cpu()
 
     def predictor(self) -> nn.Module:
         """(N, ...) -> (N, num_classes) label logits: the feature trunk, then the label
         classifier (the domain classifier is training's business only)."""
+        if isinstance(self.transformer, SpatialTransformer):
+            return nn.Sequential(self.transformer, self.features, self.classifier)
         return nn.Sequential(self.features, self.classifier)
 
 
