@@ -10,12 +10,17 @@ network costs. Printed per seed: test error of both, and the Spearman correlatio
 the rotation in the STN's θ with the rotation applied to each test image.
 
     python benchmarks/stn_distorted.py --seeds 0 1 2 --epochs 30
+    python benchmarks/stn_distorted.py --seeds 0 --out docs/stn/stn-digits.png
+
+``--out`` draws, for the last seed, distorted test digits above what the STN makes of
+them, each with the applied and the predicted rotation.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -54,10 +59,30 @@ def fit(net: nn.Module, x, y, epochs: int, seed: int) -> nn.Module:
     return net.eval()
 
 
+def draw(out: str, stn: SpatialTransformer, images, applied, predicted, seed: int) -> None:
+    from gankit.explore.pictures import pyplot
+    from gankit.vision.common import save_figure, show
+
+    with torch.no_grad():
+        transformed = stn(images)
+    plt = pyplot()
+    fig, axes = plt.subplots(2, len(images), figsize=(1.45 * len(images), 3.5), dpi=110)
+    for k in range(len(images)):
+        show(axes[0, k], images[k], f"applied {round(float(applied[k])):+d}°")
+        show(axes[1, k], transformed[k], f"θ turns {round(float(predicted[k])):+d}°")
+    fig.suptitle(
+        f"distorted test digits (top) and the spatial transformer's output (bottom), seed {seed}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    save_figure(fig, Path(out))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--out", help="a PNG of inputs and their transformed versions")
     args = parser.parse_args()
     torch.set_num_threads(1)
     bundle = load_dataset("digits", resolution=16)
@@ -86,14 +111,15 @@ def main() -> None:
             f"STN ({count(stn_net):,}) error {errors['stn']:.3f}, Spearman(predicted, applied "
             f"rotation) {rho:+.3f}  [{time.perf_counter() - started:.0f} s]"
         )
+        if args.out:
+            draw(args.out, stn_net[0], test[:10], applied[:10], predicted[:10], seed)
     mean = [sum(column) / len(rows) for column in zip(*rows)]
     print(
         f"mean of {len(rows)} seeds: plain error {mean[0]:.3f}, STN error {mean[1]:.3f}, "
         f"Spearman {mean[2]:+.3f}"
     )
-    print("command: python benchmarks/stn_distorted.py " + " ".join(
-        f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}".split()
-    ))  # fmt: skip
+    seeds = " ".join(map(str, args.seeds))
+    print(f"command: python benchmarks/stn_distorted.py --seeds {seeds} --epochs {args.epochs}")
 
 
 if __name__ == "__main__":
