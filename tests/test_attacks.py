@@ -12,9 +12,11 @@ import torch.nn.functional as F
 
 import gankit
 from conftest import cli, one_line_error, tiny_config
+from gankit import api
 from gankit.attacks import fgsm, madry_examples, pgd, project
 from gankit.data import load_dataset
-from gankit.metrics.features import EvaluatorCNN, fit_classifier
+from gankit.errors import GankitError
+from gankit.metrics.features import EvaluatorCNN, evaluator_path, fit_classifier
 
 
 def linear(x: torch.Tensor) -> torch.Tensor:
@@ -121,7 +123,7 @@ def test_attack_writes_the_curve_table_and_examples(evaluator_cache, tmp_path):
     assert "| evaluator:digits | pgd |" in result.stdout
     for name in ("robust-accuracy.png", "robust-accuracy.md", "examples-evaluator-digits.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
-    report = gankit.api.attack(["evaluator:digits"], eps="0.1,0.3", steps=3, n=50)
+    report = api.attack(["evaluator:digits"], eps="0.1,0.3", steps=3, n=50)
     pgd_scores = report.accuracy["evaluator:digits"]
     assert pgd_scores["pgd@0.3"] < pgd_scores["pgd@0.1"] <= pgd_scores["clean"]
 
@@ -131,8 +133,22 @@ def test_attack_on_a_dann_run_with_adversarial_training(tmp_path):
     config["data"] |= {"target": "moons", "target_options": {"n_train": 64, "n_test": 32}}
     config["model"] |= {"adversarial_eps": 0.1, "adversarial_steps": 2}
     run = gankit.train(config, runs_dir=tmp_path).run_dir
-    report = gankit.api.attack([str(run)], eps="0.1", steps=2, runs_dir=tmp_path)
+    report = api.attack([str(run)], eps="0.1", steps=2, runs_dir=tmp_path)
     assert set(report.accuracy[str(run)]) == {"clean", "fgsm@0.1", "pgd@0.1"}
+    with pytest.raises(GankitError, match="--train-eps trains a copy of an evaluator"):
+        api.attack([str(run)], eps="0.1", train_eps=0.1, runs_dir=tmp_path)
+
+
+def test_train_eps_trains_a_copy_and_leaves_the_cached_evaluator_alone(evaluator_cache):
+    cached = evaluator_path("digits")
+    before, listed = cached.read_bytes(), sorted(cached.parent.iterdir())
+    report = api.attack(
+        ["evaluator:digits"], attacks="pgd", eps="0.1", steps=2, n=50, train_eps=0.1,
+        train_steps=1,
+    )  # fmt: skip
+    assert list(report.accuracy) == ["evaluator:digits", "evaluator:digits + PGD training ε=0.1"]
+    assert cached.read_bytes() == before
+    assert sorted(cached.parent.iterdir()) == listed  # nothing cached beside it
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 
 import gankit
 from conftest import cli, one_line_error, tiny_config
+from gankit import api
 from gankit.data import load_dataset
 from gankit.errors import GankitError
 from gankit.metrics.som import check_grid, coverage, fit_som, parse_grid, som_coverage
@@ -92,15 +93,15 @@ def test_a_grid_under_two_by_two_fails_in_one_line(ring_run, grid):
 
 def test_eval_scores_som_coverage_only_when_asked(ring_run):
     run, runs = ring_run
-    asked = gankit.api.evaluate_run(run, runs_dir=runs, metrics="som_toy", n=128, write=False)
+    asked = api.evaluate_run(run, runs_dir=runs, metrics="som_toy", n=128, write=False)
     assert 0.0 <= asked.scores["som_coverage"] <= 1.0
-    default = gankit.api.evaluate_run(run, runs_dir=runs, n=128, write=False)
+    default = api.evaluate_run(run, runs_dir=runs, n=128, write=False)
     assert "som_coverage" not in default.scores
 
 
 def test_som_on_images_uses_the_evaluators_features(evaluator_cache, tmp_path):
     run = gankit.train(tiny_config("dcgan", "digits", steps=2), runs_dir=tmp_path).run_dir
-    result = gankit.api.som(run, grid="3x3", n=100, iterations=200, runs_dir=tmp_path)
+    result = api.som(run, grid="3x3", n=100, iterations=200, runs_dir=tmp_path)
     assert result.space == "the digits evaluator's features"
-    scores = gankit.api.evaluate_run(run, runs_dir=tmp_path, metrics="som", n=100, write=False)
+    scores = api.evaluate_run(run, runs_dir=tmp_path, metrics="som", n=100, write=False)
     assert 0.0 <= scores.scores["som_coverage"] <= 1.0
