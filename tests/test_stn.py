@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
+from conftest import cli, one_line_error
 from gankit.data import load_dataset
 from gankit.errors import GankitError
 from gankit.nn import torch_threads
@@ -87,3 +88,36 @@ def test_dann_takes_a_spatial_transformer_for_images_only():
     assert not any(name.startswith("transformer.") for name in plain.state_dict())
     with pytest.raises(GankitError, match="model: stn transforms images"):
         create_model("source_only", data_shape=(2,), num_classes=2, stn=True)
+
+
+def test_digits_distorted_keeps_the_applied_rotations_and_repeats_with_its_seed():
+    bundle = load_dataset("digits-distorted", resolution=16, degrees=30.0, seed=3)
+    x, y = bundle.train.tensors
+    rotations = bundle.extra["train_rotation"]
+    assert x.shape == (1437, 1, 16, 16) and rotations.shape == (1437,)
+    assert float(rotations.abs().max()) <= 30.0 and float(rotations.std()) > 10.0
+    assert len(bundle.extra["test_rotation"]) == len(bundle.test)
+    again = load_dataset("digits-distorted", resolution=16, degrees=30.0, seed=3)
+    assert torch.equal(again.train.tensors[0], x)
+    plain = load_dataset("digits", resolution=16).train.tensors
+    assert torch.equal(y, plain[1]) and not torch.allclose(x, plain[0])
+
+
+@pytest.mark.parametrize(
+    "setting, words",
+    [
+        ("data.degrees=.inf", "'degrees' must be finite"),
+        ("data.shift=.nan", "'shift' must be finite"),
+        ("data.degrees=-5", "degrees must be a finite number in [0, 180], got -5"),
+        ("data.max_scale=0.5", "max_scale must be a finite number in [0.8, 4]"),
+    ],
+)
+def test_distortion_ranges_that_are_not_finite_fail_in_one_line(tmp_path, setting, words):
+    config = tmp_path / "stn.yaml"
+    config.write_text(
+        "model: {name: source_only, stn: true, channels: 4, hidden_dim: 8}\n"
+        "data: {name: digits-distorted, target: digits-distorted, target_options: {seed: 1}}\n"
+        "train: {steps: 1, batch_size: 8, progress: false}\n"
+    )
+    result = cli("train", config, "--runs-dir", tmp_path, "--set", setting)
+    one_line_error(result, "data (digits-distorted)", words)
