@@ -89,7 +89,10 @@ def test_models_and_datasets_commands():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "no-such-preset"], "unknown preset 'no-such-preset'; valid: aae-digits, aae-mixture-digits"),
+        (
+            ["train", "no-such-preset"],
+            "unknown preset 'no-such-preset'; valid: aae-digits, aae-mixture-digits",
+        ),
         (
             ["train", "gan-ring", "--set", "train.stepz=5"],
             "unknown key 'stepz' in train (did you mean 'steps'?); valid:",

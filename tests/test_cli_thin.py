@@ -51,8 +51,14 @@ def test_every_command_calls_the_api_and_stays_short():
         assert 1 <= len(api_calls(fn)) <= 2, f"{fn.name} calls {api_calls(fn) or 'no api'}"
 
 
-def test_cli_py_stays_under_600_lines():
-    assert len(CLI.read_text().splitlines()) < 600
+#: cli.py's lines per command: 592 lines held the 23 commands when the work moved into
+#: the library (it was 1,093 before); a new command brings its options and a few lines.
+LINES_PER_COMMAND = 26
+
+
+def test_cli_py_stays_thin_as_it_grows():
+    lines = len(CLI.read_text().splitlines())
+    assert lines <= LINES_PER_COMMAND * len(commands()), f"{lines} lines"
 
 
 def test_the_cli_and_the_api_import_without_torch():

@@ -64,7 +64,7 @@ def test_a_metric_registered_in_a_test_file_is_scored_by_gankit_eval(tmp_path, s
     assert report["extra"]["metrics"] == ["spread", "w1"]
     # not a default: a plain eval runs the built-ins only
     assert parse_metrics(None, "toy") == default_metrics("toy") == ("modes", "w1")
-    assert "modes,w1,spread (toy)" in metrics_help()
+    assert "modes,w1,som_toy,spread (toy)" in metrics_help()
 
 
 def test_an_image_metric_reads_the_scorers_features(evaluator_cache, spread):
@@ -98,7 +98,9 @@ def test_the_built_ins_keep_their_order_defaults_and_help():
     assert default_metrics("toy") == ("modes", "w1")
     assert default_metrics("image") == ("fd", "kid", "is", "pr", "dc")
     assert default_metrics("series") == ()
-    assert metrics_help() == "Comma-separated: modes,w1 (toy) or fd,kid,is,pr,dc (images)."
+    assert metrics_help() == (
+        "Comma-separated: modes,w1,som_toy (toy) or fd,kid,is,pr,dc,som (images)."
+    )
     assert {m.name for m in metrics_for("sample")} >= set(BUILT_IN)
 
 

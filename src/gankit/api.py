@@ -21,8 +21,10 @@ from gankit.errors import GankitError, float_list, int_list
 from gankit.jobs import ImageSet, drawn_by, evaluate_run, explore, export_run, fid, train
 
 if TYPE_CHECKING:
+    from gankit.explore.som import SomMap
     from gankit.runs.load import Run
     from gankit.runs.summary import RunSummary
+    from gankit.vision.attack import AttackReport
 
 
 # --------------------------------------------------------------------- launching
@@ -439,6 +441,41 @@ def inspect(network: str, what: str, out: str | Path, **settings: Any) -> list[P
     return inspect_network(network, what, Path(out), **settings)
 
 
+def attack(targets: list[str], out: str | Path | None = None, **settings: Any) -> AttackReport:
+    """Robust accuracy of classifiers under FGSM and PGD (L∞ or L2) over an ε grid, as a
+    table, a figure and example pictures in the folder ``out``; ``settings`` are
+    :func:`gankit.vision.attack.attack_classifiers`'s."""
+    from gankit.vision.attack import attack_classifiers
+
+    return attack_classifiers(targets, None if out is None else Path(out), **settings)
+
+
+def som(
+    run: str | Path,
+    out: str | Path | None = None,
+    *,
+    grid: str | tuple[int, int] = "10x10",
+    runs_dir: str | Path = "runs",
+    step: int | None = None,
+    data_dir: str | None = None,
+    **settings: Any,
+) -> SomMap:
+    """A self-organising map of a run's real data with its samples on it: U-matrix, hit
+    maps, the real-occupied units never reached, and the SOM coverage (``out``: the
+    PNG); ``grid`` is ``ROWSxCOLUMNS``; ``settings`` are
+    :func:`gankit.explore.som.som_map`'s."""
+    from gankit.data import load_data
+    from gankit.explore.som import som_map
+    from gankit.metrics.som import check_grid, parse_grid
+    from gankit.runs.load import load_run
+
+    grid = parse_grid(grid) if isinstance(grid, str) else check_grid(tuple(grid))
+    loaded = load_run(run, runs_dir, step)
+    bundle = load_data(loaded.config["data"], data_dir)
+    out = None if out is None else Path(out)
+    return som_map(loaded, bundle, out, grid=grid, data_dir=data_dir, **settings)
+
+
 def lab(host: str = "127.0.0.1", port: int = 8765, runs_dir: str | Path = "runs") -> None:
     """Serve the live GAN lab until Ctrl-C (see :func:`gankit.lab.serve`)."""
     from gankit.lab import serve
@@ -451,6 +488,7 @@ __all__ = [
     "ImageSet",
     "Written",
     "adapt",
+    "attack",
     "bench_images",
     "bench_toy",
     "describe_datasets",
@@ -472,6 +510,7 @@ __all__ = [
     "preset_text",
     "report",
     "sample",
+    "som",
     "style",
     "train",
     "train_evaluator",

@@ -584,6 +584,56 @@ def inspect(
         typer.echo(f"wrote {path}")
 
 
+@command()
+def attack(
+    targets: list[str] = arg(..., "Classifiers: classify-task runs and/or evaluator:DATASET."),
+    attack_: str = opt("fgsm,pgd", "Comma-separated attacks: fgsm, pgd.", "--attack"),
+    norm: str = opt("linf", "The ball of the perturbation: linf or l2."),
+    eps: str | None = opt(None, "Comma-separated radii [default: the norm's grid]."),
+    steps: int = opt(20, "PGD steps (step size 2.5 eps / steps)."),
+    n: int = opt(1000, "Held-out examples attacked (a seeded subset when there are more)."),
+    examples: int = opt(6, "Images in the original / perturbation / adversarial picture."),
+    show_eps: float | None = opt(None, "The eps of that picture [default: 0.1 linf, 1.0 l2]."),
+    train_eps: float | None = opt(None, "Also train a PGD copy of each evaluator at this eps."),
+    resolution: int | None = opt(None, "The evaluator trained at this size [default: native]."),
+    domain: str = opt("source", "A run's domain to attack: source or target."),
+    seed: Seed = 0,
+    out: Path | None = opt(None, "Folder for the figure, table and pictures."),
+    overwrite: Overwrite = False,
+    progress: ShowProgress = True,
+    runs_dir: RunsDir = Path("runs"),
+    data_dir: DataDir = None,
+) -> None:
+    """Attack classifiers with FGSM and PGD: robust accuracy over eps, and examples."""
+    report = api.attack(
+        targets, out, attacks=attack_, norm=norm, eps=eps, steps=steps, n=n, examples=examples,
+        show_eps=show_eps, train_eps=train_eps, resolution=resolution, domain=domain,
+        seed=seed, runs_dir=runs_dir, data_dir=data_dir, overwrite=overwrite, progress=progress,
+    )  # fmt: skip
+    _echo(report.summary())
+
+
+@command()
+def som(
+    run: Run,
+    grid: str = opt("10x10", "The SOM's grid, ROWSxCOLUMNS (at least 2x2)."),
+    n: int = opt(1000, "Real items and samples mapped, each."),
+    iterations: int = opt(20000, "Training steps, one input each."),
+    seed: Seed = 0,
+    out: Path | None = opt(None, "The PNG: U-matrix, hit maps, missed units."),
+    overwrite: Overwrite = False,
+    step: Step = None,
+    runs_dir: RunsDir = Path("runs"),
+    data_dir: DataDir = None,
+) -> None:
+    """Map a run's samples onto a self-organising map of its real data: SOM coverage."""
+    result = api.som(
+        run, out, grid=grid, n=n, iterations=iterations, seed=seed, overwrite=overwrite,
+        step=step, runs_dir=runs_dir, data_dir=data_dir,
+    )  # fmt: skip
+    _echo(result.summary())
+
+
 def main() -> None:
     app(prog_name="gankit")
 

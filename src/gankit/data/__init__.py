@@ -27,6 +27,7 @@ DATASETS: dict[str, str] = {
     "mnist": "gankit.data.idx:mnist",
     "cifar10": "gankit.data.cifar:cifar10",
     "digits-m": "gankit.data.mnist_m:digits_m",
+    "digits-distorted": "gankit.data.distorted:digits_distorted",
     "fashion-m": "gankit.data.mnist_m:fashion_m",
     "segshift": "gankit.data.segshift:segshift",
     "series-change": "gankit.data.change:series_change",

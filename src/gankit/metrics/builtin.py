@@ -98,3 +98,28 @@ def density_coverage(inputs: MetricInput) -> dict[str, float]:
 def _features(inputs: MetricInput):
     """(scored set's, reference's) (n, d) features."""
     return inputs.features["features"], inputs.reference_features["features"]
+
+
+# ------------------------------------------------------------- self-organising maps, off
+# After the others, so that the default metrics keep their places and their order.
+
+
+@register_metric(
+    "som_toy", kind="toy", scores={"som_coverage": HIGHER}, default=False,
+    description="SOM coverage: share of the real points' units on a 10x10 SOM that samples reach",
+)  # fmt: skip
+def som_toy(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.som import som_coverage
+
+    return som_coverage(inputs.reference, inputs.samples, seed=inputs.seed)
+
+
+@register_metric(
+    "som", kind="image", needs={"features"}, scores={"som_coverage": HIGHER}, default=False,
+    description="SOM coverage: share of the real features' units on a 10x10 SOM that samples reach",
+)  # fmt: skip
+def som(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.som import som_coverage
+
+    fake, real = _features(inputs)
+    return som_coverage(real, fake, seed=inputs.seed)

@@ -243,9 +243,13 @@ def fit_classifier(
     threads: int | None = 1,
     progress: bool = False,
     desc: str = "classifier",
+    adversary: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> EvaluatorCNN:
     """An :class:`EvaluatorCNN` fitted to (x, y): cross-entropy with Adam under a
     one-cycle schedule (peak 3e-3), batches of 128; returned in eval mode.
+
+    ``adversary(net, x, y)``, when given, replaces each batch by the inputs the loss is
+    taken on: adversarial training (see :func:`gankit.attacks.madry_examples`).
 
     Seeds its weights and batch order from ``seed`` in a private random stream, so the
     caller's randomness is untouched (an evaluator may be trained inside a run).
@@ -267,7 +271,8 @@ def fit_classifier(
         net.train()
         for epoch in range(epochs):
             for index in torch.randperm(len(x)).split(BATCH_SIZE):
-                loss = nn.functional.cross_entropy(net(x[index]), y[index])
+                inputs = x[index] if adversary is None else adversary(net, x[index], y[index])
+                loss = nn.functional.cross_entropy(net(inputs), y[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -217,7 +217,8 @@ def default_metrics(kind: str, task: str = "sample") -> tuple[str, ...]:
 
 def metrics_help(task: str = "sample") -> str:
     """The help of ``gankit eval --metrics``: each kind's metrics, in registration order.
-    For the built-ins: ``Comma-separated: modes,w1 (toy) or fd,kid,is,pr,dc (images).``"""
+    For the built-ins: ``Comma-separated: modes,w1,som_toy (toy) or fd,kid,is,pr,dc,som
+    (images).``"""
     by_kind: dict[str, list[str]] = {}
     for metric in metrics_for(task):
         by_kind.setdefault(metric.kind, []).append(metric.name)

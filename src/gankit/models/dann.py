@@ -19,6 +19,13 @@ G_d is the identity going forward and multiplies the gradient by −λ going bac
 to 1 and γ = 10: the domain signal is ignored while the features are still noise, then
 counts fully. ``domain_weight: 0`` turns adaptation off; that model is the
 *source-only* baseline, trained with the same budget.
+
+``adversarial_eps > 0`` adds adversarial training (Madry et al. 2018): the label loss is
+taken on PGD examples of the source batch, ``min_θ E[max_{||δ||_p <= ε} L_y(x + δ, y)]``
+(:mod:`gankit.attacks`; ``gankit attack`` measures what it buys, docs/attack.md).
+
+``stn: true`` puts a spatial transformer (:mod:`gankit.stn`, Jaderberg et al. 2015) in
+front of the conv feature extractor: ``G_f(T_θ(x)(x))``, θ learned from the same losses.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.errors import GankitError, check_finite
+from gankit.attacks import MAX_STEPS, bounds_of, madry_examples
+from gankit.errors import GankitError, check_finite, check_int
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -43,6 +51,7 @@ from gankit.models.base import (
 )
 from gankit.nn import Arch, Norm, eval_mode, feature_trunk, grad_reverse, mlp, resolve_arch
 from gankit.registry import register_model
+from gankit.stn import SpatialTransformer
 
 
 class DANN(Model):
@@ -60,6 +69,10 @@ class DANN(Model):
         gamma: γ of the schedule ``λ_p = 2 / (1 + exp(−γ p)) − 1``.
         schedule: ``ganin`` (the schedule above) or ``constant`` (λ from the start).
         lr: Adam's learning rate for all three networks.
+        adversarial_eps: ε of adversarial training on the source batch; 0 turns it off.
+        adversarial_norm: the ball of adversarial training, ``linf`` or ``l2``.
+        adversarial_steps: PGD steps per training batch (step size 2.5 ε / steps).
+        stn: a spatial transformer in front of the feature extractor (images only).
     """
 
     task = "classify"
@@ -84,6 +97,10 @@ class DANN(Model):
         gamma: float = 10.0,
         schedule: Literal["ganin", "constant"] = "ganin",
         lr: float = 1e-3,
+        adversarial_eps: float = 0.0,
+        adversarial_norm: Literal["linf", "l2"] = "linf",
+        adversarial_steps: int = 7,
+        stn: bool = False,
     ) -> None:
         super().__init__(data_shape, num_classes)
         if not num_classes or num_classes < 2:
@@ -97,7 +114,17 @@ class DANN(Model):
         check_optimizer(lr=lr)
         check_weights(domain_weight=domain_weight)
         check_finite("model: gamma", gamma, 0.0, above=True)
+        check_finite("model: adversarial_eps", adversarial_eps, 0.0)
+        check_int("model: adversarial_steps", adversarial_steps, 1, MAX_STEPS)
+        self.adversarial_training = (adversarial_eps, adversarial_norm, adversarial_steps)
         self.arch = resolve_arch(arch, self.data_shape)
+        if stn and self.arch != "conv":
+            raise GankitError(
+                f"model: stn transforms images; data of shape {self.data_shape} takes arch "
+                f"'{self.arch}' (use stn: false, or image data with arch conv)"
+            )
+        # Identity when off: no parameters, so checkpoints without it load unchanged
+        self.transformer = SpatialTransformer(self.data_shape[0]) if stn else nn.Identity()
         self.domain_weight, self.gamma, self.schedule, self.lr = domain_weight, gamma, schedule, lr
         self.features = feature_trunk(
             self.data_shape,
@@ -129,12 +156,18 @@ class DANN(Model):
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         source, labels, target = batch["x"], batch["y"], batch["x_b"]
+        eps, norm, attack_steps = self.adversarial_training
+        if eps > 0:
+            source = madry_examples(
+                self, self.class_logits, source, labels, eps, norm, attack_steps,
+                bounds_of(self.data_shape),
+            )  # fmt: skip
         optimizer = self.optimizers["DANN"]
         optimizer.zero_grad(set_to_none=True)
         # One pass over both domains: batch-norm statistics then describe their mixture.
         # The source-only baseline never sees the target, not even through batch norm.
         adapting = self.domain_weight > 0
-        features = self.features(torch.cat([source, target]) if adapting else source)
+        features = self.embed(torch.cat([source, target]) if adapting else source)
         source_features = features[: len(source)]
         label_loss = F.cross_entropy(self.classifier(source_features), labels)
         weight = self.reversal_weight(step)
@@ -153,9 +186,13 @@ class DANN(Model):
         return stats
 
     # ------------------------------------------------------------------ task "classify"
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N, F) features G_f(x), through the spatial transformer if any."""
+        return self.features(self.transformer(x))
+
     def class_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (N, K) label logits G_y(G_f(x)), with gradients."""
-        return self.classifier(self.features(x))
+        return self.classifier(self.embed(x))
 
     def feature_maps(self) -> dict[str, torch.nn.Module]:
         """The conv trunk's activations, ``block1`` (largest maps) to ``blockK``."""
@@ -169,12 +206,14 @@ class DANN(Model):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (N,) predicted labels, in eval mode."""
         with eval_mode(self):
-            logits = [self.classifier(self.features(c.to(self.device))) for c in x.split(500)]
+            logits = [self.classifier(self.embed(c.to(self.device))) for c in x.split(500)]
             return torch.cat(logits).argmax(dim=1).cpu()
 
     def predictor(self) -> nn.Module:
         """(N, ...) -> (N, num_classes) label logits: the feature trunk, then the label
         classifier (the domain classifier is training's business only)."""
+        if isinstance(self.transformer, SpatialTransformer):
+            return nn.Sequential(self.transformer, self.features, self.classifier)
         return nn.Sequential(self.features, self.classifier)
 
 
