@@ -177,3 +177,13 @@ def test_rpgan_is_refused_for_a_critic_without_one_score_per_sample(tmp_path):
     # G's update: its loss names do not include rpgan, and the edge says which do.
     result = cli("train", "infogan-digits", "--set", "model.loss=rpgan", "--runs-dir", tmp_path)
     one_line_error(result, "infogan", "'loss' must be", "'non_saturating'", "rpgan")
+
+
+def test_the_cifar10_preset_builds_the_papers_network():
+    from gankit.config import resolve_config
+
+    config = resolve_config("r3gan-cifar10", {})["model"]
+    kwargs = {k: v for k, v in config.items() if k != "name"}
+    model = create_model(config["name"], data_shape=(3, 32, 32), **kwargs)
+    assert (n_params(model.G), n_params(model.D)) == (20_732_163, 20_684_544)
+    assert model.adversarial.relativistic and model.r1_gamma == model.r2_gamma == 0.05
