@@ -161,10 +161,10 @@ def test_leaky_relu_in_g_is_a_switch():
 @pytest.mark.parametrize(
     ("setting", "words"),
     [
-        ("model.r2_gamma=-1", ("r2_gamma",)),
+        ("model.r2_gamma=-1", ("r2_gamma", "finite number >= 0")),
         ("model.r1_gamma=-0.5", ("r1_gamma",)),
         ("model.label_jitter=0.6", ("label_jitter", "[0, 0.5)")),
-        ("model.aug_p=0.5", ("aug_p", "diffaugment")),
+        ("model.aug_p=0.5", ("aug_p", "they need diffaugment policies")),
     ],
 )
 def test_bad_r3gan_options_are_one_line_errors(setting, words, tmp_path):
