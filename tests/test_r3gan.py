@@ -187,3 +187,11 @@ def test_the_cifar10_preset_builds_the_papers_network():
     model = create_model(config["name"], data_shape=(3, 32, 32), **kwargs)
     assert (n_params(model.G), n_params(model.D)) == (20_732_163, 20_684_544)
     assert model.adversarial.relativistic and model.r1_gamma == model.r2_gamma == 0.05
+
+
+def test_the_toy_pictures_draw_g_s_push_under_a_relativistic_loss():
+    from gankit.explore.toy import critic_field
+
+    model = create_model("gan", data_shape=(2,), loss="rpgan", hidden_dim=8, n_layers=1)
+    values, push, _ = critic_field(model, torch.randn(5, 2))
+    assert values.shape == (5,) and push.shape == (5, 2) and torch.isfinite(push).all()
