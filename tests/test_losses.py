@@ -120,7 +120,67 @@ def test_every_named_loss_is_registered_with_both_halves():
         "wasserstein",
         "least_squares",
         "hinge",
+        "rpgan",
     }
     for pair in ADVERSARIAL_LOSSES.values():
         assert pair.d(D_REAL, D_FAKE).dim() == 0
-        assert pair.g(D_FAKE).dim() == 0
+        g_args = (D_FAKE, D_REAL) if pair.relativistic else (D_FAKE,)
+        assert pair.g(*g_args).dim() == 0
+
+
+def test_rpgan_discriminator_loss():
+    # pairs (0, 0) and (2, -1): softplus(0 - 0) = ln 2, softplus(-1 - 2) = softplus(-3)
+    # = ln(1 + e^-3) = 0.048587; the mean of the two.
+    value = losses.rpgan_d_loss(D_REAL, D_FAKE).item()
+    assert value == pytest.approx((LN2 + 0.048587) / 2, abs=1e-5)
+
+
+def test_rpgan_generator_loss():
+    # softplus(0 - 0) = ln 2, softplus(2 - (-1)) = softplus(3) = 3.048587
+    value = losses.rpgan_g_loss(D_FAKE, D_REAL).item()
+    assert value == pytest.approx((LN2 + 3.048587) / 2, abs=1e-5)
+
+
+def test_rpgan_reads_only_the_gap_of_each_pair():
+    # Shifting every score by the same amount moves no relativistic loss: D is asked to
+    # rank each real above its fake, not to reach a target value.
+    shifted = losses.rpgan_d_loss(D_REAL + 5.0, D_FAKE + 5.0)
+    assert shifted.item() == pytest.approx(losses.rpgan_d_loss(D_REAL, D_FAKE).item())
+    # ... while the unpaired loss moves.
+    assert losses.bce_d_loss(D_REAL + 5.0, D_FAKE + 5.0).item() != pytest.approx(
+        losses.bce_d_loss(D_REAL, D_FAKE).item()
+    )
+
+
+@pytest.mark.parametrize("shapes", [((2, 3), (2, 3)), ((2, 1), (3, 1)), ((2,), (2, 1))])
+def test_rpgan_refuses_scores_that_do_not_pair(shapes):
+    real, fake = torch.zeros(shapes[0]), torch.zeros(shapes[1])
+    with pytest.raises(ValueError, match="one score per sample"):
+        losses.rpgan_d_loss(real, fake)
+    with pytest.raises(ValueError, match="one score per sample"):
+        losses.rpgan_g_loss(fake, real)
+
+
+def test_r2_penalty_is_the_slope_at_the_generated_samples():
+    # the same quadratic critic as R1's test, at fakes (0, 1) and (3, 0):
+    # |(0, 3)|^2 = 9 and |(6, 3)|^2 = 45, mean 27.
+    fake = torch.tensor([[0.0, 1.0], [3.0, 0.0]])
+    penalty = losses.r2_penalty(lambda x: x[:, 0] ** 2 + 3 * x[:, 1], fake)
+    assert penalty.item() == pytest.approx(27.0, rel=1e-6)
+
+
+def test_lazy_r2_weights_its_penalty_by_interval_times_half_gamma():
+    fake = torch.tensor([[0.0, 1.0], [3.0, 0.0]])
+    critic = lambda x: x[:, 0] ** 2 + 3 * x[:, 1]  # noqa: E731
+    term, logged = losses.lazy_r2(critic, fake, gamma=0.5, interval=4, d_step=8)
+    assert logged == pytest.approx(27.0) and term.item() == pytest.approx(4 * 0.25 * 27.0)
+    assert losses.lazy_r2(critic, fake, gamma=0.5, interval=4, d_step=9) is None
+    assert losses.lazy_r2(critic, fake, gamma=0.0, interval=1, d_step=0) is None
+
+
+@pytest.mark.parametrize(
+    ("progress", "expected"), [(0.0, 0.05), (0.5, 0.0275), (1.0, 0.005), (2.0, 0.005)]
+)
+def test_cosine_schedule_runs_from_start_to_end(progress, expected):
+    # R3GAN's CIFAR-10 gamma: 0.05 -> 0.005; half way, the mean of the two.
+    assert losses.cosine_schedule(0.05, 0.005, progress) == pytest.approx(expected)

@@ -292,17 +292,20 @@ def init_dcgan_weights(module: nn.Module) -> None:
 # for images, MLPs for points (and, for the GAN family, SNGAN's ResNets).
 
 Arch = Literal["auto", "mlp", "conv"]
-#: The GAN family's architectures: :data:`Arch` and SNGAN's ResNets.
-GanArch = Literal["auto", "mlp", "conv", "resnet"]
+#: The GAN family's architectures: :data:`Arch`, SNGAN's ResNets and R3GAN's.
+GanArch = Literal["auto", "mlp", "conv", "resnet", "r3gan"]
+BuiltArch = Literal["mlp", "conv", "resnet", "r3gan"]
 
 
-def resolve_arch(arch: GanArch, data_shape: tuple[int, ...]) -> Literal["mlp", "conv", "resnet"]:
-    """``auto`` -> conv for (C, H, W) images, mlp for points; conv or resnet on points is
-    an error."""
+def resolve_arch(arch: GanArch, data_shape: tuple[int, ...]) -> BuiltArch:
+    """``auto`` -> conv for (C, H, W) images, mlp for points; an image arch (conv,
+    resnet, r3gan) on points is an error, and so is r3gan at a size it cannot build."""
     is_image = len(data_shape) == 3
     if arch == "auto":
         return "conv" if is_image else "mlp"
-    if arch in ("conv", "resnet") and not is_image:
+    if arch == "r3gan" and is_image:
+        r3gan_stages(data_shape)
+    if arch != "mlp" and not is_image:
         raise GankitError(
             f"model: arch '{arch}' needs (C, H, W) images, data is {tuple(data_shape)}"
         )
@@ -313,18 +316,26 @@ def generator_net(
     in_features: int,
     data_shape: tuple[int, ...],
     *,
-    arch: Literal["mlp", "conv", "resnet"],
+    arch: BuiltArch,
     width: int = 64,
     hidden_dim: int = 256,
     n_layers: int = 3,
     kernel_size: int = 4,
     strided: bool = True,
     norm: Norm = "batch",
+    leaky_slope: float = 0.0,
     output: Literal["tanh", "sigmoid", "none"] = "tanh",
+    blocks_per_stage: int = 2,
+    group_width: int = 16,
 ) -> nn.Module:
     """(N, in_features) -> (N, *data_shape): a DCGAN decoder, SNGAN's ResNet generator
     (``width`` channels in every block; ``kernel_size`` and ``strided`` are for conv),
-    or an MLP for points."""
+    R3GAN's generator (``width``, ``blocks_per_stage``, ``group_width``; no norm), or an
+    MLP for points. ``leaky_slope`` > 0 puts LeakyReLU in conv and mlp generators."""
+    if arch == "r3gan":
+        return R3Generator(
+            in_features, data_shape, width, blocks_per_stage, group_width, output=output
+        )
     if arch == "resnet":
         channels, resolution = data_shape[0], data_shape[-1]
         return ResNetGenerator(in_features, channels, resolution, width, norm=norm, output=output)
@@ -338,10 +349,13 @@ def generator_net(
             kernel_size=kernel_size,
             strided=strided,
             norm=norm,
+            leaky_slope=leaky_slope,
             output=output,
         )
     out = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[output]
-    body = mlp(in_features, hidden_dim, n_layers, math.prod(data_shape), norm=norm)
+    body = mlp(
+        in_features, hidden_dim, n_layers, math.prod(data_shape), norm=norm, leaky_slope=leaky_slope
+    )
     return nn.Sequential(body, out, nn.Unflatten(1, tuple(data_shape)))
 
 
@@ -422,7 +436,7 @@ def feature_trunk(
 def critic_net(
     data_shape: tuple[int, ...],
     *,
-    arch: Literal["mlp", "conv", "resnet"],
+    arch: BuiltArch,
     width: int = 64,
     hidden_dim: int = 256,
     n_layers: int = 3,
@@ -431,10 +445,15 @@ def critic_net(
     norm: Norm = "batch",
     leaky_slope: float = 0.2,
     dropout: float = 0.0,
+    blocks_per_stage: int = 2,
+    group_width: int = 16,
 ) -> nn.Module:
     """(N, *data_shape) -> (N, 1) scores: a DCGAN trunk with a linear head, SNGAN's
     ResNet discriminator (``width`` channels in every block; no ``kernel_size``,
-    ``strided``, ``leaky_slope`` or ``dropout``), or an MLP on the flattened input."""
+    ``strided``, ``leaky_slope`` or ``dropout``), R3GAN's discriminator (as its
+    generator), or an MLP on the flattened input."""
+    if arch == "r3gan":
+        return R3Discriminator(data_shape, width, blocks_per_stage, group_width)
     if arch == "resnet":
         return ResNetDiscriminator(data_shape[0], data_shape[-1], width, norm=norm)
     if arch == "conv":
@@ -698,6 +717,164 @@ class ResNetDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(x).sum(dim=(2, 3)))
+
+
+# ----------------------------------------------------------------- R3GAN
+# The modern baseline of Huang et al. 2024 ("The GAN is dead; long live the GAN!"): a
+# ResNet with no normalisation at all, whose blocks are inverted bottlenecks with a
+# grouped 3x3 convolution (after ConvNeXt/ResNeXt), each residual branch initialised to
+# output zero (fix-up), and up/down-sampling by a fixed bilinear filter instead of
+# transposed or strided convolutions.
+
+#: R3GAN's blocks widen to this many times their width inside the bottleneck.
+R3GAN_EXPANSION = 2
+#: LeakyReLU's slope in R3GAN, and the gain that keeps its output's variance that of its
+#: input under He initialisation: sqrt(2 / (1 + slope^2)).
+R3GAN_SLOPE = 0.2
+R3GAN_GAIN = math.sqrt(2.0 / (1.0 + R3GAN_SLOPE**2))
+
+
+def r3gan_stages(data_shape: tuple[int, ...]) -> int:
+    """How many stages an R3GAN network has at ``data_shape`` (C, R, R): R = b * 2^(k-1)
+    for the base size b (4, or 7 for 28-px-like sizes) gives k stages.
+
+    Raises:
+        GankitError: a non-square image, or a size that is not 4 * 2^j or 7 * 2^j.
+    """
+    height, width = data_shape[-2:]
+    size = base_size(height)
+    steps = math.log2(height / size) if height >= size else -1.0
+    if height != width or steps < 0 or steps != int(steps):
+        raise GankitError(
+            f"model: arch 'r3gan' builds square images of 4 * 2^k or 7 * 2^k pixels "
+            f"(4, 7, 8, 14, 16, 28, 32, 64, ...); the data is {height}x{width}"
+        )
+    return int(steps) + 1
+
+
+def _he_init(layer: nn.Conv2d | nn.Linear, gain: float) -> nn.Module:
+    """Weights ~ N(0, gain^2 / fan_in), zero biases; a gain of 0 zeroes the weights."""
+    fan_in = layer.weight[0].numel()
+    nn.init.normal_(layer.weight, 0.0, gain / math.sqrt(fan_in))
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+class BilinearResample(nn.Module):
+    """Double (``"up"``) or halve (``"down"``) (N, C, H, W) maps with the bilinear filter
+    ``[1, 3, 3, 1] / 8`` in each direction, as one depthwise (transposed) convolution.
+
+    A fixed low-pass filter resamples without the aliasing of nearest-neighbour upsampling
+    or strided convolutions. It is linear, so R1/R2's double backward goes through it.
+    """
+
+    def __init__(self, direction: Literal["up", "down"]) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8.0
+        # Upsampling spreads each input over 4 outputs, so its filter sums to 4, not 1.
+        scale = 4.0 if direction == "up" else 1.0
+        self.register_buffer("kernel", scale * torch.outer(taps, taps)[None, None], False)
+        self.direction = direction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = self.kernel.to(x.dtype).expand(x.shape[1], 1, 4, 4)
+        if self.direction == "up":
+            return nn.functional.conv_transpose2d(x, kernel, stride=2, padding=1, groups=x.shape[1])
+        return nn.functional.conv2d(x, kernel, stride=2, padding=1, groups=x.shape[1])
+
+
+class R3Block(nn.Module):
+    """An inverted bottleneck, ``y = x + W3 a(W2 a(W1 x))``: (N, C, H, W) -> same shape.
+
+    ``W1`` widens 1x1 to ``2C``, ``W2`` is a grouped 3x3 conv (groups of ``group_width``
+    channels), ``W3`` narrows 1x1 back to C; ``a`` is LeakyReLU(0.2) after a bias.
+    Fix-up initialisation (Zhang et al. 2019, as R3GAN does it): ``W3`` starts at zero,
+    so every block starts as the identity, and ``W1``, ``W2`` are He-initialised scaled
+    by ``L^(-1/4)`` for L blocks in the network (``L^(-1/(2m-2))`` with m = 3 layers per
+    branch), so the sum of L branches keeps its variance bounded once ``W3`` grows.
+    """
+
+    def __init__(self, channels: int, group_width: int, n_blocks: int) -> None:
+        super().__init__()
+        wide = channels * R3GAN_EXPANSION
+        gain = R3GAN_GAIN * n_blocks ** (-1 / 4)
+        self.branch = nn.Sequential(
+            _he_init(nn.Conv2d(channels, wide, 1), gain),
+            nn.LeakyReLU(R3GAN_SLOPE),
+            _he_init(nn.Conv2d(wide, wide, 3, padding=1, groups=wide // group_width), gain),
+            nn.LeakyReLU(R3GAN_SLOPE),
+            _he_init(nn.Conv2d(wide, channels, 1, bias=False), 0.0),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.branch(x)
+
+
+def _r3_stage(width: int, blocks: int, group_width: int, n_blocks: int) -> list[nn.Module]:
+    return [R3Block(width, group_width, n_blocks) for _ in range(blocks)]
+
+
+class R3Generator(nn.Module):
+    """R3GAN's generator: (N, in_features) -> (N, C, R, R).
+
+    ``z -> linear -> (width,) * learned (width, b, b) basis -> blocks -> k - 1 times
+    [bilinear up x2 -> blocks] -> 1x1 conv -> output``, ``blocks_per_stage`` blocks of
+    ``width`` channels per stage (:func:`r3gan_stages` stages). No normalisation layer
+    anywhere: the fix-up initialisation keeps the signal's scale instead.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        data_shape: tuple[int, ...],
+        width: int,
+        blocks_per_stage: int,
+        group_width: int,
+        *,
+        output: Literal["tanh", "sigmoid", "none"] = "tanh",
+    ) -> None:
+        super().__init__()
+        n_stages, size = r3gan_stages(data_shape), base_size(data_shape[-1])
+        n_blocks = n_stages * blocks_per_stage
+        self.project = _he_init(nn.Linear(in_features, width, bias=False), 1.0)
+        self.basis = nn.Parameter(torch.randn(width, size, size))
+        layers = _r3_stage(width, blocks_per_stage, group_width, n_blocks)
+        for _ in range(n_stages - 1):
+            layers.append(BilinearResample("up"))
+            layers += _r3_stage(width, blocks_per_stage, group_width, n_blocks)
+        out = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[output]
+        to_image = _he_init(nn.Conv2d(width, data_shape[0], 1), 1.0)
+        self.blocks = nn.Sequential(*layers, to_image, out)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.basis * self.project(z)[:, :, None, None])
+
+
+class R3Discriminator(nn.Module):
+    """R3GAN's discriminator: (N, C, R, R) -> (N, 1) scores, the generator mirrored.
+
+    ``x -> 1x1 conv -> k - 1 times [blocks -> bilinear down x2] -> blocks -> depthwise
+    b x b conv (a learned basis per channel) -> linear``.
+    """
+
+    def __init__(
+        self, data_shape: tuple[int, ...], width: int, blocks_per_stage: int, group_width: int
+    ) -> None:
+        super().__init__()
+        n_stages, size = r3gan_stages(data_shape), base_size(data_shape[-1])
+        n_blocks = n_stages * blocks_per_stage
+        layers: list[nn.Module] = [_he_init(nn.Conv2d(data_shape[0], width, 1), 1.0)]
+        for _ in range(n_stages - 1):
+            layers += _r3_stage(width, blocks_per_stage, group_width, n_blocks)
+            layers.append(BilinearResample("down"))
+        layers += _r3_stage(width, blocks_per_stage, group_width, n_blocks)
+        basis = nn.Conv2d(width, width, size, groups=width, bias=False)
+        self.blocks = nn.Sequential(*layers, _he_init(basis, 1.0), nn.Flatten())
+        self.head = _he_init(nn.Linear(width, 1, bias=False), 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(x))
 
 
 # --------------------------------------------------------------------------- threads

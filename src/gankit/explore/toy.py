@@ -69,8 +69,11 @@ def critic_field(model, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
         scores = model.critic_scores(x)
         if scores is None:
             return None
+        # A relativistic G loss pairs each fake with a real: the push shown is the one
+        # at a point whose paired real scores as it does (its own score, detached).
+        pair = (scores.detach(),) if adversarial.relativistic else ()
         # sum: each point's push is its own gradient, whatever the batch size
-        (grad,) = torch.autograd.grad(adversarial.g(scores, reduction="sum"), x)
+        (grad,) = torch.autograd.grad(adversarial.g(scores, *pair, reduction="sum"), x)
     is_probability = adversarial.d is bce_d_loss
     values = scores.detach().sigmoid() if is_probability else scores.detach()
     return values.cpu(), -grad.cpu(), is_probability

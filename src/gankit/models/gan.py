@@ -21,17 +21,26 @@ Objectives (D maximises / G minimises unless noted):
 - Hinge / SNGAN (Miyato et al. 2018):
   ``min_D E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]``, ``min_G -E[D(G(z))]``,
   with spectral normalisation on every layer of D.
+- RpGAN (Jolicoeur-Martineau 2019), with R1 and R2 the objective of R3GAN (Huang et
+  al. 2024): ``min_D E_{x,z}[f(D(G(z)) - D(x))]``, ``min_G E_{x,z}[f(D(x) - D(G(z)))]``,
+  ``f = softplus``, each real paired with one fake; G's step reads D's real scores too.
 
 Options for every variant on images:
 
 - R1 (Mescheder et al. 2018): D's loss adds ``γ/2 E_x[||∇_x D(x)||^2]``, a penalty on
-  D's slope at the real data only (``r1_gamma``).
+  D's slope at the real data only (``r1_gamma``); R2 adds ``γ/2 E_z[||∇ D(G(z))||^2]``
+  at the generated data (``r2_gamma``). ``gamma_schedule="cosine"`` moves both γ along
+  half a cosine to ``gamma_end_scale`` times their value by the end of the run.
 - DiffAugment (Zhao et al. 2020): D judges ``T(x)`` and ``T(G(z))`` instead of ``x`` and
   ``G(z)``, in both networks' losses, with T a random differentiable transformation
   (colour, translation, cutout): ``min_D L_D(D∘T(x), D∘T(G(z)))``,
-  ``min_G L_G(D∘T(G(z)))`` (``diffaugment``).
+  ``min_G L_G(D∘T(G(z)))`` (``diffaugment``). Each image goes through T with
+  probability ``aug_p``, which ``aug_schedule="cosine"`` raises from 0 over the run.
 - ``arch="resnet"``: the residual G and D of SNGAN's CIFAR-10 experiments (Miyato et
   al. 2018), registered with that paper's recipe as ``sngan``.
+- ``arch="r3gan"``: R3GAN's G and D (no normalisation, grouped inverted bottlenecks,
+  fix-up initialisation, bilinear resampling), registered with RpGAN, R1 and R2 as
+  ``r3gan``.
 
 The loss functions themselves live in :mod:`gankit.losses`.
 """
@@ -43,7 +52,14 @@ from typing import Literal
 import torch
 
 from gankit.errors import GankitError, check_finite
-from gankit.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, lazy_r1
+from gankit.losses import (
+    ADVERSARIAL_LOSSES,
+    PairedLossName,
+    cosine_schedule,
+    gradient_penalty,
+    lazy_r1,
+    lazy_r2,
+)
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -76,6 +92,11 @@ MAX_N_CRITIC, MAX_PACK = 100, 8
 #: doubles its base width per layer, so they take wider widths than MAX_CHANNELS: up to
 #: twice SNGAN's G (at 128 px, 512 wide: 26 million parameters each in G and D).
 MAX_RESNET_CHANNELS = 512
+#: R3GAN's CIFAR-10 network is 768 wide in every stage; room for a third more.
+MAX_R3GAN_CHANNELS = 1024
+#: R3GAN's CIFAR-10 network has 2 blocks per stage; 8 is four times as deep.
+MAX_R3GAN_BLOCKS = 8
+Schedule = Literal["constant", "cosine"]
 
 
 class GAN(Model):
@@ -92,7 +113,9 @@ class GAN(Model):
             :class:`~gankit.nn.ResNetGenerator` and :class:`~gankit.nn.ResNetDiscriminator`;
             they use 3x3 convs, ReLU, pooling and upsampling of their own, so
             ``kernel_size``, ``strided`` and ``leaky_slope`` are for conv only),
-            or ``auto``: conv for images, mlp for points.
+            ``r3gan`` (R3GAN's G and D, see :class:`~gankit.nn.R3Generator`; no norm,
+            so ``g_norm`` and ``d_norm`` must be ``none``; square images of 4 * 2^k or
+            7 * 2^k pixels), or ``auto``: conv for images, mlp for points.
         latent_dim: size of the noise vector z.
         latent_dist: *Gaussian latent* trick: ``normal`` draws z ~ N(0, I), which
             makes interpolation and truncation natural; ``uniform`` draws
@@ -103,7 +126,12 @@ class GAN(Model):
         g_channels: width of G's last conv layer; earlier layers double it (conv).
             With ``resnet``, the width of every G block (256 in SNGAN).
         d_channels: width of D's first conv layer; later layers double it (conv).
-            With ``resnet``, the width of every D block (128 in SNGAN).
+            With ``resnet``, the width of every D block (128 in SNGAN). With ``r3gan``
+            both are the width of every stage (768 in R3GAN's CIFAR-10 network).
+        blocks_per_stage: R3GAN's residual blocks per resolution (2 on CIFAR-10).
+        group_width: channels per group of R3GAN's grouped 3x3 convolutions (16 on
+            CIFAR-10: 96 groups of the bottleneck's 1536 channels); twice the width must
+            be a multiple of it.
         kernel_size: *kernel divisible by stride* trick: with stride 2, a kernel of 4
             covers every output pixel equally often; 3 or 5 make the overlaps uneven,
             which shows as checkerboard artifacts in transposed convolutions.
@@ -114,7 +142,9 @@ class GAN(Model):
         d_norm: normalisation in D. ``batch`` for DCGAN; a gradient penalty needs a
             per-sample norm (``layer`` or ``none``), since batch norm couples samples.
         leaky_slope: *LeakyReLU* trick: the negative slope of D's activations
-            (0.2 in DCGAN); 0 gives plain ReLU. G always uses ReLU.
+            (0.2 in DCGAN); 0 gives plain ReLU.
+        g_leaky_slope: *LeakyReLU in G too*: the negative slope of G's activations
+            (conv and mlp); 0, DCGAN's choice, gives plain ReLU.
         d_dropout: *dropout in D* trick: dropout probability after each D layer,
             a cheap way to keep D from memorising the training set.
         tanh_output: *tanh output* trick: G ends in tanh, matching images scaled to
@@ -125,6 +155,9 @@ class GAN(Model):
             for losses with targets (minimax, non_saturating, least_squares).
         label_noise: *noisy labels* trick: each of D's targets is flipped (real <->
             fake) with this probability.
+        label_jitter: *noise on the labels* trick: each of D's targets moves towards
+            the other class by ``label_jitter * u``, ``u ~ U[0, 1)`` drawn per target
+            (real targets in ``(1 - j, 1]``, fake ones in ``[0, j)``), after any flip.
         spectral_norm: wrap every layer of D in spectral normalisation (SNGAN).
         n_critic: D updates per G update, each on a fresh real batch (at most 100).
         clip_value: WGAN's weight clipping: after each D step, clamp every D
@@ -145,11 +178,21 @@ class GAN(Model):
         decay_start: the fraction of the run after which the linear decay starts.
         r1_gamma: γ of R1 regularisation, ``γ/2 E_x[||∇_x D(x)||^2]`` added to D's loss
             (Mescheder et al. 2018; 10 in StyleGAN on FFHQ); 0 disables it.
+        r2_gamma: γ of R2, ``γ/2 E_z[||∇ D(G(z))||^2]`` on the generated samples D
+            judges (R3GAN uses R1's γ for it); 0 disables it. Lazy as R1.
+        gamma_schedule: ``constant``, or ``cosine``: both γ move from their set values
+            to ``gamma_end_scale`` times them along half a cosine over the run.
+        gamma_end_scale: where the cosine γ schedule ends, as a share of γ (0.1 in
+            R3GAN: 0.05 -> 0.005 on CIFAR-10).
         r1_interval: lazy R1 (Karras et al. 2020): apply it on one D step in this many,
             with γ multiplied by the interval so its average weight stays the same.
         diffaugment: DiffAugment's policies, comma-separated, from ``color``,
             ``translation`` and ``cutout`` (Zhao et al. 2020 use all three for
             unconditional CIFAR-10 and few-shot data); empty for none. Images only.
+        aug_p: the probability that an image goes through DiffAugment's T (each image
+            draws its own); 1 augments every image.
+        aug_schedule: ``constant``, or ``cosine``: the probability rises from 0 to
+            ``aug_p`` along half a cosine over the run (R3GAN: 0 -> 0.55 on CIFAR-10).
     """
 
     task = "sample"
@@ -163,7 +206,7 @@ class GAN(Model):
         arch: GanArch = "auto",
         latent_dim: int = 64,
         latent_dist: Literal["normal", "uniform"] = "normal",
-        loss: LossName = "non_saturating",
+        loss: PairedLossName = "non_saturating",
         hidden_dim: int = 256,
         n_layers: int = 3,
         g_channels: int = 64,
@@ -191,10 +234,21 @@ class GAN(Model):
         r1_gamma: float = 0.0,
         r1_interval: int = 1,
         diffaugment: str = "",
+        g_leaky_slope: float = 0.0,
+        label_jitter: float = 0.0,
+        r2_gamma: float = 0.0,
+        gamma_schedule: Schedule = "constant",
+        gamma_end_scale: float = 0.1,
+        aug_p: float = 1.0,
+        aug_schedule: Schedule = "constant",
+        blocks_per_stage: int = 2,
+        group_width: int = 16,
     ) -> None:
         super().__init__(data_shape, num_classes)
         check_sizes(MAX_WIDTH, latent_dim=latent_dim, hidden_dim=hidden_dim)
-        max_channels = MAX_RESNET_CHANNELS if arch == "resnet" else MAX_CHANNELS
+        max_channels = {"resnet": MAX_RESNET_CHANNELS, "r3gan": MAX_R3GAN_CHANNELS}.get(
+            arch, MAX_CHANNELS
+        )
         check_sizes(max_channels, g_channels=g_channels, d_channels=d_channels)
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_sizes(MAX_N_CRITIC, n_critic=n_critic)
@@ -202,19 +256,30 @@ class GAN(Model):
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
         check_weights(gp_weight=gp_weight)
         self._check(loss, label_smoothing, label_noise, gp_weight, d_norm, d_dropout)
+        self._check_labels(loss, label_jitter)
         check_leaky_slope(leaky_slope)
+        check_leaky_slope(g_leaky_slope)
         if clip_value is not None:
             check_finite("model: clip_value", clip_value, 0.0, above=True)
         is_image = len(self.data_shape) == 3
         arch = resolve_arch(arch, self.data_shape)
-        if arch == "resnet" and d_dropout:
+        if arch in ("resnet", "r3gan") and d_dropout:
             raise GankitError(
-                "model: d_dropout is for the conv and mlp critics; the resnet critic has "
+                f"model: d_dropout is for the conv and mlp critics; the {arch} critic has "
                 "no dropout (use 0, or arch 'conv')"
             )
+        if arch == "r3gan":
+            self._check_r3gan(g_channels, d_channels, blocks_per_stage, group_width, g_norm, d_norm)
         self.augmentations = check_d_regularisers(
             self.data_shape, d_norm, r1_gamma, r1_interval, diffaugment
         )
+        check_weights(r2_gamma=r2_gamma)
+        if r2_gamma > 0 and d_norm == "batch":
+            raise GankitError(
+                "model: r2_gamma > 0 with d_norm 'batch' is invalid (R2 is a per-sample "
+                "penalty, batch norm mixes samples); use d_norm 'layer' or 'none'"
+            )
+        self._check_schedules(gamma_end_scale, aug_p, aug_schedule)
         if tanh_output is None:
             tanh_output = is_image
         self.arch = arch
@@ -232,7 +297,12 @@ class GAN(Model):
         self.lr_schedule, self.decay_start = lr_schedule, decay_start
         self.pack = pack
         self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
+        self.r2_gamma, self.label_jitter = r2_gamma, label_jitter
+        self.gamma_schedule, self.gamma_end_scale = gamma_schedule, gamma_end_scale
+        self.aug_p, self.aug_schedule = aug_p, aug_schedule
+        self.gamma_scale, self.aug_p_now = 1.0, aug_p  # the schedules' values this step
         self.last_r1: float | None = None
+        self.last_r2: float | None = None
         check_fractions(decay_start=decay_start)
 
         self.G = generator_net(
@@ -245,7 +315,10 @@ class GAN(Model):
             kernel_size=kernel_size,
             strided=strided,
             norm=g_norm,
+            leaky_slope=g_leaky_slope,
             output="tanh" if tanh_output else "none",
+            blocks_per_stage=blocks_per_stage,
+            group_width=group_width,
         )
         # PacGAN: D judges ``pack`` samples stacked along channels (features for points).
         packed_shape = (self.data_shape[0] * pack, *self.data_shape[1:])
@@ -260,6 +333,8 @@ class GAN(Model):
             norm=d_norm,
             leaky_slope=leaky_slope,
             dropout=d_dropout,
+            blocks_per_stage=blocks_per_stage,
+            group_width=group_width,
         )
         if arch == "conv":
             init_dcgan_weights(self)
@@ -285,6 +360,40 @@ class GAN(Model):
         if not 0.0 <= d_dropout < 1.0:
             raise GankitError(f"model: d_dropout must be in [0, 1), got {d_dropout}")
 
+    @staticmethod
+    def _check_labels(loss, label_jitter) -> None:
+        if not 0.0 <= label_jitter < 0.5:  # NaN fails this too
+            raise GankitError(f"model: label_jitter must be in [0, 0.5), got {label_jitter}")
+        if label_jitter and not ADVERSARIAL_LOSSES[loss].uses_targets:
+            raise GankitError(
+                f"model: label_jitter needs a loss with targets (minimax, non_saturating, "
+                f"least_squares); loss '{loss}' has none"
+            )
+
+    @staticmethod
+    def _check_r3gan(g_channels, d_channels, blocks_per_stage, group_width, g_norm, d_norm):
+        check_sizes(MAX_R3GAN_BLOCKS, blocks_per_stage=blocks_per_stage)
+        check_sizes(MAX_R3GAN_CHANNELS, group_width=group_width)
+        for name, width in (("g_channels", g_channels), ("d_channels", d_channels)):
+            if (2 * width) % group_width:
+                raise GankitError(
+                    f"model: arch 'r3gan' needs 2 * {name} ({2 * width}) to be a multiple "
+                    f"of group_width ({group_width})"
+                )
+        if g_norm != "none" or d_norm != "none":
+            raise GankitError(
+                f"model: arch 'r3gan' has no normalisation layers; set g_norm and d_norm "
+                f"to 'none' (got '{g_norm}' and '{d_norm}')"
+            )
+
+    def _check_schedules(self, gamma_end_scale, aug_p, aug_schedule) -> None:
+        check_fractions(gamma_end_scale=gamma_end_scale, aug_p=aug_p)
+        if (aug_p < 1.0 or aug_schedule != "constant") and not self.augmentations:
+            raise GankitError(
+                "model: aug_p and aug_schedule set how often DiffAugment applies; they need "
+                "diffaugment policies (e.g. diffaugment: color,translation,cutout)"
+            )
+
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         if self.optimizer_name == "rmsprop":
@@ -303,10 +412,17 @@ class GAN(Model):
 
     def _d_targets(self, d_out: torch.Tensor, real: bool) -> torch.Tensor | float:
         target = (1.0 - self.label_smoothing) if real else 0.0
-        if not self.label_noise:
+        if not self.label_noise and not self.label_jitter:
             return target
-        flip = torch.rand(d_out.shape, device=d_out.device) < self.label_noise
-        return torch.where(flip, 1.0 - target, torch.full_like(d_out, target))
+        targets = torch.full_like(d_out, target)
+        if self.label_noise:
+            flip = torch.rand(d_out.shape, device=d_out.device) < self.label_noise
+            targets = torch.where(flip, 1.0 - target, targets)
+        if self.label_jitter:
+            # Towards the other class: down from a real target, up from a fake one.
+            shift = self.label_jitter * torch.rand(d_out.shape, device=d_out.device)
+            targets = torch.where(targets > 0.5, targets - shift, targets + shift)
+        return targets
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
         """D's output on (N, ...) samples: (N / pack, 1), one score per packed group.
@@ -321,8 +437,15 @@ class GAN(Model):
 
     def judge(self, x: torch.Tensor) -> torch.Tensor:
         """D's output on (N, ...) samples as training sees them: through DiffAugment's
-        random transformations T when they are on, ``D(T(x))``; else ``D(x)``."""
-        return self.critic(diff_augment(x, self.augmentations))
+        random transformations T when they are on, ``D(T(x))``, each image with
+        probability ``aug_p`` (as scheduled); else ``D(x)``."""
+        if not self.augmentations:
+            return self.critic(x)
+        augmented = diff_augment(x, self.augmentations)
+        if self.aug_p_now < 1.0:
+            keep = torch.rand(x.shape[0], device=x.device) >= self.aug_p_now
+            augmented = torch.where(keep.view(-1, *(1,) * (x.dim() - 1)), x, augmented)
+        return self.critic(augmented)
 
     def check_batch_size(self, batch_size: int) -> None:
         if batch_size % self.pack:
@@ -352,12 +475,18 @@ class GAN(Model):
             penalty = gradient_penalty(self.judge, real, fake)
             loss = loss + self.gp_weight * penalty
             stats["gp"] = penalty.item()
-        r1 = lazy_r1(self.judge, real, self.r1_gamma, self.r1_interval, d_step)
+        r1 = lazy_r1(self.judge, real, self.r1_gamma * self.gamma_scale, self.r1_interval, d_step)
         if r1 is not None:
             term, self.last_r1 = r1
             loss = loss + term
         if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
             stats["r1"] = self.last_r1
+        r2 = lazy_r2(self.judge, fake, self.r2_gamma * self.gamma_scale, self.r1_interval, d_step)
+        if r2 is not None:
+            term, self.last_r2 = r2
+            loss = loss + term
+        if self.last_r2 is not None:
+            stats["r2"] = self.last_r2
         self.backward(loss)
         self.step(opt_d)
         if self.clip_value is not None:
@@ -367,12 +496,18 @@ class GAN(Model):
         stats["loss_d"] = loss.item()
         return stats
 
-    def generator_step(self, fake: torch.Tensor) -> dict[str, float]:
-        """One update of G through D on ``fake = G(z)`` (with its graph to G)."""
+    def generator_step(
+        self, fake: torch.Tensor, real: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """One update of G through D on ``fake = G(z)`` (with its graph to G); a
+        relativistic loss pairs each fake with a sample of ``real``."""
         opt_g = self.optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D):  # gradients pass through D to G; D's own are not needed
-            loss = self.adversarial.g(self.judge(fake))
+            if self.adversarial.relativistic:
+                loss = self.adversarial.g(self.judge(fake), self.judge(real))
+            else:
+                loss = self.adversarial.g(self.judge(fake))
         self.backward(loss)
         self.step(opt_g)
         return {"loss_g": loss.item()}
@@ -380,6 +515,10 @@ class GAN(Model):
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         if self.lr_schedule == "linear":
             self.decay_learning_rates(step, self.decay_start, G=self.lr_g, D=self.lr_d)
+        if self.gamma_schedule == "cosine":
+            self.gamma_scale = cosine_schedule(1.0, self.gamma_end_scale, self.progress(step))
+        if self.aug_schedule == "cosine":
+            self.aug_p_now = cosine_schedule(0.0, self.aug_p, self.progress(step))
         reals = batch["x"].chunk(self.n_critic)
         batch_size = reals[0].shape[0]
         if self.n_critic == 1:
@@ -387,13 +526,13 @@ class GAN(Model):
             # fakes detached, then G's step backpropagates through the same graph.
             fake = self.G(self.sample_z(batch_size))
             stats = self.discriminator_step(reals[0], fake.detach(), d_step=step)
-            stats.update(self.generator_step(fake))
+            stats.update(self.generator_step(fake, reals[0]))
             return stats
         for i, real in enumerate(reals):  # n_critic D steps, each on its own real batch
             self.check_interrupt()  # a caller's stop need not wait for all n_critic
             stats = self.discriminator_step(real, d_step=step * self.n_critic + i)
         self.check_interrupt()
-        stats.update(self.generator_step(self.G(self.sample_z(batch_size))))
+        stats.update(self.generator_step(self.G(self.sample_z(batch_size)), reals[-1]))
         return stats
 
     def critic_scores(self, x: torch.Tensor) -> torch.Tensor:
@@ -493,4 +632,18 @@ register_model(
     betas=(0.0, 0.9),
     lr_schedule="linear",
     decay_start=0.0,
+)
+register_model(
+    "r3gan",
+    GAN,
+    "R3GAN: RpGAN loss + R1 + R2, no-norm grouped-bottleneck ResNets, Adam β=(0, 0.9) (Huang 2024)",
+    arch="r3gan",
+    loss="rpgan",
+    g_norm="none",
+    d_norm="none",
+    r1_gamma=0.05,
+    r2_gamma=0.05,
+    gamma_schedule="cosine",
+    gamma_end_scale=0.1,
+    betas=(0.0, 0.9),
 )
