@@ -136,6 +136,7 @@ def test_joining_a_study_that_is_not_there_says_how_to_start_it(tmp_path):
 
 
 # --------------------------------------------------------------------- a study
+@pytest.mark.slow  # 34 s on two busy shared cores: two trainings and evals
 def test_a_study_trains_runs_scores_them_and_draws_its_page(tmp_path):
     runs = tmp_path / "runs"
     result = run_study("s", tiny_spec(trials=1, seeds=2), runs_dir=runs)
