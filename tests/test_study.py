@@ -23,6 +23,7 @@ from gankit.study import (
     open_study,
     parse_dimension,
     run_study,
+    study_sampler,
     write_study_report,
 )
 
@@ -257,3 +258,15 @@ def test_a_killed_study_resumes_with_the_same_command(tmp_path):
     result = run_study("s", None, runs_dir=runs, heartbeat=1)
     assert result.finished == 2
     _check_budget_kept(study, 2, killed)
+
+
+def test_random_search_draws_the_same_on_a_fresh_start_and_new_settings_on_a_resume():
+    spec = check_spec(tiny_spec(trials=3))
+    draws = []
+    for started in (0, 0, 2):
+        sampler = study_sampler(spec, started, 0)
+        study = optuna.create_study(sampler=sampler)
+        draws.append([study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}).params["x"]
+                      for _ in range(2)])  # fmt: skip
+    assert draws[0] == draws[1]
+    assert draws[2] != draws[0]

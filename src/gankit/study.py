@@ -29,7 +29,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -430,6 +430,8 @@ class Worker:
     data_dir: str | None
     threads: int
     heartbeat: int
+    #: which of this machine's ``--workers`` processes it is
+    index: int = 0
 
     def work(self, on_line: Callable[[str], None] | None = None) -> None:
         import optuna
@@ -438,7 +440,7 @@ class Worker:
         storage = open_storage(self.url, self.heartbeat)
         study = optuna.load_study(study_name=self.name, storage=storage)
         spec = saved_spec(study)
-        study.sampler = _sampler(spec, os.getpid())
+        study.sampler = study_sampler(spec, len(study.get_trials(deepcopy=False)), self.index)
         while True:
             # A trial whose worker died stops beating: fail it, which queues it again.
             with warnings.catch_warnings():
@@ -517,15 +519,25 @@ def counted(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.Fro
     return [t for t in trials if t.state in spending and t.number not in retried]
 
 
-def _sampler(spec: StudySpec, worker: int) -> Any:
+def study_sampler(spec: StudySpec, started: int, index: int) -> Any:
+    """Optuna's sampler for one worker. Random search draws from a seed of the study's
+    ``--seed``, the trials the study held when the worker started (a resumed study draws
+    new settings, not the first ones again), the worker's index and its machine (one
+    seed in every process would draw alike): a fresh study with one worker draws the
+    same settings on every run."""
+    import socket
+    import zlib
+
+    import numpy as np
     import optuna
 
     dims = spec.dimensions()
     if spec.sampler == "grid":
         grid = {d.key: list(d.choices) for d in dims}
         return optuna.samplers.GridSampler({"preset": spec.presets, **grid}, seed=spec.seed)
-    # each worker draws its own sequence: one seed in every process would draw alike
-    return optuna.samplers.RandomSampler(seed=(spec.seed * 1_000_003 + worker) % 2**32)
+    host = zlib.crc32(socket.gethostname().encode())
+    seed = np.random.SeedSequence([spec.seed, started, index, host]).generate_state(1)[0]
+    return optuna.samplers.RandomSampler(seed=int(seed))
 
 
 def _work(job: Worker) -> None:
@@ -537,7 +549,9 @@ def _spawn(job: Worker, workers: int) -> None:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no torch state forked mid-use
-    processes = [context.Process(target=_work, args=(job,)) for _ in range(workers)]
+    processes = [
+        context.Process(target=_work, args=(replace(job, index=index),)) for index in range(workers)
+    ]
     for process in processes:
         process.start()
     try:
@@ -652,6 +666,7 @@ def study_figure(name: str, spec: StudySpec, rows: list[TrialRow]) -> Any:
         curve = best_so_far([r.value for r in grouped[preset]], lower)
         right.plot(range(1, len(curve) + 1), curve, marker=".", label=preset)
     right.set(title="best so far", xlabel="trials of the preset", ylabel=f"best {spec.metric}")
+    right.xaxis.get_major_locator().set_params(integer=True)  # a count of trials
     right.legend()
     fig.suptitle(f"study {name}: {len(rows)} finished trials")
     return fig
