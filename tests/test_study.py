@@ -191,11 +191,11 @@ def test_the_page_escapes_what_the_storage_holds(tmp_path):
 
 
 # --------------------------------------------------------------------- workers and kills
-def _worker(name: str, storage: str, runs: Path, heartbeat: int = 1) -> subprocess.Popen:
-    """One worker process of the study, as ``--workers`` or another machine starts it."""
+def _worker(name: str, storage: str, runs: Path, index: int = 0) -> subprocess.Popen:
+    """One worker process of the study, as ``--workers`` starts it (heartbeat 1 s)."""
     code = (
         "from gankit.study import Worker; "
-        f"Worker({name!r}, {storage!r}, {str(runs)!r}, None, 1, {heartbeat}).work()"
+        f"Worker({name!r}, {storage!r}, {str(runs)!r}, None, 1, 1, {index}).work()"
     )
     return subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
 
@@ -232,7 +232,7 @@ def test_two_workers_share_one_sqlite_study_and_a_killed_ones_trial_is_retried(t
                                 overrides=sets, eval_n=EVAL_N))  # fmt: skip
     url = default_storage("s", runs)
     study = open_study("s", spec, url, runs, heartbeat=1)
-    first, second = _worker("s", url, runs), _worker("s", url, runs)
+    first, second = _worker("s", url, runs, 0), _worker("s", url, runs, 1)
     killed = _running_in(study, first.pid)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
