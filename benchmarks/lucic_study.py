@@ -6,7 +6,7 @@ against the number of trials (their figures 4-5), and a table.
 Each loss is its own study (``lucic-<loss>``) on the same ``--set`` and search space:
 learning rates of G and D log-uniform in [1e-5, 1e-3] and the batch size in {32, 64};
 WGAN-GP adds its gradient penalty (weight 10) and 5 critic steps per G step, as in the
-paper. A killed run resumes: run the same command again.
+paper, and layer norm in D in place of batch norm (the penalty is per sample). A killed run resumes: run the same command again.
 
     python benchmarks/lucic_study.py                          # 4 losses x 20 trials
     python benchmarks/lucic_study.py --trials 4 --steps 300   # a reduced run
@@ -26,7 +26,12 @@ from gankit.study import best_so_far, default_storage, finished_trials
 #: The loss of each study: the model's ``loss`` and what it adds.
 LOSSES = {
     "ns": ["model.loss=non_saturating"],
-    "wgan-gp": ["model.loss=wasserstein", "model.gp_weight=10", "model.n_critic=5"],
+    "wgan-gp": [
+        "model.loss=wasserstein",
+        "model.gp_weight=10",
+        "model.n_critic=5",
+        "model.d_norm=layer",
+    ],
     "lsgan": ["model.loss=least_squares"],
     "hinge": ["model.loss=hinge"],
 }
