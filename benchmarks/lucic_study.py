@@ -6,7 +6,8 @@ against the number of trials (their figures 4-5), and a table.
 Each loss is its own study (``lucic-<loss>``) on the same ``--set`` and search space:
 learning rates of G and D log-uniform in [1e-5, 1e-3] and the batch size in {32, 64};
 WGAN-GP adds its gradient penalty (weight 10) and 5 critic steps per G step, as in the
-paper, and layer norm in D in place of batch norm (the penalty is per sample). A killed run resumes: run the same command again.
+paper, and layer norm in D in place of batch norm (the penalty is per sample). A
+killed run resumes: run the same command again.
 
     python benchmarks/lucic_study.py                          # 4 losses x 20 trials
     python benchmarks/lucic_study.py --trials 4 --steps 300   # a reduced run
