@@ -411,6 +411,66 @@ def adapt(
     return adaptation.table(rows, data["name"], data.get("target") or data["name"])
 
 
+def study(
+    name: str,
+    presets: str | Sequence[str] | None = None,
+    search: Sequence[str] = (),
+    *,
+    seeds: int = 1,
+    trials: int | None = None,
+    metric: str | None = None,
+    sampler: str = "random",
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+    eval_n: int | None = None,
+    train_evaluator: bool = False,
+    storage: str | None = None,
+    workers: int = 1,
+    runs_dir: str | Path = "runs",
+    data_dir: str | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> Any:
+    """Run, join or resume the study ``name`` (see :mod:`gankit.study`): ``presets``
+    (comma-separated) searched over ``search`` (``["model.lr=1e-4..1e-3", ...]``), each
+    setting trained with ``seeds`` seeds and scored by ``gankit eval``'s headline (or
+    ``metric``), ``trials`` settings in all, on Optuna's ``storage`` (default: a SQLite
+    file beside the runs) with ``workers`` processes. With no ``presets`` it joins the
+    study as saved in the storage. Returns a :class:`~gankit.study.StudyResult`.
+
+    Raises:
+        GankitError: an unknown key, an empty range, a value that fails its key's
+            checks, a storage that cannot be opened, or too many workers; nothing
+            starts then.
+    """
+    from gankit.study import StudySpec, run_study
+
+    listed = _names(presets) if isinstance(presets, str) else list(presets or [])
+    spec = None
+    if listed or search:
+        spec = StudySpec(
+            listed or [], list(search), seeds, trials, metric, overrides=list(overrides),
+            sampler=sampler, seed=seed, eval_n=eval_n, train_evaluator=train_evaluator,
+        )  # fmt: skip
+    return run_study(
+        name, spec, runs_dir=runs_dir, storage=storage, workers=workers, data_dir=data_dir,
+        on_line=on_line,
+    )  # fmt: skip
+
+
+def study_report(
+    name: str,
+    storage: str | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    runs_dir: str | Path = "runs",
+) -> list[Path]:
+    """Write a study's page (score per preset as a box plot, best so far against
+    trials, the best settings) and its figure; returns their paths."""
+    from gankit.study import write_study_report
+
+    return write_study_report(name, storage, runs_dir, out, overwrite)
+
+
 def _names(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",")] if text else None
 
@@ -511,6 +571,8 @@ __all__ = [
     "report",
     "sample",
     "som",
+    "study",
+    "study_report",
     "style",
     "train",
     "train_evaluator",

@@ -273,6 +273,54 @@ def bench_images(
     _command_line()
 
 
+study_app = typer.Typer(help="Studies: searches over presets' settings, on Optuna (docs/study.md).")
+app.add_typer(study_app, name="study")
+
+
+@command("run", group=study_app)
+def study_run(
+    name: str = arg(..., "The study's name; its runs are NAME-tNNNN-sK."),
+    preset: str | None = opt(None, "Comma-separated presets to search [default: the study's]."),
+    search: list[str] | None = opt(
+        None, "KEY=LOW..HIGH, KEY=log:LOW..HIGH or KEY=A,B,C (repeatable).", "--search"
+    ),
+    seeds: int = opt(1, "Seeds per setting; a trial scores their mean."),
+    trials: int | None = opt(None, "Trials in all [default: 20; grid: every combination]."),
+    metric: str | None = opt(None, "The score to search on [default: gankit eval's headline]."),
+    sampler: str = opt("random", "random or grid."),
+    seed: int = opt(0, "Seed of the sampler."),
+    set_: Settings = None,
+    eval_n: int | None = opt(None, "Samples each trial's eval scores."),
+    train_evaluator: bool = opt(False, "Train the data's evaluator classifier if missing."),
+    storage: str | None = opt(None, "An Optuna storage URL [default: RUNS/NAME.study.db]."),
+    workers: int = opt(1, "Processes running trials side by side on this machine."),
+    data_dir: DataDir = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Run, join or resume a study: the same command resumes a killed one."""
+    result = api.study(
+        name, preset, search or [], seeds=seeds, trials=trials, metric=metric,
+        sampler=sampler, seed=seed, overrides=set_ or [], eval_n=eval_n,
+        train_evaluator=train_evaluator, storage=storage, workers=workers,
+        runs_dir=runs_dir, data_dir=data_dir, on_line=_to_stderr,
+    )  # fmt: skip
+    _echo(result.summary())
+
+
+@command("report", group=study_app)
+def study_report(
+    name: str = arg(..., "The study's name."),
+    storage: str | None = opt(None, "An Optuna storage URL [default: RUNS/NAME.study.db]."),
+    out: Path | None = opt(None, "The HTML file [default: NAME-study.html]; a .png beside it."),
+    overwrite: bool = opt(False, "Replace existing files."),
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """A study's page: the score per preset, the best so far against trials, the best
+    settings."""
+    for path in api.study_report(name, storage, out, overwrite, runs_dir):
+        typer.echo(f"wrote {path}")
+
+
 @command()
 def adapt(
     preset: str = arg("dann-digits-m", "A DANN or AdaptSeg preset or YAML config."),

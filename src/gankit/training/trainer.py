@@ -457,6 +457,8 @@ class Trainer:
             # the share of train.time_limit the schedules had reached: a resume goes on
             # from there instead of starting the decay again
             "time_used": self.model.time_used,
+            # processes that trained it: a resume with another count says what changes
+            "world_size": self.dist.world_size,
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -469,11 +471,25 @@ class Trainer:
             set_rng_state(state["rng"])
             self.start_step = int(state["step"])
             self.model.time_used = float(state.get("time_used", 0.0))
+            self._note_world_size(state.get("world_size"))
         except (KeyError, RuntimeError, TypeError, ValueError) as err:
             raise CheckpointError(
                 f"the checkpoint of step {state.get('step')} in '{self.paths.checkpoints}' "
                 f"does not fit the model it names ({one_line(err)})"
             ) from None
+
+    def _note_world_size(self, saved: object) -> None:
+        """Say on resume that the process count changed, and what that changes: the
+        global batch (``train.batch_size`` is per process) and each rank's data slice."""
+        now = self.dist.world_size
+        if not isinstance(saved, int) or saved == now or not self.dist.is_main:
+            return
+        batch = self.train_cfg.batch_size
+        note(
+            f"resuming step {self.start_step} with {now} process(es); the run was trained "
+            f"with {saved}: the global batch changes from {saved} x {batch} = {saved * batch} "
+            f"to {now} x {batch} = {now * batch} (train.batch_size is per process)"
+        )
 
     def checkpoint(self, step: int) -> Path:
         self.last_checkpoint = save_checkpoint(
