@@ -36,8 +36,14 @@ def test_eval_toy_run_prints_scores_and_floor(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--metrics", "fid"], "unknown metric 'fid'; valid: dc, fd, is, kid, modes, pr, w1"),
-        (["--metrics", "fd"], "metric 'fd' does not apply to toy data; valid here: modes, w1"),
+        (
+            ["--metrics", "fid"],
+            "unknown metric 'fid'; valid: dc, fd, is, kid, modes, pr, som, som_toy, w1",
+        ),
+        (
+            ["--metrics", "fd"],
+            "metric 'fd' does not apply to toy data; valid here: modes, som_toy, w1",
+        ),
         (["--split", "val"], "--split must be train or test"),
     ],
 )
