@@ -19,6 +19,16 @@ On up to ``n`` held-out earlier items x with codes ``c ~ U(0, 1)`` (seeded):
   earlier items only, names the class of only 63-78 % of real changed digits, so it
   cannot tell a lost class from a change it has never seen. ``class_kept_evaluator``
   keeps its number;
+- ``individual_error``: on held-out pairs (x, its own later item op(x, m)), with the
+  hidden m used for scoring only, ``Σ‖G(x, m) − op(x, m)‖₁ / Σ‖x − op(x, m)‖₁``: 0 when
+  the model makes each individual's own change, 1 when it is no better than leaving x
+  as it was (the identity scores exactly 1). The sums, not a mean of per-item ratios:
+  an item drawn with m near 0 has a near-zero change, and its ratio would outweigh the
+  rest;
+- ``calibration_error`` and ``calibration_rank``: for each pair, the code ĉ on a grid of
+  ``CALIBRATION_STEPS`` + 1 values in [0, 1] whose output is nearest (L1) to the real
+  later item; the mean ``|ĉ − m|``, and Spearman(ĉ, m): does c = 0.5 mean half of the
+  real change?
 - ``identity``: ``mean |G(x, 0) − x|`` per value;
 - ``code_error``: Q's mean absolute error reading c back (``Model.family_scores``).
 
@@ -43,6 +53,8 @@ from gankit.runs.load import Run
 
 #: The codes of ``control_per_input``.
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: ``calibration_*``: the codes searched for each pair, 0, 1/50, ..., 1.
+CALIBRATION_STEPS = 50
 #: Held-out items scored when ``--n`` is unset (digits' test split has 360).
 CHANGE_N = 500
 #: Training items of each period that the class judge learns from (all of
@@ -156,6 +168,8 @@ def change_scores(
         source = bundle.held_out.tensors[0][later.extra["source_index"][split]]
         real_change = operator.measure(source, later.held_out.tensors[0])
         floor["control"] = rank_correlation(later.extra["magnitude"][split], real_change)
+        scores.update(individual_scores(model, source[:n], later.held_out.tensors[0][:n],
+                                        later.extra["magnitude"][split][:n], net))  # fmt: skip
     else:
         notes.append(f"data '{bundle.name}' has no change operator: control scores skipped")
     scores["identity"] = float((model.change(x, 0.0, net) - x).abs().mean())
@@ -189,6 +203,34 @@ def change_scores(
     scores.update(family)
     floor.update(family_floor)
     return scores, floor, notes
+
+
+def individual_scores(
+    model,
+    earlier: torch.Tensor,
+    later: torch.Tensor,
+    magnitude: torch.Tensor,
+    net: torch.nn.Module | None = None,
+) -> dict[str, float]:
+    """``individual_error``, ``calibration_error`` and ``calibration_rank`` (see the
+    module docstring) of ``model`` on pairs: earlier items (N, ...), each one's own later
+    item (N, ...) made with the hidden magnitude (N,)."""
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """L1 distance per item, (N,)."""
+        return (a - b).abs().reshape(len(a), -1).sum(dim=1)
+
+    own = distance(model.change(earlier, magnitude, net).clamp(-1.0, 1.0), later)
+    scores = {"individual_error": float(own.sum() / distance(earlier, later).sum())}
+    codes = torch.linspace(0.0, 1.0, CALIBRATION_STEPS + 1)
+    gaps = torch.stack(
+        [distance(model.change(earlier, float(c), net).clamp(-1.0, 1.0), later) for c in codes],
+        dim=1,
+    )  # (N, steps + 1)
+    found = codes[gaps.argmin(dim=1)]
+    scores["calibration_error"] = float((found - magnitude).abs().mean())
+    scores["calibration_rank"] = rank_correlation(found, magnitude)
+    return scores
 
 
 class BlendedTranslation:

@@ -84,6 +84,9 @@ TASK_DIRECTIONS: tuple[tuple[str, str | None], ...] = (
     ("*iou_*", HIGHER),
     ("control*", HIGHER),
     ("identity", LOWER),
+    ("individual_error", LOWER),
+    ("calibration_error", LOWER),
+    ("calibration_rank", HIGHER),
     ("class_kept*", HIGHER),
     # paired translation (pix2pix): G(x) against its true target
     ("l1_*", LOWER),
