@@ -8,14 +8,13 @@ see gankit.metrics.change). A trained model's row is read next to these.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 from gankit.data import load_dataset
-from gankit.metrics.change import individual_scores
-from test_change_individual import Average, Identity, Oracle
+from gankit.metrics.change import (
+    AverageChange,
+    IdentityChange,
+    OperatorChange,
+    individual_scores,
+)
 
 
 def main() -> None:
@@ -29,8 +28,8 @@ def main() -> None:
         earlier = bundle.held_out.tensors[0][later.extra["source_index"]["test"]]
         pairs, m = later.held_out.tensors[0], later.extra["magnitude"]["test"]
         op = bundle.extra["change"]
-        models = (("identity", Identity()), ("average change", Average(op, earlier)),
-                  ("the operator itself", Oracle(op)))  # fmt: skip
+        models = (("identity", IdentityChange()), ("average change", AverageChange(op, earlier)),
+                  ("the operator itself", OperatorChange(op)))  # fmt: skip
         for name, model in models:
             s = individual_scores(model, earlier, pairs, m)
             print(f"| {operator} | {name} | {len(m)} | {s['individual_error']:.3f} | "

@@ -257,6 +257,39 @@ class BlendedTranslation:
         return {}, {}
 
 
+class IdentityChange:
+    """A reference for the individual scores: every item left as it was, whatever the
+    code (``individual_error`` exactly 1)."""
+
+    def change(self, x: torch.Tensor, amount, net: torch.nn.Module | None = None) -> torch.Tensor:
+        return x.clone()
+
+
+class OperatorChange:
+    """A reference: each item changed by the data's own operator, ``op(x, c)``, what a
+    perfect model does (``individual_error`` 0)."""
+
+    def __init__(self, operator) -> None:
+        self.operator = operator
+
+    def change(self, x: torch.Tensor, amount, net: torch.nn.Module | None = None) -> torch.Tensor:
+        m = torch.as_tensor(amount, dtype=x.dtype).expand(len(x))
+        return self.operator.apply(x, m).clamp(-1.0, 1.0)
+
+
+class AverageChange(OperatorChange):
+    """A reference: every item given the change the operator makes on the mean item
+    ``x̄``, ``x + op(x̄, c) − x̄``: the right amount, not the individual's own."""
+
+    def __init__(self, operator, items: torch.Tensor) -> None:
+        super().__init__(operator)
+        self.mean = items.mean(dim=0, keepdim=True)
+
+    def change(self, x: torch.Tensor, amount, net: torch.nn.Module | None = None) -> torch.Tensor:
+        mean = self.mean.expand_as(x)
+        return (x + super().change(mean, amount) - mean).clamp(-1.0, 1.0)
+
+
 def evaluate_change(run: Run, bundle: DataBundle, options: EvalOptions) -> EvalReport:
     """``gankit eval`` for the change family: :func:`change_scores` on held-out items."""
     started = time.perf_counter()
@@ -280,4 +313,13 @@ def evaluate_change(run: Run, bundle: DataBundle, options: EvalOptions) -> EvalR
     )  # fmt: skip
 
 
-__all__ = ["BlendedTranslation", "change_scores", "evaluate_change", "rank_correlation"]
+__all__ = [
+    "AverageChange",
+    "BlendedTranslation",
+    "IdentityChange",
+    "OperatorChange",
+    "change_scores",
+    "evaluate_change",
+    "individual_scores",
+    "rank_correlation",
+]
