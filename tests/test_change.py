@@ -226,6 +226,7 @@ def test_a_blended_translator_is_scored_as_a_change_baseline(tmp_path, evaluator
     assert "code_error" not in scores and floor["control"] > 0.9
 
 
+@pytest.mark.slow  # over 5 s: the default suite keeps under its 10-minute budget
 def test_the_class_judge_knows_both_periods(tmp_path, monkeypatch):
     """Fitted to earlier and later digits alike, the judge names the class of held-out
     items of both periods (an untrained one is near 0.1). Once fitted it is cached: the

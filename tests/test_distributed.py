@@ -98,6 +98,7 @@ def test_two_processes_keep_identical_parameters(tmp_path):
     assert len(lines) == 2  # log_every 5, and the last step; not once per rank
 
 
+@pytest.mark.slow  # over 5 s: the default suite keeps under its 10-minute budget
 def test_two_processes_with_batch_b_match_one_with_batch_2b(tmp_path, monkeypatch):
     """DDP averages the ranks' gradients and each rank takes its slice of the global
     batch, so with G's noise made a function of the global row, 2 x B and 1 x 2B take
@@ -119,6 +120,7 @@ def test_two_processes_with_batch_b_match_one_with_batch_2b(tmp_path, monkeypatc
     assert not torch.allclose(start.state_dict()["G.0.0.weight"], one["G.0.0.weight"])
 
 
+@pytest.mark.slow  # over 5 s: the default suite keeps under its 10-minute budget
 def test_resume_a_two_process_checkpoint_on_one_process(tmp_path):
     config = tiny_config("gan", "ring", steps=4, threads=1)
     run_two(config, tmp_path)
@@ -128,6 +130,7 @@ def test_resume_a_two_process_checkpoint_on_one_process(tmp_path):
     assert result.step == 7
 
 
+@pytest.mark.slow  # over 5 s: the default suite keeps under its 10-minute budget
 @pytest.mark.skipif(sys.platform == "win32", reason="torchrun's standalone rendezvous")
 def test_gankit_train_nproc_launches_torchrun(tmp_path):
     import yaml

@@ -52,6 +52,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow  # over 5 s: the default suite keeps under its 10-minute budget
 @pytest.mark.parametrize(
     ("signum", "code", "group"),
     [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)],

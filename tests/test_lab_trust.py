@@ -513,6 +513,7 @@ runpy.run_module("gankit", run_name="__main__")
 """
 
 
+@pytest.mark.slow  # over 5 s: the default suite keeps under its 10-minute budget
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_one_signal_stops_a_real_lab_within_seconds_during_a_slow_step(tmp_path, signum):
     with socket.socket() as probe:

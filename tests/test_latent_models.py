@@ -51,6 +51,7 @@ def toy_run(model: dict, data: dict, steps: int, tmp_path) -> gankit.Run:
     return gankit.load_run(result.run_dir)
 
 
+@pytest.mark.slow  # over 5 s: the default suite keeps under its 10-minute budget
 @pytest.mark.parametrize("name", ["cgan", "acgan"])
 def test_conditional_samples_land_on_the_requested_mode(name, tmp_path):
     model = {"name": name, "latent_dim": 4, "lr_g": 1e-3, "lr_d": 1e-3, **MLP}
@@ -83,6 +84,7 @@ def test_infogan_finds_the_modes_of_a_4_mode_toy_without_labels(tmp_path):
     assert best / 800 > 0.9
 
 
+@pytest.mark.slow  # over 5 s: the default suite keeps under its 10-minute budget
 def test_supervised_infogan_ties_code_k_to_class_k(tmp_path):
     """With supervised_fraction=1, Q also names the class of every real point, so the
     categorical code value k draws class k itself, not some permutation of the classes
