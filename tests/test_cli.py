@@ -91,7 +91,8 @@ def test_models_and_datasets_commands():
     [
         (
             ["train", "no-such-preset"],
-            "unknown preset 'no-such-preset'; valid: aae-digits, aae-mixture-digits",
+            "unknown preset 'no-such-preset'; valid: aae-digits, aae-labels-digits, "
+            "aae-mixture-digits",
         ),
         (
             ["train", "gan-ring", "--set", "train.stepz=5"],

@@ -23,6 +23,17 @@ can be anything that can be sampled:
 
 ``adversarial_weight=0`` is the plain autoencoder (no D), the baseline for how well
 q(z) matches the prior (``prior_sw1``, the sliced Wasserstein-1 distance).
+
+**Label information** (the paper's section 2.3, ``labels=True``, mixture prior only): the
+mixture component of each prior draw follows the class of the item it is matched with,
+and D also reads a one-hot of that class, with one extra slot for unlabelled items (whose
+draw comes from any component):
+
+``min_E max_D E_{x,y}[log D(z_y, h(y)) + log(1 − D(E(x), h(y)))]``, ``z_y ~ N(μ_y, σ²I)``
+
+with h(y) the one-hot (the last slot when y is unknown). D can then tell a code that sits
+in the wrong class's component, so E learns to put class k into component k: the code
+carries the class in its position, which ``component_accuracy`` measures.
 """
 
 from __future__ import annotations
@@ -78,6 +89,8 @@ class AdversarialAutoencoder(Model):
         channels: width of the encoder's first and the decoder's last conv layer (images).
         hidden_dim: width of D's MLP (and of the encoder's and decoder's, for points).
         adversarial_weight: the weight of E's adversarial loss; 0 is the plain autoencoder.
+        labels: the mixture component follows the class (see the module docstring); needs
+            the mixture prior, labelled data with at most 10 classes and a D.
         lr: Adam's learning rate for all three networks.
     """
 
@@ -99,6 +112,7 @@ class AdversarialAutoencoder(Model):
         channels: int = 32,
         hidden_dim: int = 256,
         adversarial_weight: float = 1.0,
+        labels: bool = False,
         lr: float = 1e-3,
     ) -> None:
         super().__init__(data_shape, num_classes)
@@ -106,6 +120,8 @@ class AdversarialAutoencoder(Model):
             raise GankitError(f"model: prior must be one of {', '.join(PRIORS)}, got '{prior}'")
         if prior == "mixture" and latent_dim < 2:
             raise GankitError("model: the mixture prior lies on a circle: latent_dim must be >= 2")
+        if labels:
+            check_label_prior(prior, self.num_classes, adversarial_weight)
         check_sizes(MAX_WIDTH, latent_dim=latent_dim, hidden_dim=hidden_dim)
         check_sizes(MAX_CHANNELS, channels=channels)
         check_optimizer(lr=lr)
@@ -114,7 +130,7 @@ class AdversarialAutoencoder(Model):
         check_finite("model: mixture_std", mixture_std, 0.0, above=True)
         self.latent_dim, self.prior, self.lr = latent_dim, prior, lr
         self.mixture_radius, self.mixture_std = mixture_radius, mixture_std
-        self.adversarial_weight = adversarial_weight
+        self.adversarial_weight, self.labels = adversarial_weight, bool(labels)
         arch = resolve_arch("auto", self.data_shape)
         trunk = feature_trunk(self.data_shape, arch=arch, width=channels, hidden_dim=hidden_dim)
         self.encoder = nn.Sequential(trunk, nn.Linear(trunk.out_features, latent_dim))
@@ -126,7 +142,9 @@ class AdversarialAutoencoder(Model):
             hidden_dim=hidden_dim,
             output="tanh" if arch == "conv" else "none",
         )
-        self.D = mlp(latent_dim, hidden_dim, 2, 1, leaky_slope=0.2) if adversarial_weight else None
+        # with labels, D also reads the one-hot class: 10 slots and one for "unlabelled"
+        d_inputs = latent_dim + (MIXTURE_COMPONENTS + 1 if self.labels else 0)
+        self.D = mlp(d_inputs, hidden_dim, 2, 1, leaky_slope=0.2) if adversarial_weight else None
 
     # ------------------------------------------------------------------ the prior
     def mixture_means(self) -> torch.Tensor:
@@ -136,13 +154,30 @@ class AdversarialAutoencoder(Model):
         means[:, 0], means[:, 1] = angles.cos(), angles.sin()
         return means * self.mixture_radius
 
-    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(n, latent_dim) draws of p(z), on the CPU."""
+    def sample_prior(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        classes: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(n, latent_dim) draws of p(z), on the CPU. With ``classes`` (n,) (mixture prior
+        only), draw i comes from component ``classes[i]``, or any component where it is -1."""
         noise = torch.randn(n, self.latent_dim, generator=generator)
         if self.prior == "gaussian":
             return noise
         component = torch.randint(MIXTURE_COMPONENTS, (n,), generator=generator)
+        if classes is not None:
+            classes = classes.cpu()
+            component = torch.where(classes >= 0, classes, component)
         return self.mixture_means()[component] + self.mixture_std * noise
+
+    def judged(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """D's logits for codes (N, latent_dim), with the one-hot of y (N,) beside them
+        when the prior follows labels (the last slot for y = -1)."""
+        if not self.labels:
+            return self.D(z)
+        slot = torch.where(y >= 0, y, torch.full_like(y, MIXTURE_COMPONENTS))
+        return self.D(torch.cat([z, F.one_hot(slot, MIXTURE_COMPONENTS + 1).to(z.dtype)], 1))
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -170,14 +205,16 @@ class AdversarialAutoencoder(Model):
         # ---- regularisation phase: D tells prior draws from codes, then E fools it
         opt_d, opt_e = self.optimizers["D"], self.optimizers["E"]
         opt_d.zero_grad(set_to_none=True)
-        prior = self.sample_prior(len(x)).to(x.device)
+        y = batch["y"] if self.labels else torch.full((len(x),), -1, device=x.device)
+        prior = self.sample_prior(len(x), classes=y if self.labels else None).to(x.device)
         codes = self.encoder(x)
-        loss_d = bce_d_loss(self.D(prior), self.D(codes.detach()))  # detach: D's step only
+        # detach: D's step only
+        loss_d = bce_d_loss(self.judged(prior, y), self.judged(codes.detach(), y))
         self.backward(loss_d)
         self.step(opt_d)
         opt_e.zero_grad(set_to_none=True)
         with frozen(self.D):  # gradients pass through D to E only
-            loss_e = self.adversarial_weight * non_saturating_g_loss(self.D(codes))
+            loss_e = self.adversarial_weight * non_saturating_g_loss(self.judged(codes, y))
         self.backward(loss_e)
         self.step(opt_e)
         stats.update(loss_d=loss_d.item(), loss_e=loss_e.item())
@@ -208,7 +245,16 @@ class AdversarialAutoencoder(Model):
             self.sample_prior(len(codes), generator),
         )
         scores = {"recon_mse": float(error), "prior_sw1": sliced_w1(codes, prior, context.seed)}
+        labelled = context.y >= 0
+        if self.prior == "mixture" and context.num_classes and bool(labelled.any()):
+            scores["component_accuracy"] = component_accuracy(
+                self.nearest_component(codes[labelled]), context.y[labelled], self.labels
+            )
         return scores, {"prior_sw1": sliced_w1(other, prior, context.seed)}
+
+    def nearest_component(self, codes: torch.Tensor) -> torch.Tensor:
+        """(N, latent_dim) codes -> (N,) index of the nearest mixture mean."""
+        return torch.cdist(codes.float(), self.mixture_means()).argmin(dim=1)
 
     # ------------------------------------------------------------------ sampling
     def sample_latent(self, n: int, generator: torch.Generator | None = None):
@@ -219,6 +265,39 @@ class AdversarialAutoencoder(Model):
         """(N, ...) Dec(z)."""
         net = net if net is not None else self.decoder
         return net(latent["z"].to(self.device))
+
+
+def check_label_prior(prior: str, num_classes: int | None, adversarial_weight: float) -> None:
+    """The label-following prior needs the mixture, a D and labelled data of <= 10 classes."""
+    if prior != "mixture":
+        raise GankitError(
+            "model: labels=true needs prior: mixture (the component follows the class)"
+        )
+    if not adversarial_weight:
+        raise GankitError("model: labels=true needs a discriminator: adversarial_weight > 0")
+    if not num_classes or num_classes > MIXTURE_COMPONENTS:
+        raise GankitError(
+            f"model: labels=true needs labelled data of at most {MIXTURE_COMPONENTS} classes "
+            f"(one mixture component each), got {num_classes or 'no labels'}"
+        )
+
+
+def component_accuracy(components: torch.Tensor, classes: torch.Tensor, direct: bool) -> float:
+    """The share of items whose nearest mixture component is their class's.
+
+    ``direct``: class k owns component k (the label-following prior). Otherwise the
+    components are matched to classes one-to-one to maximise agreement (Hungarian
+    matching on the confusion matrix), so that an autoencoder trained without labels is
+    scored on whether its clusters are the classes at all.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if direct:
+        return float((components == classes).float().mean())
+    confusion = torch.zeros(MIXTURE_COMPONENTS, MIXTURE_COMPONENTS, dtype=torch.long)
+    confusion.index_put_((components, classes.long()), torch.ones_like(components), accumulate=True)
+    rows, cols = linear_sum_assignment(confusion.numpy(), maximize=True)
+    return float(confusion[rows, cols].sum()) / len(classes)
 
 
 # --------------------------------------------------------------------------- variants
@@ -233,6 +312,14 @@ register_model(
     "adversarial autoencoder with a 10-component mixture prior on a circle, 2-D codes",
     prior="mixture",
     latent_dim=2,
+)
+register_model(
+    "aae_labels",
+    AdversarialAutoencoder,
+    "adversarial autoencoder whose mixture component follows the class (Makhzani 2016, 2.3)",
+    prior="mixture",
+    latent_dim=2,
+    labels=True,
 )
 register_model(
     "aae_plain",
