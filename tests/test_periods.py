@@ -210,3 +210,45 @@ def test_bad_image_periods_are_one_line_errors(tmp_path):
         load_dataset(f"periods:{tmp_path / 'ok'}", resolution=8)
     with pytest.raises(GankitError, match="unknown measure 'trend'; valid: fade, size, thicken"):
         load_dataset(f"periods:{tmp_path / 'ok'}", measure="trend")
+
+
+# --------------------------------------------------------------------------- translate, explore
+def test_translate_changes_a_series_file_into_csv_or_npy_with_a_plot(series_run, tmp_path):
+    run_dir, root = series_run
+    source = root / "later.csv"  # 30 series of 16 points, as the source reads them
+    result = cli("translate", run_dir, "--amount", "0.5", "--input", source,
+                 "--out", tmp_path / "half.csv")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["half.csv", "half.png"]
+    written = np.loadtxt(tmp_path / "half.csv", delimiter=",")
+    run = gankit.load_run(run_dir)
+    x = torch.from_numpy(np.loadtxt(source, delimiter=",")).float()
+    expected = run.model.change(x, 0.5, run.sampler_net)
+    assert written.shape == (30, 16)
+    assert np.allclose(written, expected.numpy(), atol=1e-6)
+    with Image.open(tmp_path / "half.png") as plot:
+        assert plot.size[0] > 300 and plot.size[1] > 200
+    result = cli("translate", run_dir, "--amount", "1", "--input", root / "earlier.npy",
+                 "--out", tmp_path / "full.npy")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "full.npy").shape == (40, 16)
+    # the same again without --overwrite, an image suffix, a folder, another length
+    again = ("--amount", "0.5", "--input", source, "--out", tmp_path / "half.csv")
+    one_line_error(cli("translate", run_dir, *again), "already exists")
+    bad_out = ("--amount", "0.5", "--input", source, "--out", tmp_path / "o.png")
+    one_line_error(cli("translate", run_dir, *bad_out), "--out", ".npy or .csv")
+    folder = ("--amount", "0.5", "--input", root, "--out", tmp_path / "x.csv")
+    one_line_error(cli("translate", run_dir, *folder), "is a folder", "series")
+    np.save(tmp_path / "short.npy", sines(3, length=8))
+    short = ("--amount", "0.5", "--input", tmp_path / "short.npy", "--out", tmp_path / "x.csv")
+    one_line_error(cli("translate", run_dir, *short), "8 points", "series of 16")
+    one_line_error(cli("translate", run_dir, "--input", source, "--out", tmp_path / "x.csv"),
+                   "--amount")  # fmt: skip
+
+
+def test_explore_draws_a_labelled_plot_of_a_series_run(series_run):
+    run_dir, _ = series_run
+    result = cli("explore", run_dir, "--what", "change", "--pairs", "4")
+    assert result.exit_code == 0, result.output
+    with Image.open(run_dir / "explore" / "change.png") as picture:
+        assert picture.size[0] > 600
