@@ -126,7 +126,7 @@ def test_series_sources_are_bounded_and_follow_no_link(tmp_path, monkeypatch):
         load_dataset(f"series:{files}")
     monkeypatch.undo()
     os.symlink(tmp_path / "later.csv", tmp_path / "link.csv")
-    with pytest.raises(GankitError, match="link"):
+    with pytest.raises(GankitError, match="link.csv' is a link; give the file itself"):
         load_dataset(f"series:{tmp_path / 'earlier.npy'},{tmp_path / 'link.csv'}")
     with pytest.raises(GankitError, match="two files"):
         load_dataset(f"series:{tmp_path / 'earlier.npy'}")

@@ -36,7 +36,7 @@ import torch
 from gankit.data.base import DataBundle, check_seed, tensor_split
 from gankit.data.change import IMAGE_OPERATORS, SERIES_OPERATORS
 from gankit.errors import GankitError, choices
-from gankit.files import is_link, read_bytes
+from gankit.files import LinkError, is_link, read_bytes
 
 #: The most bytes one series file may hold (read whole, before parsing).
 MAX_SERIES_FILE_BYTES = 256 * 2**20
@@ -89,9 +89,20 @@ def _number(cell: str) -> float | None:
         return None
 
 
+def _file_bytes(path: Path, where: str) -> bytes:
+    """The bytes of a series file: at most ``MAX_SERIES_FILE_BYTES``, never through a link."""
+    try:
+        return read_bytes(path, MAX_SERIES_FILE_BYTES)
+    except LinkError:
+        raise GankitError(
+            f"{where}: '{path}' is a link; give the file itself (gankit reads no series file "
+            "through a link)"
+        ) from None
+
+
 def _csv_rows(path: Path, where: str) -> list[list[str]]:
     """The rows of a CSV file (bounded read, no link followed), blank lines dropped."""
-    data = read_bytes(path, MAX_SERIES_FILE_BYTES)
+    data = _file_bytes(path, where)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -141,7 +152,7 @@ def read_series_file(path: Path, where: str) -> np.ndarray:
         header = bool(rows) and any(_number(cell) is None for cell in rows[0])
         return _numbers(rows[1:] if header else rows, path, where, 2 if header else 1)
     try:
-        array = np.load(io.BytesIO(read_bytes(path, MAX_SERIES_FILE_BYTES)), allow_pickle=False)
+        array = np.load(io.BytesIO(_file_bytes(path, where)), allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise GankitError(f"{where}: cannot read '{path}' as a .npy array ({err})") from None
     if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype.kind not in "fiu":
