@@ -159,7 +159,9 @@ def translate(
     """Translate an image file, or a folder of images, with a CycleGAN run's generators
     (``direction`` AtoB or BtoA), or change them by ``amount`` in [0, 1] with a change
     run; writes PNGs at the run's resolution into the folder ``out`` (and, with
-    ``strips``, input | translated | reconstructed strips).
+    ``strips``, input | translated | reconstructed strips). A change run on series reads
+    one ``.npy`` or ``.csv`` file of series and writes ``out`` as ``.npy`` or ``.csv``, with
+    a labelled plot beside it (``out`` named ``.png``).
 
     Raises:
         GankitError: a run whose task translates nothing, or bad inputs.

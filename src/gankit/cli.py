@@ -386,8 +386,8 @@ def explore(
 def translate(
     run: str = arg(..., "A CycleGAN run directory, or its name."),
     direction: str = opt("AtoB", "AtoB (G_AB) or BtoA (G_BA)."),
-    input_: Path = opt(..., "An image file, or a folder of images.", "--input"),
-    out: Path = opt(..., "Directory for the translated PNGs."),
+    input_: Path = opt(..., "An image file or folder (series: a .npy, .csv).", "--input"),
+    out: Path = opt(..., "Directory for the translated PNGs (series: a .npy or .csv file)."),
     strips: bool = opt(False, "Also write input | translated | reconstructed strips."),
     overwrite: Overwrite = False,
     import_: Imports = None,

@@ -45,6 +45,8 @@ PREFIXED: dict[str, str] = {
     "segfolder": "gankit.data.segfolder:segfolder",
     "text": "gankit.data.text:text",
     "paired": "gankit.data.paired:paired",
+    "series": "gankit.data.periods:series",
+    "periods": "gankit.data.periods:periods",
 }
 
 TOY_DATASETS = ("ring", "grid", "spiral", "swissroll", "moons")

@@ -3,7 +3,13 @@
 - previews during training and ``gankit explore RUN --what change``: held-out earlier
   items, one per row, changed by the amounts of the labelled columns (images as tiles,
   series as curves over the input in grey);
-- ``gankit translate RUN --amount C``: image files changed by C, written as PNGs.
+- ``gankit translate RUN --amount C``: image files changed by C, written as PNGs; on a
+  series run, a ``.npy`` or ``.csv`` file of series changed by C, written as ``.npy`` or
+  ``.csv`` (by ``--out``'s suffix) with a labelled plot beside it.
+
+Series are drawn as labelled plots: one panel per input, the input x in black and
+G(x, c) for c = 0.25, 0.5, 0.75, 1 in colours from light to dark, with axes, a legend and
+a title.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from gankit.runs.load import Run
 AMOUNTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Rows of a preview.
 PREVIEW_ROWS = 6
+#: The curves of a series plot beside the input (G(x, 0) is x itself, ``identity``).
+SERIES_AMOUNTS = (0.25, 0.5, 0.75, 1.0)
+#: Panels per row of a series plot, and the series of a ``gankit translate`` plot.
+SERIES_COLUMNS, SERIES_PLOTTED = 3, 6
 
 
 def held_out_inputs(bundle, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -34,12 +44,45 @@ def held_out_inputs(bundle, n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.stack([split[int(i)][0] for i in index])
 
 
+def series_figure(path: Path, model, x: torch.Tensor, net, title: str) -> Path:
+    """One panel per series of ``x`` (N, L): x, then G(x, c) for each c of
+    ``SERIES_AMOUNTS``, against the point index, with a legend and a title."""
+    plt = pyplot()
+    curves = [("x (earlier)", x, "black")] + [
+        (f"G(x, {c:g})", model.change(x, c, net), plt.cm.viridis(0.85 - 0.75 * c))
+        for c in SERIES_AMOUNTS
+    ]
+    columns = min(SERIES_COLUMNS, len(x))
+    rows = -(-len(x) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(3.4 * columns, 2.3 * rows + 0.6), squeeze=False
+    )
+    for i, ax in enumerate(axes.flat):
+        if i >= len(x):
+            ax.axis("off")
+            continue
+        for label, values, colour in curves:
+            ax.plot(values[i].numpy(), label=label, color=colour, linewidth=1.0)
+        ax.set_title(f"input {i}", fontsize=8)
+        ax.set_xlabel("point", fontsize=7)
+        ax.set_ylabel("value", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes.flat[0].legend(fontsize=6, loc="best")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def change_figure(path: Path, model, x: torch.Tensor, net, title: str) -> Path:
-    """One row per item of ``x``: the input, then G(x, c) for each c of ``AMOUNTS``."""
+    """One row per item of ``x``: the input, then G(x, c) for each c of ``AMOUNTS``
+    (series: :func:`series_figure`)."""
+    if x.dim() == 2:
+        return series_figure(path, model, x, net, title)
     plt = pyplot()
     columns = [x] + [model.change(x, c, net) for c in AMOUNTS]
     names = ["x (earlier)"] + [f"G(x, c={c:g})" for c in AMOUNTS]
-    images = x.dim() == 4
     fig, axes = plt.subplots(
         len(x), len(columns), figsize=(1.3 * len(columns), 1.1 * len(x) + 0.6), squeeze=False
     )
@@ -47,18 +90,12 @@ def change_figure(path: Path, model, x: torch.Tensor, net, title: str) -> Path:
         axes[0, j].set_title(name, fontsize=8)
         for i in range(len(x)):
             ax = axes[i, j]
-            if images:
-                pixels = column[i].add(1).div(2).clamp(0, 1).permute(1, 2, 0).squeeze(-1)
-                ax.imshow(pixels.numpy(), cmap="gray", vmin=0, vmax=1)
-                ax.set_xticks([]), ax.set_yticks([])
-            else:
-                ax.plot(x[i].numpy(), color="0.7", linewidth=0.8)
-                ax.plot(column[i].numpy(), color="C0", linewidth=1.0)
-                ax.set_ylim(-1.6, 1.6)
-                ax.tick_params(labelsize=5)
+            pixels = column[i].add(1).div(2).clamp(0, 1).permute(1, 2, 0).squeeze(-1)
+            ax.imshow(pixels.numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel(f"input {i}", fontsize=7)
-    fig.suptitle(title + ("" if images else "  (grey: the input x)"), fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -118,9 +155,12 @@ def change_files(
     """``gankit translate RUN --amount C``: the image files at ``input_path`` changed by
     C into ``out_dir`` as PNGs (with ``strips``: ``NAME_strip.png``, input | changed).
 
+    On a series run, ``input_path`` is one ``.npy`` or ``.csv`` file of series and
+    ``out_dir`` a file: :func:`change_series_file`.
+
     Raises:
         GankitError: ``amount`` missing or outside [0, 1], a direction other than AtoB,
-            a run on series, or an output that exists without ``overwrite``.
+            or an output that exists without ``overwrite``.
     """
     from gankit.images import image_grid
 
@@ -128,11 +168,9 @@ def change_files(
     if direction != "AtoB":
         raise GankitError(f"--direction: a change run goes forward only (AtoB), got '{direction}'")
     model = run.model
-    if len(model.data_shape) != 3:
-        raise GankitError(
-            f"run '{run.path.name}' changes 1-D series; translate reads image files (use "
-            "gankit explore --what change for its pictures)"
-        )
+    if len(model.data_shape) == 1:
+        return change_series_file(run, Path(input_path).expanduser(), Path(out_dir), amount,
+                                  overwrite)  # fmt: skip
     root = Path(input_path).expanduser()
     files, images = read_inputs(root, model.data_shape)
     changed = model.change(images, amount, run.sampler_net).clamp(-1.0, 1.0)
@@ -150,3 +188,59 @@ def change_files(
                 [[source, result]], scale=scale
             )
     return save_planned(planned, overwrite, files)
+
+
+class _Output:
+    """A planned output file for :func:`save_planned`: ``save(path)`` writes it."""
+
+    def __init__(self, save) -> None:
+        self.save = save
+
+
+def change_series_file(
+    run: Run, input_path: Path, out: Path, amount: float, overwrite: bool = False
+) -> list[Path]:
+    """Series of a ``.npy`` (N, T) or ``.csv`` file (one series per row, as the
+    ``series:`` source reads them) changed by ``amount``: written to ``out`` as ``.npy``
+    (float32, (N, T)) or ``.csv`` (one series per row, no header) by its suffix, with
+    ``out`` named ``.png`` beside it: the first ``SERIES_PLOTTED`` series as
+    :func:`series_figure` draws them.
+
+    Raises:
+        GankitError: a folder or unreadable file as input, series of another length than
+            the run's, an ``out`` of another suffix, or an output that exists without
+            ``overwrite``.
+    """
+    import numpy as np
+
+    from gankit.data.periods import SERIES_SUFFIXES, check_series, read_series_file
+
+    where = "--input"
+    if input_path.is_dir():
+        raise GankitError(
+            f"--input '{input_path}' is a folder; a series run changes one .npy (N, T) or "
+            ".csv file of series (one series per row)"
+        )
+    values = read_series_file(input_path, where)
+    check_series(values, str(input_path), where)
+    length = run.model.data_shape[0]
+    if values.shape[1] != length:
+        raise GankitError(
+            f"--input '{input_path}' holds series of {values.shape[1]} points; run "
+            f"'{run.path.name}' changes series of {length}"
+        )
+    if out.suffix.lower() not in SERIES_SUFFIXES:
+        raise GankitError(
+            f"--out '{out}': a series run writes a .npy or .csv file (by the suffix); "
+            "give --out NAME.npy or NAME.csv"
+        )
+    x = torch.from_numpy(values).float()
+    changed = run.model.change(x, amount, run.sampler_net).numpy()
+    if out.suffix.lower() == ".npy":
+        data = _Output(lambda path: np.save(path, changed))
+    else:
+        data = _Output(lambda path: np.savetxt(path, changed, delimiter=",", fmt="%.9g"))
+    title = f"{run.path.name}, step {run.step}: series of {input_path.name} changed by c"
+    plotted = x[:SERIES_PLOTTED]
+    plot = _Output(lambda path: series_figure(path, run.model, plotted, run.sampler_net, title))
+    return save_planned({out: data, out.with_suffix(".png"): plot}, overwrite, [input_path])

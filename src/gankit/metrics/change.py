@@ -32,8 +32,10 @@ On up to ``n`` held-out earlier items x with codes ``c ~ U(0, 1)`` (seeded):
 - ``identity``: ``mean |G(x, 0) − x|`` per value;
 - ``code_error``: Q's mean absolute error reading c back (``Model.family_scores``).
 
-Data without an operator (two domains from ``data.target``) gets no control scores, and
-images without an evaluator no ``fd``/``class_kept``; a note says which were skipped.
+Data without an operator gets no individual scores (it has no hidden pairs), and none
+of control unless it names a read-back (``extra["readback"]``, the user's own data of
+:mod:`gankit.data.periods`); images without an evaluator get no ``fd``/``class_kept``;
+a note says which were skipped.
 """
 
 from __future__ import annotations
@@ -159,11 +161,14 @@ def change_scores(
     floor: dict[str, float] = {}
     notes: list[str] = []
     operator = bundle.extra.get("change")
-    if operator is not None:
-        scores["control"] = rank_correlation(c, operator.measure(x, changed))
-        grid = torch.stack([operator.measure(x, model.change(x, g, net)) for g in GRID], dim=1)
+    # the user's own data has no operator, only a read-back (gankit.data.periods)
+    readback = operator or bundle.extra.get("readback")
+    if readback is not None:
+        scores["control"] = rank_correlation(c, readback.measure(x, changed))
+        grid = torch.stack([readback.measure(x, model.change(x, g, net)) for g in GRID], dim=1)
         codes = torch.tensor(GRID)
         scores["control_per_input"] = sum(rank_correlation(codes, row) for row in grid) / len(x)
+    if operator is not None:
         split = "test" if later.test is not None else "train"
         source = bundle.held_out.tensors[0][later.extra["source_index"][split]]
         real_change = operator.measure(source, later.held_out.tensors[0])
@@ -171,6 +176,12 @@ def change_scores(
         scores.update(individual_scores(model, source[:n], later.held_out.tensors[0][:n],
                                         later.extra["magnitude"][split][:n], net))  # fmt: skip
     else:
+        notes.append(
+            "individual scores: missing (the data has no hidden pairs: no earlier item's own "
+            "later item or amount of change is known, so individual_error and calibration "
+            "cannot be measured)"
+        )
+    if readback is None:
         notes.append(f"data '{bundle.name}' has no change operator: control scores skipped")
     scores["identity"] = float((model.change(x, 0.0, net) - x).abs().mean())
 
