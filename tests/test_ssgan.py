@@ -98,11 +98,24 @@ def test_the_labelled_only_baseline_has_no_generator(digits):
         ({"labels_per_class": 0}, "labels_per_class must be at least 1"),
         ({"label_seed": -1}, "label_seed"),
         ({"dropout": 1.0}, "dropout"),
+        ({"input_noise": -0.1}, "input_noise"),
+        ({"input_noise": float("nan")}, "input_noise"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(GankitError, match=message):
         build(**kwargs)
+
+
+def test_input_noise_reaches_d_in_training_only():
+    torch.manual_seed(0)
+    model = build(input_noise=0.3, dropout=0.0)
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    model.train()
+    assert not torch.equal(model.class_logits(x), model.class_logits(x))  # a new draw each time
+    model.eval()
+    assert torch.equal(model.class_logits(x), model.class_logits(x))
+    assert torch.equal(model.predictor()(x), model.class_logits(x))  # exported: no noise
 
 
 def test_more_labels_than_a_class_holds_is_refused(digits):
