@@ -226,9 +226,10 @@ def evaluator_train(
     resolution: int | None = opt(None, "Image size the evaluator reads (default: native)."),
     seed: int = opt(0, "Seed of the classifier."),
     data_dir: DataDir = None,
+    arch: str = opt("cnn", "cnn, or stn: the CNN behind a spatial transformer."),
 ) -> None:
     """Train (once) and cache the evaluator classifier of a dataset."""
-    evaluator, path = api.train_evaluator(dataset, resolution, seed, data_dir)
+    evaluator, path = api.train_evaluator(dataset, resolution, seed, data_dir, arch)
     typer.echo(
         f"{dataset} evaluator: test accuracy {evaluator.test_accuracy:.4f}; cached at {path}"
     )
