@@ -11,9 +11,12 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
+import gankit
 from conftest import cli, one_line_error
 from gankit.data import load_dataset
 from gankit.errors import GankitError
+from gankit.explore.explore import ExploreOptions
+from gankit.explore.transform import transform
 from gankit.metrics import features
 from gankit.metrics.features import EvaluatorCNN, evaluator_path, fit_classifier, load_evaluator
 from gankit.nn import SpatialTransformer, torch_threads
@@ -217,3 +220,36 @@ def test_distortion_ranges_that_are_not_finite_fail_in_one_line(tmp_path, settin
     )
     result = cli("train", config, "--runs-dir", tmp_path, "--set", setting)
     one_line_error(result, "data (digits-distorted)", words)
+
+
+def _classifier_run(tmp_path, name: str, stn: bool):
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(
+        f"name: {name}\n"
+        f"model: {{name: source_only, stn: {str(stn).lower()}, channels: 4, hidden_dim: 8}}\n"
+        "data: {name: digits, resolution: 16, target: digits, target_options: {resolution: 16}}\n"
+        "train: {steps: 2, batch_size: 8, progress: false, eval_every: null}\n"
+    )
+    result = cli("train", config, "--runs-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    return tmp_path / name
+
+
+@pytest.mark.slow  # two runs trained through the CLI: about 10 s on a busy machine
+def test_explore_shows_inputs_beside_what_the_transformer_makes_of_them(tmp_path):
+    from PIL import Image
+
+    run = _classifier_run(tmp_path, "with-stn", stn=True)
+    result = cli("explore", run, "--what", "transform", "--n", "5")
+    assert result.exit_code == 0, result.output
+    picture = Image.open(run / "explore" / "transform_seed0.png")
+    # two rows of five 16 px images, with their labels and title around them
+    assert picture.width > 5 * 16 and picture.height > 2 * 16
+    plain = _classifier_run(tmp_path, "plain", stn=False)
+    one_line_error(
+        cli("explore", plain, "--what", "transform"),
+        "--what transform does not apply to run 'plain'", "models that draw transform: dann",
+    )  # fmt: skip
+    # asked directly, the view itself refuses a network without a transformer
+    with pytest.raises(GankitError, match="'plain' has none .*model.stn=true"):
+        transform(gankit.load_run(plain), ExploreOptions())

@@ -85,8 +85,8 @@ class DANN(Model):
     """
 
     task = "classify"
-    #: ``transform``: inputs beside what the spatial transformer makes of them, for a
-    #: model built with ``stn: true`` (:meth:`spatial_transformer`).
+    #: ``transform``: inputs beside what the spatial transformer makes of them. The
+    #: family can draw it; a model offers it only when built with ``stn: true``.
     views = ("transform",)
     #: What ``gankit adapt`` changes in the model config for the source-only baseline:
     #: the registered ``source_only`` variant, without the domain classifier.
@@ -137,6 +137,8 @@ class DANN(Model):
             )
         # Identity when off: no parameters, so checkpoints without it load unchanged
         self.transformer = SpatialTransformer(self.data_shape[0]) if stn else nn.Identity()
+        # gankit explore and the report then suggest the picture only where it draws
+        self.views = type(self).views if stn else ()
         self.domain_weight, self.gamma, self.schedule, self.lr = domain_weight, gamma, schedule, lr
         self.features = feature_trunk(
             self.data_shape,
