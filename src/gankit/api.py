@@ -527,7 +527,8 @@ def som(
 ) -> SomMap:
     """A self-organising map of a run's real data with its samples on it: U-matrix, hit
     maps, the real-occupied units never reached, and the SOM coverage (``out``: the
-    PNG); ``grid`` is ``ROWSxCOLUMNS``; ``settings`` are
+    PNG; ``save=True`` also keeps it in the run's ``explore/``, which ``gankit report``
+    shows); ``grid`` is ``ROWSxCOLUMNS``; ``settings`` are
     :func:`gankit.explore.som.som_map`'s."""
     from gankit.data import load_data
     from gankit.explore.som import som_map

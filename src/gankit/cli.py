@@ -674,11 +674,12 @@ def som(
     step: Step = None,
     runs_dir: RunsDir = Path("runs"),
     data_dir: DataDir = None,
+    save: bool = opt(False, "Also keep the picture in RUN/explore/, for gankit report."),
 ) -> None:
     """Map a run's samples onto a self-organising map of its real data: SOM coverage."""
     result = api.som(
         run, out, grid=grid, n=n, iterations=iterations, seed=seed, overwrite=overwrite,
-        step=step, runs_dir=runs_dir, data_dir=data_dir,
+        step=step, runs_dir=runs_dir, data_dir=data_dir, save=save,
     )  # fmt: skip
     _echo(result.summary())
 
