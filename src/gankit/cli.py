@@ -652,12 +652,14 @@ def attack(
     progress: ShowProgress = True,
     runs_dir: RunsDir = Path("runs"),
     data_dir: DataDir = None,
+    restarts: int = opt(1, "PGD's random starts; the worst case per example is kept."),
 ) -> None:
     """Attack classifiers with FGSM and PGD: robust accuracy over eps, and examples."""
     report = api.attack(
         targets, out, attacks=attack_, norm=norm, eps=eps, steps=steps, n=n, examples=examples,
         show_eps=show_eps, train_eps=train_eps, resolution=resolution, domain=domain,
         seed=seed, runs_dir=runs_dir, data_dir=data_dir, overwrite=overwrite, progress=progress,
+        restarts=restarts,
     )  # fmt: skip
     _echo(report.summary())
 
