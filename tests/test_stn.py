@@ -200,6 +200,10 @@ def test_an_stn_evaluator_is_cached_under_its_own_name(tmp_path, monkeypatch):
     assert isinstance(loaded.net.transformer, SpatialTransformer)
     assert loaded.features(torch.zeros(3, 1, 8, 8)).shape == (3, 128)
     assert not evaluator_path("digits").exists()
+    one_line_error(
+        cli("evaluator", "train", "digits", "--arch", "resnet"),
+        "unknown evaluator architecture 'resnet'; valid: cnn, stn",
+    )
 
 
 @pytest.mark.parametrize(
