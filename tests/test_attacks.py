@@ -17,6 +17,7 @@ from gankit.attacks import fgsm, madry_examples, pgd, project
 from gankit.data import load_dataset
 from gankit.errors import GankitError
 from gankit.metrics.features import EvaluatorCNN, evaluator_path, fit_classifier
+from gankit.nn import torch_threads
 
 
 def linear(x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +79,25 @@ def test_pgd_stays_inside_the_eps_ball_exactly(norm, eps):
         sizes = torch.linalg.vector_norm(delta.flatten(1), dim=1)
         assert bool((sizes <= eps).all()), float(sizes.max() - eps)
         assert sizes.max() > 0.9 * eps
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 0.1), ("l2", 0.7)])
+def test_pgd_restarts_keep_every_example_the_first_start_fools(digits8, norm, eps):
+    """Restarts (Madry et al.'s evaluation) can only strengthen PGD: the first start is
+    the single run's, and an example fooled once stays fooled; δ stays in the ball."""
+    net, x, y = digits8
+    x, y = x[:200], y[:200]
+    with torch_threads(1):  # a small network: threads only wait for each other here
+        once = pgd(net, x, y, eps, norm, steps=5, generator=torch.Generator().manual_seed(1))
+        more = pgd(net, x, y, eps, norm, steps=5, generator=torch.Generator().manual_seed(1),
+                   restarts=4)  # fmt: skip
+    with torch.no_grad():
+        wrong_once, wrong_more = net(once).argmax(1) != y, net(more).argmax(1) != y
+    assert bool((wrong_more | ~wrong_once).all())
+    assert int(wrong_more.sum()) > int(wrong_once.sum())
+    delta = (more - x).flatten(1)
+    sizes = delta.abs().amax(dim=1) if norm == "linf" else torch.linalg.vector_norm(delta, dim=1)
+    assert bool((sizes <= eps).all()) and more.min() >= -1 and more.max() <= 1
 
 
 def test_projection_pulls_rounding_back_inside():
@@ -160,6 +180,7 @@ def test_train_eps_trains_a_copy_and_leaves_the_cached_evaluator_alone(evaluator
         (["--norm", "l3"], ["unknown norm 'l3'", "valid: l2, linf"]),
         (["--attack", "cw"], ["unknown attack 'cw'", "valid: fgsm, pgd"]),
         (["--steps", "0"], ["steps must be an integer in [1, 1000]"]),
+        (["--restarts", "0"], ["restarts must be an integer in [1, 100]"]),
     ],
 )
 def test_bad_attack_settings_fail_in_one_line(evaluator_cache, args, words):

@@ -319,15 +319,20 @@ def describe_datasets(data_dir: str | None = None) -> list[tuple[str, str, str]]
 
 
 def train_evaluator(
-    dataset: str, resolution: int | None = None, seed: int = 0, data_dir: str | None = None
+    dataset: str,
+    resolution: int | None = None,
+    seed: int = 0,
+    data_dir: str | None = None,
+    arch: str = "cnn",
 ) -> tuple[Any, Path]:
     """Train (once) and cache the evaluator classifier of ``dataset``, the feature
-    extractor of the image metrics; returns the evaluator and where it is cached."""
+    extractor of the image metrics; returns the evaluator and where it is cached.
+    ``arch="stn"`` puts a spatial transformer in front of the CNN (docs/stn.md)."""
     from gankit.metrics.features import evaluator_path
     from gankit.metrics.features import train_evaluator as train_one
 
-    evaluator = train_one(dataset, seed=seed, resolution=resolution, data_dir=data_dir)
-    return evaluator, evaluator_path(dataset, seed=seed, resolution=resolution)
+    evaluator = train_one(dataset, arch=arch, seed=seed, resolution=resolution, data_dir=data_dir)
+    return evaluator, evaluator_path(dataset, arch, seed=seed, resolution=resolution)
 
 
 # --------------------------------------------------------------------- benchmarks
@@ -524,7 +529,8 @@ def som(
 ) -> SomMap:
     """A self-organising map of a run's real data with its samples on it: U-matrix, hit
     maps, the real-occupied units never reached, and the SOM coverage (``out``: the
-    PNG); ``grid`` is ``ROWSxCOLUMNS``; ``settings`` are
+    PNG; ``save=True`` also keeps it in the run's ``explore/``, which ``gankit report``
+    shows); ``grid`` is ``ROWSxCOLUMNS``; ``settings`` are
     :func:`gankit.explore.som.som_map`'s."""
     from gankit.data import load_data
     from gankit.explore.som import som_map

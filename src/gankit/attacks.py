@@ -9,7 +9,9 @@ an attack looks for ``x' = x + δ`` with ``||δ||_p <= ε`` that raises ``L``:
 - **PGD**, ``T`` steps of size ``α`` from a random point of the ball, each projected
   back onto it: L∞: ``x_{t+1} = Π(x_t + α sign(∇ L(x_t)))`` with
   ``Π(x') = clip(x', x − ε, x + ε)``; L2: ``x_{t+1} = Π(x_t + α g / ||g||_2)`` with
-  ``Π(x') = x + δ min(1, ε / ||δ||_2)``, ``δ = x' − x``.
+  ``Π(x') = x + δ min(1, ε / ||δ||_2)``, ``δ = x' − x``. With ``R`` restarts (Madry et
+  al. evaluate so), PGD runs from ``R`` random starts and keeps, per example, the first
+  result that is misclassified, else the one of highest loss.
 
 Both then clip to the data's value range (images: [-1, 1]), which only shortens δ. The
 result lies in the ball as the tensor's own arithmetic computes it: ``|x' − x| <= ε``
@@ -34,6 +36,7 @@ ATTACKS = ("fgsm", "pgd")
 #: Madry et al.'s rule of thumb: steps of 2.5 ε / T let PGD cross the ball and come back.
 STEP_FACTOR = 2.5
 MAX_STEPS = 1000
+MAX_RESTARTS = 100
 #: How far below ε an L2 projection aims when float rounding put it outside the ball.
 _SHRINK = 1.0 - 2.0**-20
 
@@ -43,8 +46,11 @@ Bounds = tuple[float, float] | None
 IMAGE_BOUNDS = (-1.0, 1.0)
 
 
-def check_attack(attack: str = "pgd", norm: str = "linf", eps: float = 0.1, steps: int = 10):
-    """Refuse an unknown attack or norm, ε <= 0 or not finite, steps outside [1, 1000].
+def check_attack(
+    attack: str = "pgd", norm: str = "linf", eps: float = 0.1, steps: int = 10, restarts: int = 1
+):
+    """Refuse an unknown attack or norm, ε <= 0 or not finite, steps outside [1, 1000],
+    restarts outside [1, 100].
 
     Raises:
         GankitError: naming the option and what would be valid.
@@ -55,6 +61,7 @@ def check_attack(attack: str = "pgd", norm: str = "linf", eps: float = 0.1, step
         raise GankitError(f"unknown norm '{norm}'; valid: {choices(NORMS)}")
     check_finite("eps", eps, 0.0, above=True)
     check_int("steps", steps, 1, MAX_STEPS)
+    check_int("restarts", restarts, 1, MAX_RESTARTS)
 
 
 def _l2(delta: torch.Tensor) -> torch.Tensor:
@@ -155,20 +162,40 @@ def pgd(
     bounds: Bounds = IMAGE_BOUNDS,
     generator: torch.Generator | None = None,
     random_init: bool = True,
+    restarts: int = 1,
 ) -> torch.Tensor:
     """PGD: ``steps`` projected steps of size α (default 2.5 ε / steps) from a random
-    point of the ball (``generator`` seeds it; None: torch's global stream).
+    point of the ball (``generator`` seeds it; None: torch's global stream), repeated
+    from ``restarts`` random starts: per example, the first result the classifier gets
+    wrong is kept, else the one of highest loss. The first restart is the single run's.
 
     Args and returns as :func:`fgsm`; the result lies in the ε-ball exactly.
     """
     alpha = STEP_FACTOR * eps / steps if step_size is None else step_size
     x = x.detach()
-    start = random_start(x, eps, norm, generator) if random_init else x
-    x_adv = project(start, x, eps, norm, bounds)
-    for _ in range(steps):
-        grad = _loss_gradient(logits, x_adv, y)
-        x_adv = project(x_adv + alpha * _direction(grad, norm), x, eps, norm, bounds)
-    return x_adv.detach()
+    best = best_loss = best_wrong = None
+    for _ in range(restarts):
+        start = random_start(x, eps, norm, generator) if random_init else x
+        x_adv = project(start, x, eps, norm, bounds)
+        for _ in range(steps):
+            grad = _loss_gradient(logits, x_adv, y)
+            x_adv = project(x_adv + alpha * _direction(grad, norm), x, eps, norm, bounds)
+        if restarts == 1:
+            return x_adv.detach()
+        with torch.no_grad():
+            scores = logits(x_adv)
+        loss = F.cross_entropy(scores, y, reduction="none")
+        wrong = scores.argmax(dim=1) != y
+        if best is None:
+            best, best_loss, best_wrong = x_adv, loss, wrong
+            continue
+        # a kept misclassified result stays; a correct one gives way to a misclassified
+        # result or to one of higher loss
+        better = ~best_wrong & (wrong | (loss > best_loss))
+        best = torch.where(better.view(-1, *([1] * (x.dim() - 1))), x_adv, best)
+        best_loss = torch.where(better, loss, best_loss)
+        best_wrong = best_wrong | wrong
+    return best.detach()
 
 
 def perturb(
@@ -181,11 +208,14 @@ def perturb(
     steps: int = 10,
     bounds: Bounds = IMAGE_BOUNDS,
     generator: torch.Generator | None = None,
+    restarts: int = 1,
 ) -> torch.Tensor:
-    """``fgsm`` or ``pgd`` by name (``steps`` is PGD's)."""
+    """``fgsm`` or ``pgd`` by name (``steps`` and ``restarts`` are PGD's)."""
     if attack == "fgsm":
         return fgsm(logits, x, y, eps, norm, bounds)
-    return pgd(logits, x, y, eps, norm, steps, bounds=bounds, generator=generator)
+    return pgd(
+        logits, x, y, eps, norm, steps, bounds=bounds, generator=generator, restarts=restarts
+    )
 
 
 def bounds_of(data_shape: tuple[int, ...]) -> Bounds:

@@ -226,9 +226,10 @@ def evaluator_train(
     resolution: int | None = opt(None, "Image size the evaluator reads (default: native)."),
     seed: int = opt(0, "Seed of the classifier."),
     data_dir: DataDir = None,
+    arch: str = opt("cnn", "cnn, or stn: the CNN behind a spatial transformer."),
 ) -> None:
     """Train (once) and cache the evaluator classifier of a dataset."""
-    evaluator, path = api.train_evaluator(dataset, resolution, seed, data_dir)
+    evaluator, path = api.train_evaluator(dataset, resolution, seed, data_dir, arch)
     typer.echo(
         f"{dataset} evaluator: test accuracy {evaluator.test_accuracy:.4f}; cached at {path}"
     )
@@ -651,12 +652,14 @@ def attack(
     progress: ShowProgress = True,
     runs_dir: RunsDir = Path("runs"),
     data_dir: DataDir = None,
+    restarts: int = opt(1, "PGD's random starts; the worst case per example is kept."),
 ) -> None:
     """Attack classifiers with FGSM and PGD: robust accuracy over eps, and examples."""
     report = api.attack(
         targets, out, attacks=attack_, norm=norm, eps=eps, steps=steps, n=n, examples=examples,
         show_eps=show_eps, train_eps=train_eps, resolution=resolution, domain=domain,
         seed=seed, runs_dir=runs_dir, data_dir=data_dir, overwrite=overwrite, progress=progress,
+        restarts=restarts,
     )  # fmt: skip
     _echo(report.summary())
 
@@ -673,11 +676,12 @@ def som(
     step: Step = None,
     runs_dir: RunsDir = Path("runs"),
     data_dir: DataDir = None,
+    save: bool = opt(False, "Also keep the picture in RUN/explore/, for gankit report."),
 ) -> None:
     """Map a run's samples onto a self-organising map of its real data: SOM coverage."""
     result = api.som(
         run, out, grid=grid, n=n, iterations=iterations, seed=seed, overwrite=overwrite,
-        step=step, runs_dir=runs_dir, data_dir=data_dir,
+        step=step, runs_dir=runs_dir, data_dir=data_dir, save=save,
     )  # fmt: skip
     _echo(result.summary())
 

@@ -1,5 +1,5 @@
 """Shared network blocks: MLPs, DCGAN up/down stacks, SNGAN's residual G and D, norms,
-spectral norm, freezing, gradient reversal and DiffAugment.
+spectral norm, freezing, gradient reversal, the spatial transformer and DiffAugment.
 
 Model files import their building blocks from here so that every family builds its
 networks the same way, and a family file reads as its algorithm rather than its
@@ -502,6 +502,65 @@ def grad_reverse(x: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
     before it are pushed to maximise: one backward pass trains the domain classifier to
     tell the domains apart and the features to make that impossible."""
     return _GradientReversal.apply(x, weight)
+
+
+# ----------------------------------------------------------------- spatial transformer
+#: θ of the identity map, row by row: ``[[1, 0, 0], [0, 1, 0]]``.
+IDENTITY_THETA = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+class SpatialTransformer(nn.Module):
+    r"""(N, C, H, W) -> (N, C, H, W): the image resampled through a predicted affine map
+    (Jaderberg et al. 2015).
+
+    A small localisation network reads the image and gives θ = f_loc(x) ∈ R^{2×3}; each
+    target pixel (x_t, y_t), in coordinates normalised to [-1, 1], reads the input at
+    ``(x_s, y_s)ᵀ = θ (x_t, y_t, 1)ᵀ`` by bilinear sampling,
+    ``V(x_t, y_t) = Σ_{n,m} U_{nm} max(0, 1 − |x_s − m|) max(0, 1 − |y_s − n|)``
+    (``F.affine_grid`` then ``F.grid_sample``). Everything is differentiable, so θ is
+    learned from the loss of whatever follows (a classifier's cross-entropy).
+
+    θ starts at the identity (the last layer's weights are zero, its bias the identity),
+    so an untrained transformer passes the image through exactly.
+
+    Args:
+        channels: C of the images.
+        width: channels of the localisation network's first conv layer (the second has
+            twice as many).
+        hidden: width of its fully connected layer.
+        padding: what is sampled outside the image: ``border`` repeats the edge (a
+            digit's background), ``zeros`` reads 0.
+    """
+
+    def __init__(
+        self, channels: int, *, width: int = 8, hidden: int = 32, padding: str = "border"
+    ) -> None:
+        super().__init__()
+        self.padding = padding
+        self.localisation = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(), nn.Linear(8 * width, hidden), nn.ReLU(),
+        )  # fmt: skip
+        self.theta = nn.Linear(hidden, 6)
+        # start at the identity: what follows first sees the image as it is
+        nn.init.zeros_(self.theta.weight)
+        with torch.no_grad():
+            self.theta.bias.copy_(torch.tensor(IDENTITY_THETA))
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> θ (N, 2, 3), mapping output coordinates to input ones."""
+        return self.theta(self.localisation(x)).view(-1, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return resample(x, self.transform(x), self.padding)
+
+
+def resample(x: torch.Tensor, theta: torch.Tensor, padding: str = "border") -> torch.Tensor:
+    """(N, C, H, W) images read through θ (N, 2, 3) (output coordinates -> input ones,
+    normalised to [-1, 1]) by bilinear sampling; ``padding`` is what lies outside."""
+    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return nn.functional.grid_sample(x, grid, padding_mode=padding, align_corners=False)
 
 
 # ----------------------------------------------------------------- DiffAugment

@@ -10,11 +10,10 @@ max(0, 1 − |x_s − m|) max(0, 1 − |y_s − n|)`` (bilinear sampling: ``F.af
 alone (a classifier's cross-entropy): the network learns to undo the distortions that
 hurt it.
 
-θ starts at the identity ``[[1, 0, 0], [0, 1, 0]]`` (the last layer's weights are zero,
-its bias the identity), so an untrained transformer passes the image through.
-
-This module is meant for ``gankit.nn`` beside the other shared blocks; it is a file of its
-own for now because ``nn.py`` is being reworked.
+The module itself, :class:`gankit.nn.SpatialTransformer`, lives in ``gankit.nn`` beside
+the other shared blocks (and is re-exported here); this module keeps what the
+measurements around it need: the rotation read from θ, and the seeded distortion of
+``digits-distorted``.
 """
 
 from __future__ import annotations
@@ -22,47 +21,17 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+from gankit.nn import IDENTITY_THETA, SpatialTransformer, resample
 
-
-class SpatialTransformer(nn.Module):
-    """(N, C, H, W) -> (N, C, H, W): the image resampled through a predicted affine map.
-
-    Args:
-        channels: C of the images.
-        width: channels of the localisation network's first conv layer (the second has
-            twice as many).
-        hidden: width of its fully connected layer.
-        padding: what is sampled outside the image: ``border`` repeats the edge (a
-            digit's background), ``zeros`` reads 0.
-    """
-
-    def __init__(
-        self, channels: int, *, width: int = 8, hidden: int = 32, padding: str = "border"
-    ) -> None:
-        super().__init__()
-        self.padding = padding
-        self.localisation = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-            nn.Flatten(), nn.Linear(8 * width, hidden), nn.ReLU(),
-        )  # fmt: skip
-        self.theta = nn.Linear(hidden, 6)
-        # start at the identity: the classifier first sees the image as it is
-        nn.init.zeros_(self.theta.weight)
-        with torch.no_grad():
-            self.theta.bias.copy_(torch.tensor(IDENTITY))
-
-    def transform(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> θ (N, 2, 3), mapping output coordinates to input ones."""
-        return self.theta(self.localisation(x)).view(-1, 2, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        grid = F.affine_grid(self.transform(x), list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, padding_mode=self.padding, align_corners=False)
+__all__ = [
+    "IDENTITY_THETA",
+    "SpatialTransformer",
+    "affine_theta",
+    "random_affine",
+    "rotate",
+    "rotation_degrees",
+]
 
 
 def rotation_degrees(theta: torch.Tensor) -> torch.Tensor:
@@ -91,11 +60,28 @@ def random_affine(
     angle = (torch.rand(n, generator=generator) * 2 - 1) * degrees
     size = scale[0] + torch.rand(n, generator=generator) * (scale[1] - scale[0])
     move = (torch.rand(n, 2, generator=generator) * 2 - 1) * shift * 2
-    radians = angle * math.pi / 180
-    # θ maps output coordinates to input ones: the inverse of the turn and the scaling
+    return resample(x, affine_theta(angle, size, move), "border"), angle
+
+
+def affine_theta(
+    degrees: torch.Tensor, size: torch.Tensor | None = None, move: torch.Tensor | None = None
+) -> torch.Tensor:
+    """θ (N, 2, 3) that turns each image by ``degrees`` (N,) (positive: clockwise as
+    displayed), scales it by ``size`` (N,) (default 1) and shifts it by ``move`` (N, 2)
+    (default 0) in normalised coordinates: θ maps output coordinates to input ones, so
+    its linear part is the inverse of the turn and the scaling,
+    ``[[cos a, sin a], [−sin a, cos a]] / s``."""
+    radians = degrees * math.pi / 180
+    size = torch.ones_like(degrees) if size is None else size
+    move = torch.zeros(len(degrees), 2) if move is None else move
     cos, sin = torch.cos(radians) / size, torch.sin(radians) / size
-    theta = torch.stack(
+    return torch.stack(
         [torch.stack([cos, sin, move[:, 0]], 1), torch.stack([-sin, cos, move[:, 1]], 1)], 1
     )
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="border", align_corners=False), angle
+
+
+def rotate(x: torch.Tensor, degrees: torch.Tensor, padding: str = "border") -> torch.Tensor:
+    """(N, C, H, W) images each turned by its own ``degrees`` (N,) about the centre
+    (positive: clockwise as displayed, as :func:`random_affine`); ``padding`` is what is
+    read outside the image (``border`` repeats the edge)."""
+    return resample(x, affine_theta(degrees.to(x.dtype)), padding)

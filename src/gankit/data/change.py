@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.data.base import DataBundle, check_resolution, check_seed, tensor_split
+from gankit.data.change_geometry import rotation_between, turn
 from gankit.errors import GankitError, check_int, choices
 
 #: How much of the contrast ``fade`` removes at m = 1.
@@ -138,6 +139,7 @@ IMAGE_OPERATORS = {
     "fade": ChangeOperator(
         "fade", fade, contrast_loss, "contrast faded; read back as the loss of ink mass"
     ),
+    "rotate": ChangeOperator("rotate", turn, rotation_between, "turned by m·45°; read back by fit"),
 }
 SERIES_OPERATORS = {
     "amplitude": ChangeOperator(

@@ -9,6 +9,7 @@ error falling over training beside them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 from gankit.data import DataBundle
 from gankit.data.base import take
 from gankit.errors import GankitError, check_int
+from gankit.explore.explore import Picture, write_pictures
 from gankit.explore.pictures import pyplot, writing
 from gankit.files import atomic_write
 from gankit.metrics.som import DEFAULT_GRID, DEFAULT_ITERATIONS, MAX_ITERATIONS, coverage, fit_som
@@ -113,8 +115,18 @@ def _draw(path: Path, result: SomMap, som, real_hits, fake_hits) -> None:
         f"{result.coverage:.3f}", fontsize=10,
     )  # fmt: skip
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    fig.savefig(path, format="png")
     plt.close(fig)
+
+
+#: The names of the pictures ``--save`` keeps in ``RUN/explore/``.
+SOM_PICTURE = re.compile(r"som_\d+x\d+_seed\d+\.png")
+
+
+def som_picture_name(grid: tuple[int, int], seed: int) -> str:
+    """The name ``--save`` gives the picture in ``RUN/explore/``: ``som_10x10_seed0.png``
+    (``gankit report`` shows the pictures so named in a section of their own)."""
+    return f"som_{grid[0]}x{grid[1]}_seed{seed}.png"
 
 
 def som_map(
@@ -128,9 +140,12 @@ def som_map(
     seed: int = 0,
     data_dir: str | None = None,
     overwrite: bool = False,
+    save: bool = False,
 ) -> SomMap:
     """Fit a SOM to ``n`` held-out real items of ``bundle``, map ``n`` of the loaded
-    ``run``'s samples onto it, and draw the picture into ``out`` (a PNG; None: none).
+    ``run``'s samples onto it, and draw the picture into ``out`` (a PNG; None: none)
+    and, with ``save``, into the run's ``explore/`` as :func:`som_picture_name`, where
+    ``gankit report`` shows it.
 
     Raises:
         GankitError: a grid under 2x2, ``n`` or ``iterations`` out of range, a run that
@@ -165,6 +180,13 @@ def som_map(
     )  # fmt: skip
     if out is not None:
         with writing(out):
-            _draw(out, result, som, real_hits, fake_hits)
+            atomic_write(out, lambda tmp: _draw(tmp, result, som, real_hits, fake_hits))
         result.written.append(out)
+    if save:
+
+        def draw(path: Path) -> None:
+            _draw(path, result, som, real_hits, fake_hits)
+
+        picture = Picture(som_picture_name(grid, seed), draw)
+        result.written += write_pictures([picture], run.paths.explore, overwrite)
     return result

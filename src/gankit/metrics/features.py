@@ -30,6 +30,7 @@ from gankit.conventions import MAX_SEED
 from gankit.errors import GankitError, check_int, choices
 from gankit.files import atomic_save, cache_root
 from gankit.metrics.progress import QUIET, Progress
+from gankit.nn import SpatialTransformer
 
 #: Datasets an evaluator can be trained for, with their native resolution.
 EVALUATOR_DATASETS = {
@@ -38,11 +39,21 @@ EVALUATOR_DATASETS = {
     "mnist": 28,
     "cifar10": 32,
     "digits-m": 16,
+    "digits-distorted": 16,
 }
-ARCHITECTURES = ("cnn",)
+#: ``cnn``, the evaluator; ``stn``, the same CNN behind a spatial transformer
+#: (Jaderberg et al. 2015), an option for geometrically distorted data.
+ARCHITECTURES = ("cnn", "stn")
 #: Passes over the training split. digits has 1437 training images: 20 epochs take a
 #: couple of seconds. Fashion-MNIST's 60k reach ~90 % test accuracy in 3.
-DEFAULT_EPOCHS = {"digits": 20, "fashion-mnist": 3, "mnist": 2, "cifar10": 10, "digits-m": 40}
+DEFAULT_EPOCHS = {
+    "digits": 20,
+    "fashion-mnist": 3,
+    "mnist": 2,
+    "cifar10": 10,
+    "digits-m": 40,
+    "digits-distorted": 30,
+}
 FEATURE_DIM = 128
 BATCH_SIZE = 128
 #: Bumped when the saved layout or the network changes, so stale caches are retrained.
@@ -116,9 +127,13 @@ class EvaluatorCNN(nn.Module):
     whose ReLU output is the feature vector, and the linear class logits. Batch norm
     makes a few epochs enough; in eval mode it uses running statistics, so an image's
     features do not depend on the rest of its batch.
+
+    ``stn=True`` puts a :class:`gankit.nn.SpatialTransformer` in front of the trunk,
+    ``trunk(T_θ(x)(x))``; off (the default) the network, its parameter names and its
+    seeded weights are those of the evaluator without the option.
     """
 
-    def __init__(self, channels: int, num_classes: int) -> None:
+    def __init__(self, channels: int, num_classes: int, stn: bool = False) -> None:
         super().__init__()
 
         def conv(c_in: int, c_out: int) -> list[nn.Module]:
@@ -131,9 +146,16 @@ class EvaluatorCNN(nn.Module):
             nn.Flatten(), nn.Linear(64 * 4, FEATURE_DIM), nn.ReLU(),
         )  # fmt: skip
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(FEATURE_DIM, num_classes))
+        # built last, and only when asked: the trunk's and head's seeded weights and the
+        # state dict's names stay those of the plain evaluator
+        self.transformer = SpatialTransformer(channels) if stn else nn.Identity()
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, R, R) -> (N, 128) features, through the transformer if any."""
+        return self.trunk(self.transformer(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x))
+        return self.head(self.embed(x))
 
 
 class Evaluator(nn.Module):
@@ -200,7 +222,7 @@ class Evaluator(nn.Module):
 
         ``progress`` is taken as the InceptionV3's is, and shows nothing: 50,000 images
         take seconds here."""
-        return self._apply_batched(self.net.trunk, images)
+        return self._apply_batched(self.net.embed, images)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """(N, C, R, R) images in [-1, 1] -> (N, K) class logits."""
@@ -214,7 +236,7 @@ class Evaluator(nn.Module):
         """Both of the above in one pass: ((N, 128) features, (N, K) probabilities)."""
 
         def both(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            features = self.net.trunk(x)
+            features = self.net.embed(x)
             return features, self.net.head(features).softmax(dim=1)
 
         return self._apply_batched(both, images)
@@ -244,12 +266,14 @@ def fit_classifier(
     progress: bool = False,
     desc: str = "classifier",
     adversary: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    stn: bool = False,
 ) -> EvaluatorCNN:
     """An :class:`EvaluatorCNN` fitted to (x, y): cross-entropy with Adam under a
     one-cycle schedule (peak 3e-3), batches of 128; returned in eval mode.
 
     ``adversary(net, x, y)``, when given, replaces each batch by the inputs the loss is
     taken on: adversarial training (see :func:`gankit.attacks.madry_examples`).
+    ``stn`` puts a spatial transformer in front of the network (:class:`EvaluatorCNN`).
 
     Seeds its weights and batch order from ``seed`` in a private random stream, so the
     caller's randomness is untouched (an evaluator may be trained inside a run).
@@ -257,7 +281,7 @@ def fit_classifier(
     steps_per_epoch = -(-len(x) // BATCH_SIZE)
     with torch.random.fork_rng(devices=[]), _torch_threads(threads):
         torch.manual_seed(seed)
-        net = EvaluatorCNN(x.shape[1], num_classes)
+        net = EvaluatorCNN(x.shape[1], num_classes, stn=stn)
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=3e-3, total_steps=epochs * steps_per_epoch
@@ -302,7 +326,8 @@ def train_evaluator(
 
     Args:
         dataset: one of ``EVALUATOR_DATASETS``.
-        arch: the classifier architecture; only ``cnn`` for now.
+        arch: ``cnn`` (the default), or ``stn``: the same CNN behind a spatial
+            transformer; each is cached under its own name.
         seed: seeds the weights and the batch order (the caller's RNG is untouched).
         resolution: the image size it will read (default: the dataset's native size).
             Train one per resolution you train GANs at, e.g. 16 for digits.
@@ -332,7 +357,7 @@ def train_evaluator(
     started = time.perf_counter()
     net = fit_classifier(
         x_train, y_train, bundle.num_classes, epochs=epochs, seed=seed, threads=threads,
-        progress=progress, desc=f"evaluator {dataset} {resolution}px",
+        progress=progress, desc=f"evaluator {dataset} {resolution}px", stn=arch == "stn",
     )  # fmt: skip
     with torch.inference_mode():
         predictions = torch.cat([net(chunk).argmax(dim=1) for chunk in x_test.split(1000)])
@@ -397,7 +422,7 @@ def load_evaluator(
         if state.get("format") != CACHE_FORMAT:
             raise ValueError(f"cache format {state.get('format')}, expected {CACHE_FORMAT}")
         meta = state["meta"]
-        net = EvaluatorCNN(meta["input_shape"][0], meta["num_classes"])
+        net = EvaluatorCNN(meta["input_shape"][0], meta["num_classes"], stn=meta["arch"] == "stn")
         net.load_state_dict(state["state_dict"])
     except Exception as err:
         reason = str(err).splitlines()[0] if str(err) else ""

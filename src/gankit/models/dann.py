@@ -24,8 +24,9 @@ counts fully. ``domain_weight: 0`` turns adaptation off; that model is the
 taken on PGD examples of the source batch, ``min_θ E[max_{||δ||_p <= ε} L_y(x + δ, y)]``
 (:mod:`gankit.attacks`; ``gankit attack`` measures what it buys, docs/attack.md).
 
-``stn: true`` puts a spatial transformer (:mod:`gankit.stn`, Jaderberg et al. 2015) in
-front of the conv feature extractor: ``G_f(T_θ(x)(x))``, θ learned from the same losses.
+``stn: true`` puts a spatial transformer (:class:`gankit.nn.SpatialTransformer`, Jaderberg
+et al. 2015) in front of the conv feature extractor: ``G_f(T_θ(x)(x))``, θ learned from
+the same losses; ``gankit explore RUN --what transform`` shows what it does.
 """
 
 from __future__ import annotations
@@ -49,9 +50,17 @@ from gankit.models.base import (
     check_weights,
     two_domains,
 )
-from gankit.nn import Arch, Norm, eval_mode, feature_trunk, grad_reverse, mlp, resolve_arch
+from gankit.nn import (
+    Arch,
+    Norm,
+    SpatialTransformer,
+    eval_mode,
+    feature_trunk,
+    grad_reverse,
+    mlp,
+    resolve_arch,
+)
 from gankit.registry import register_model
-from gankit.stn import SpatialTransformer
 
 
 class DANN(Model):
@@ -76,6 +85,9 @@ class DANN(Model):
     """
 
     task = "classify"
+    #: ``transform``: inputs beside what the spatial transformer makes of them. The
+    #: family can draw it; a model offers it only when built with ``stn: true``.
+    views = ("transform",)
     #: What ``gankit adapt`` changes in the model config for the source-only baseline:
     #: the registered ``source_only`` variant, without the domain classifier.
     baseline_overrides: ClassVar[dict[str, str | float]] = {
@@ -125,6 +137,8 @@ class DANN(Model):
             )
         # Identity when off: no parameters, so checkpoints without it load unchanged
         self.transformer = SpatialTransformer(self.data_shape[0]) if stn else nn.Identity()
+        # gankit explore and the report then suggest the picture only where it draws
+        self.views = type(self).views if stn else ()
         self.domain_weight, self.gamma, self.schedule, self.lr = domain_weight, gamma, schedule, lr
         self.features = feature_trunk(
             self.data_shape,
@@ -209,10 +223,14 @@ class DANN(Model):
             logits = [self.classifier(self.embed(c.to(self.device))) for c in x.split(500)]
             return torch.cat(logits).argmax(dim=1).cpu()
 
+    def spatial_transformer(self) -> SpatialTransformer | None:
+        """The spatial transformer in front of the feature extractor; None without one."""
+        return self.transformer if isinstance(self.transformer, SpatialTransformer) else None
+
     def predictor(self) -> nn.Module:
         """(N, ...) -> (N, num_classes) label logits: the feature trunk, then the label
         classifier (the domain classifier is training's business only)."""
-        if isinstance(self.transformer, SpatialTransformer):
+        if self.spatial_transformer() is not None:
             return nn.Sequential(self.transformer, self.features, self.classifier)
         return nn.Sequential(self.features, self.classifier)
 

@@ -23,6 +23,7 @@ from gankit.config import dump_yaml
 from gankit.data import DATA_FILES, DATASETS, load_data
 from gankit.errors import GankitError, warn
 from gankit.explore.pictures import curve_figure, writing
+from gankit.explore.som import SOM_PICTURE
 from gankit.files import atomic_write_text, read_bytes
 from gankit.registry import get_spec
 from gankit.report.folder import MAX_EMBEDDED_BYTES, PICTURE_SUFFIXES, RunFolder, read_folder
@@ -211,6 +212,7 @@ def run_page(folder: RunFolder) -> Page:
             section.title, body + (table(section.table) if section.table else ""), section.caption
         )
     evaluation_section(page, folder)
+    som_section(page, folder)
     explore_section(page, folder)
     page.add("Timings", table(timings(folder)))
     config_section(page, folder)
@@ -260,11 +262,40 @@ def evaluation_section(page: Page, folder: RunFolder) -> None:
     page.add("Evaluation", table(eval_rows(evaluation)) + extra, caption)
 
 
+def _embedded(paths: list[Path]) -> list[tuple[str, bytes, str]]:
+    """(name, bytes, mime) of each picture, each read within the embedding bound."""
+    return [(p.name, read_bytes(p, MAX_EMBEDDED_BYTES), PICTURE_SUFFIXES[p.suffix]) for p in paths]
+
+
+def som_section(page: Page, folder: RunFolder) -> None:
+    """The SOM pictures ``gankit som RUN --save`` kept in explore/, with the SOM coverage
+    of the latest ``gankit eval`` where it has one; nothing where the run has neither."""
+    drawn = _embedded([p for p in folder.pictures if SOM_PICTURE.fullmatch(p.name)])
+    scores = (folder.evaluation or {}).get("scores")
+    scores = scores if isinstance(scores, dict) else {}
+    floor = floors(folder.evaluation)
+    rows = [["score", "this run", "real-vs-real floor"]]
+    if "som_coverage" in scores:
+        rows.append(["som_coverage", number(scores["som_coverage"]),
+                     number(floor.get("som_coverage", ""))])  # fmt: skip
+    if not drawn and len(rows) == 1:
+        return
+    page.add(
+        "Self-organising map",
+        (pictures(drawn) if drawn else Markup()) + (table(rows) if len(rows) > 1 else Markup()),
+        "A SOM fitted to held-out real data (the evaluator's features for images, the "
+        "points themselves in 2-D), with the run's samples mapped onto it: the U-matrix, "
+        "the hit maps of real items and of samples side by side, the units real data "
+        "occupies that no sample reaches, and the quantisation error over training. The SOM "
+        "coverage is the share of real-occupied units that samples reach (docs/som.md). "
+        + ("Drawn by gankit som RUN --save. " if drawn else "")
+        + ("" if len(rows) > 1 else "gankit eval --metrics som scores the coverage."),
+    )
+
+
 def explore_section(page: Page, folder: RunFolder) -> None:
-    drawn = [
-        (p.name, read_bytes(p, MAX_EMBEDDED_BYTES), PICTURE_SUFFIXES[p.suffix])
-        for p in folder.pictures
-    ]
+    # the SOM pictures have their own section
+    drawn = _embedded([p for p in folder.pictures if not SOM_PICTURE.fullmatch(p.name)])
     views = views_of(folder)
     caption = (
         f"The pictures gankit explore drew into {folder.paths.explore}. "

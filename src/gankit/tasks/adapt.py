@@ -6,7 +6,8 @@ domain while learning from a labelled source (DANN, AdaptSeg). They read ``predi
   the target's held-out splits (accuracy; pixel accuracy, mIoU and per-class IoU);
 - ``gankit adapt`` trains the family against its ``baseline_overrides`` and tabulates
   both runs;
-- views: ``segment`` pictures for segmenters.
+- views: ``segment`` pictures for segmenters; ``transform`` for classifiers with a
+  spatial transformer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from functools import partial
 
 import torch
 
-from gankit.explore import explore
+from gankit.explore import explore, transform
 from gankit.export import Call, Exportable
 from gankit.metrics.adapt import accuracy, domain_scores, evaluate_domains, segmentation
 from gankit.runs.load import Run
@@ -157,6 +158,8 @@ CLASSIFY = register_task(
             table=accuracy_table,
         ),
         report=domain_report,
+        views={"transform": transform.transform},
+        view_needs={"transform": explore.on_images},
     )
 )
 

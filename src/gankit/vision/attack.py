@@ -84,6 +84,7 @@ class AttackReport:
     accuracy: dict[str, dict[str, float]]
     notes: dict[str, str] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
+    restarts: int = 1
 
     def table(self) -> list[str]:
         """A markdown table: a row per classifier and attack, a column per ε (in %)."""
@@ -100,7 +101,8 @@ class AttackReport:
         norm = "L∞" if self.norm == "linf" else "L2"
         lines = [
             f"accuracy (%) under attack in {norm}, {self.n} held-out examples each, "
-            f"PGD with {self.steps} steps:",
+            f"PGD with {self.steps} steps"
+            + (f", the best of {self.restarts} random starts:" if self.restarts > 1 else ":"),
             *self.table(),
         ]
         lines += [f"{name}: {note}" for name, note in self.notes.items()]
@@ -231,9 +233,11 @@ def robust_accuracy(
     eps_grid: tuple[float, ...],
     steps: int,
     seed: int = 0,
+    restarts: int = 1,
 ) -> dict[str, float]:
     """``{"clean": acc, "ATTACK@EPS": acc, ...}``: accuracy on the target's examples,
-    clean and attacked by each attack at each ε (PGD's start seeded by ``seed``)."""
+    clean and attacked by each attack at each ε (PGD's starts seeded by ``seed``, from
+    ``restarts`` random starts)."""
     scores = {"clean": _accuracy(target.logits, target.x, target.y)}
     with eval_mode(target.network):
         for attack in attacks:
@@ -241,7 +245,7 @@ def robust_accuracy(
                 generator = torch.Generator().manual_seed(seed)
                 adversarial = perturb(
                     attack, target.logits, target.x, target.y, eps, norm, steps,
-                    target.bounds, generator,
+                    target.bounds, generator, restarts,
                 )  # fmt: skip
                 scores[f"{attack}@{eps:g}"] = _accuracy(target.logits, adversarial, target.y)
     return scores
@@ -329,6 +333,7 @@ def attack_classifiers(
     show_eps: float | None = None,
     train_eps: float | None = None,
     train_steps: int = 7,
+    restarts: int = 1,
     resolution: int | None = None,
     domain: str = "source",
     seed: int = 0,
@@ -357,7 +362,7 @@ def attack_classifiers(
         raise GankitError("name at least one classifier: a classify-task run or evaluator:DATASET")
     if not attacks:
         raise GankitError(f"--attack names no attack; valid: {choices(('fgsm', 'pgd'))}")
-    check_attack(attacks[0], norm, 1.0, steps)
+    check_attack(attacks[0], norm, 1.0, steps, restarts)
     eps_grid = tuple(sorted(set(eps_grid or DEFAULT_EPS[norm])))
     for value in (*eps_grid, *(v for v in (show_eps, train_eps) if v is not None)):
         for attack in attacks:
@@ -390,8 +395,12 @@ def attack_classifiers(
         accuracy = {}
         for target in opened:
             shown.say(f"attacking {target.name} on {len(target.x)} examples...")
-            accuracy[target.name] = robust_accuracy(target, attacks, norm, eps_grid, steps, seed)
-        report = AttackReport(norm, eps_grid, attacks, steps, len(opened[0].x), accuracy)
+            accuracy[target.name] = robust_accuracy(
+                target, attacks, norm, eps_grid, steps, seed, restarts
+            )
+        report = AttackReport(
+            norm, eps_grid, attacks, steps, len(opened[0].x), accuracy, restarts=restarts
+        )
         if out_dir is None:
             return report
         out_dir.mkdir(parents=True, exist_ok=True)
