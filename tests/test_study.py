@@ -104,9 +104,14 @@ def test_grid_budget_defaults_to_every_combination():
         (["--search", "model.lr_g="], ["no values"]),
         (["--search", "model.lr_g=-0.1..1e-3"], ["lr_g=-0.1", "gan-ring", "> 0"]),
         (["--search", "model.hidden_dim=abc"], ["hidden_dim", "must be int"]),
+        # a range's upper end, or one of the choices, failing the key's own check
+        (["--search", "model.hidden_dim=16..100000"], ["hidden_dim=100000", "[1, 2048]"]),
+        (["--search", "model.loss=hinge,nosuch"], ["loss=nosuch", "'hinge'"]),
         (["--storage", "nosuch://x"], ["cannot open the study storage", "nosuch://"]),
         (["--storage", "sqlite:////nonexistent/dir/x.db"], ["cannot open", "unable to open"]),
         (["--workers", "100000"], ["--workers 100000", "per CPU core"]),
+        # the first count above 4 per core
+        (["--workers", str(4 * (os.cpu_count() or 1) + 1)], ["per CPU core"]),
         (["--workers", "0"], ["--workers 0"]),
         (["--sampler", "grid", "--search", "model.lr_g=1e-4..1e-3"], ["grid needs choices"]),
         (["--sampler", "bayes"], ["unknown --sampler", "random"]),
