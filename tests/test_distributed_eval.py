@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -123,3 +125,25 @@ def test_eval_every_on_two_ranks_logs_the_single_process_scores(tmp_path, evalua
     single = evaluate(4, run.sampler_net)
     for key in ("fd", "is"):
         assert logged[f"eval_{key}"] == pytest.approx(single[key], rel=1e-5), key
+
+
+def test_torchrun_gankit_eval_prints_once_and_writes_the_single_process_fd(
+    tmp_path, evaluator_cache
+):
+    """The command itself under torchrun (``--n-samples``: torchrun's own parser takes
+    ``--n`` for an abbreviation of its options)."""
+    _digits_run(tmp_path)
+    runs = tmp_path / "runs"
+    single = gankit.evaluate_run("tiny-dcgan", "fd", n=N, seed=3, runs_dir=runs, write=False)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+        "2", "-m", "gankit", "eval", "tiny-dcgan", "--runs-dir", str(runs), "--metrics",
+        "fd", "--n-samples", str(N), "--seed", "3",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("written to") == 1  # rank 0's report alone
+    assert done.stderr.count("drawing 201 samples") == 1  # rank 0 alone says what it does
+    saved = json.loads((runs / "tiny-dcgan" / "eval.json").read_text())
+    assert saved["scores"]["fd"] == pytest.approx(single.scores["fd"], rel=1e-5)

@@ -206,8 +206,9 @@ def evaluate_run(
     from gankit.runs.load import load_run
     from gankit.runs.summary import read_eval
     from gankit.tasks import get_task
-    from gankit.training.distributed import init_from_environment, shutdown
+    from gankit.training.distributed import init_from_environment, launch_rank, shutdown
 
+    progress = progress and launch_rank() == 0  # under torchrun, rank 0 says it once
     loaded = load_run(run, runs_dir, step)
     out = loaded.paths.eval
     options = EvalOptions(
