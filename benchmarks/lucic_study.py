@@ -11,6 +11,7 @@ killed run resumes: run the same command again.
 
     python benchmarks/lucic_study.py                          # 4 losses x 20 trials
     python benchmarks/lucic_study.py --trials 4 --steps 300   # a reduced run
+    python benchmarks/lucic_study.py --trials 6 --steps 200 --resolution 8  # smaller
 """
 
 from __future__ import annotations
@@ -44,12 +45,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20, help="trials per loss")
     parser.add_argument("--steps", type=int, default=2000, help="training steps per trial")
     parser.add_argument("--eval-n", type=int, default=2000, help="samples each eval scores")
+    parser.add_argument("--resolution", type=int, default=16, help="digits' side: 16 or 8 px")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--runs-dir", default="runs-lucic")
     parser.add_argument("--out", default="docs/lucic-digits.png")
     args = parser.parse_args()
-    api.train_evaluator("digits")  # once, before any worker needs it
-    sets = [f"train.steps={args.steps}", "train.sample_every=100000", "train.progress=false"]
+    api.train_evaluator("digits", args.resolution)  # once, before any worker needs it
+    sets = [f"train.steps={args.steps}", "train.sample_every=100000", "train.progress=false",
+            f"data.resolution={args.resolution}"]  # fmt: skip
     results = {}
     for loss, extra in LOSSES.items():
         name = f"lucic-{loss}"
@@ -76,7 +79,10 @@ def main() -> None:
         right.plot(range(1, len(curve) + 1), curve, marker=".", label=loss)
     right.set(title="best FD so far", xlabel="trials", ylabel="best FD")
     right.legend()
-    fig.suptitle(f"dcgan-digits, {args.steps} steps per trial, {args.trials} trials per loss")
+    fig.suptitle(
+        f"dcgan-digits at {args.resolution} px, {args.steps} steps per trial, "
+        f"{args.trials} trials per loss"
+    )
     fig.savefig(Path(args.out))
     print(f"figure: {args.out}")
     print(machine_line())

@@ -40,11 +40,13 @@ torch.save(result.model.state_dict(), os.path.join(sys.argv[3], f"rank{os.enviro
 """
 
 
-def _node(rank: int, port: int, program: list[str], **popen) -> subprocess.Popen:
+def _node(
+    rank: int, port: int, program: list[str], nproc_per_node: int = 1, **popen
+) -> subprocess.Popen:
     """One node's launcher: torchrun with a c10d rendezvous on 127.0.0.1:port."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node",
-        "1", "--node-rank", str(rank), "--rdzv-backend", "c10d", "--rdzv-endpoint",
+        str(nproc_per_node), "--node-rank", str(rank), "--rdzv-backend", "c10d", "--rdzv-endpoint",
         f"127.0.0.1:{port}", "--rdzv-id", "gankit-test", "--max-restarts", "0", *program,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -52,9 +54,9 @@ def _node(rank: int, port: int, program: list[str], **popen) -> subprocess.Popen
                             env=env, start_new_session=True, **popen)  # fmt: skip
 
 
-def _two_nodes(program: list[str], timeout: float = 300) -> list[str]:
+def _two_nodes(program: list[str], timeout: float = 300, nproc_per_node: int = 1) -> list[str]:
     port = free_port()
-    nodes = [_node(rank, port, program) for rank in (0, 1)]
+    nodes = [_node(rank, port, program, nproc_per_node) for rank in (0, 1)]
     errors = []
     for node in nodes:
         _, err = node.communicate(timeout=timeout)
@@ -80,6 +82,50 @@ def test_two_nodes_step_in_agreement_and_rank_0_alone_writes(tmp_path):
     assert names == ["step_00000002.pt", "step_00000004.pt"]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # the last step only
     assert torch.load(run / "checkpoints" / names[-1], weights_only=True)["world_size"] == 2
+
+
+def test_two_nodes_of_two_ranks_step_in_agreement_and_share_the_evaluation(
+    tmp_path, evaluator_cache
+):
+    """2 x 2 ranks, one thread each: the four hold the same weights after training, rank
+    0 alone wrote the run, and the evaluation the four shared (``eval_every``) logged the
+    scores one process computes on the checkpoint of that step."""
+    from gankit.config import TrainConfig
+    from gankit.data import load_data
+    from gankit.tasks import get_task
+
+    config = tiny_config(
+        "dcgan", "digits", steps=4, threads=1, ckpt_every=2, eval_every=4, eval_n=99,
+        eval_metrics="fd",
+    )  # fmt: skip
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "train.py").write_text(TRAIN_AND_SAVE)
+    out = tmp_path / "states"
+    out.mkdir()
+    runs = tmp_path / "runs"
+    program = [str(tmp_path / "train.py"), str(tmp_path / "tiny.yaml"), str(runs), str(out)]
+    _two_nodes(program, nproc_per_node=2)
+    states = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(4)]
+    parameters = [k for k in states[0] if "running_" not in k and "num_batches" not in k]
+    assert len(parameters) >= 10
+    for state in states[1:]:
+        assert all(torch.equal(states[0][k], state[k]) for k in parameters)
+    run = runs / config["name"]
+    assert sorted(p.name for p in run.iterdir()) == sorted(
+        ["checkpoints", "config.yaml", "fixed_noise.pt", "loss_curves.png", "metrics.jsonl",
+         "samples", "train.lock"]
+    )  # fmt: skip
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["step_00000002.pt", "step_00000004.pt"]
+    lines = [yaml.safe_load(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and [line["step"] for line in lines] == [4, 4]  # losses, scores
+    assert torch.load(run / "checkpoints" / names[-1], weights_only=True)["world_size"] == 4
+    loaded = gankit.load_run(run)
+    evaluate = get_task(loaded.model).scores(
+        loaded.model, load_data(loaded.config["data"]), TrainConfig(**loaded.config["train"])
+    )
+    logged = next(line for line in lines if "eval_fd" in line)
+    assert logged["eval_fd"] == pytest.approx(evaluate(4, loaded.sampler_net)["fd"], rel=1e-5)
 
 
 def _wait_for_checkpoint(run: Path, nodes: list[subprocess.Popen]) -> None:

@@ -22,6 +22,7 @@ from gankit.study import (
     default_storage,
     open_study,
     parse_dimension,
+    read_space,
     run_study,
     study_sampler,
     write_study_report,
@@ -104,9 +105,14 @@ def test_grid_budget_defaults_to_every_combination():
         (["--search", "model.lr_g="], ["no values"]),
         (["--search", "model.lr_g=-0.1..1e-3"], ["lr_g=-0.1", "gan-ring", "> 0"]),
         (["--search", "model.hidden_dim=abc"], ["hidden_dim", "must be int"]),
+        # a range's upper end, or one of the choices, failing the key's own check
+        (["--search", "model.hidden_dim=16..100000"], ["hidden_dim=100000", "[1, 2048]"]),
+        (["--search", "model.loss=hinge,nosuch"], ["loss=nosuch", "'hinge'"]),
         (["--storage", "nosuch://x"], ["cannot open the study storage", "nosuch://"]),
         (["--storage", "sqlite:////nonexistent/dir/x.db"], ["cannot open", "unable to open"]),
         (["--workers", "100000"], ["--workers 100000", "per CPU core"]),
+        # the first count above 4 per core
+        (["--workers", str(4 * (os.cpu_count() or 1) + 1)], ["per CPU core"]),
         (["--workers", "0"], ["--workers 0"]),
         (["--sampler", "grid", "--search", "model.lr_g=1e-4..1e-3"], ["grid needs choices"]),
         (["--sampler", "bayes"], ["unknown --sampler", "random"]),
@@ -134,6 +140,68 @@ def test_a_study_name_is_a_folder_name(tmp_path):
 
 def test_joining_a_study_that_is_not_there_says_how_to_start_it(tmp_path):
     one_line_error(cli("study", "run", "s", "--runs-dir", tmp_path), "no study 's'", "--preset")
+
+
+# --------------------------------------------------------------------- --space FILE
+SPACE = """
+# the space of the command line's spellings above, as YAML
+model.lr_g: {low: 1e-5, high: 1e-3, log: true}
+model.lr_d: {low: 0.0001, high: 0.001}
+model.n_critic: {low: 1, high: 5}
+model.loss: [non_saturating, hinge, non_saturating]
+train.batch_size: 64
+model.spectral_norm: [true, false]
+"""
+
+
+def test_a_yaml_space_spells_what_the_command_line_does(tmp_path):
+    (tmp_path / "space.yaml").write_text(SPACE)
+    items = read_space(tmp_path / "space.yaml")
+    assert [parse_dimension(item) for item in items] == [
+        parse_dimension("model.lr_g=log:1e-5..1e-3"),
+        parse_dimension("model.lr_d=1e-4..1e-3"),
+        parse_dimension("model.n_critic=1..5"),
+        parse_dimension("model.loss=non_saturating,hinge"),
+        parse_dimension("train.batch_size=64"),
+        parse_dimension("model.spectral_norm=true,false"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("model.nosuch: [1, 2]", ["nosuch", "unknown key"]),  # the preset's own check
+        ("model.lr_g: {low: 1e-3, high: 1e-4}", ["empty"]),
+        ("model.lr_g: {low: -0.1, high: 1e-3}", ["lr_g=-0.1", "> 0"]),
+        ("model.loss: [hinge, nosuch]", ["loss=nosuch"]),
+        ("model.lr_g: []", ["no values"]),
+        ("model.lr_g: {low: 0, high: 1e-3, log: true}", ["above 0"]),
+        ("model.lr_g: {low: 1e-4, high: 1e-3, step: 2}", ["a range has low and high"]),
+        ("model.lr_g: {low: 1e-4, high: 1e-3, log: maybe}", ["log must be true or false"]),
+        ("model.betas: [[0.5, 0.9]]", ["cannot be searched"]),
+        ("model.loss: ['a,b']", ["cannot be spelled"]),
+        ("lr_g: [1, 2]", ["section.name"]),
+        ("[model.lr_g]", ["must map each searched key"]),
+        ("model.lr_g: [1, 2", ["not valid YAML"]),
+        ("a: &a [1, 2]\nb: *a\n" + "x" * 70_000, ["larger than"]),
+    ],
+)
+def test_bad_space_files_are_one_line_and_start_nothing(tmp_path, text, words):
+    (tmp_path / "space.yaml").write_text(text)
+    runs = tmp_path / "runs"
+    result = cli("study", "run", "s", "--preset", "gan-ring", "--runs-dir", runs,
+                 "--space", tmp_path / "space.yaml")  # fmt: skip
+    one_line_error(result, *words)
+    assert not runs.exists()
+
+
+def test_a_space_file_and_search_naming_one_key_or_a_missing_file_are_refused(tmp_path):
+    (tmp_path / "space.yaml").write_text("model.lr_g: [0.001]")
+    base = ("study", "run", "s", "--preset", "gan-ring", "--runs-dir", tmp_path / "runs")
+    one_line_error(cli(*base, "--space", tmp_path / "space.yaml", "--search", "model.lr_g=1e-4"),
+                   "model.lr_g", "twice")  # fmt: skip
+    one_line_error(cli(*base, "--space", tmp_path / "nosuch.yaml"), "nosuch.yaml", "cannot be read")
+    assert not (tmp_path / "runs").exists()
 
 
 # --------------------------------------------------------------------- a study

@@ -436,21 +436,24 @@ def study(
     runs_dir: str | Path = "runs",
     data_dir: str | None = None,
     on_line: Callable[[str], None] | None = None,
+    space: str | Path | None = None,
 ) -> Any:
     """Run, join or resume the study ``name`` (see :mod:`gankit.study`): ``presets``
     (comma-separated) searched over ``search`` (``["model.lr=1e-4..1e-3", ...]``), each
     setting trained with ``seeds`` seeds and scored by ``gankit eval``'s headline (or
     ``metric``), ``trials`` settings in all, on Optuna's ``storage`` (default: a SQLite
     file beside the runs) with ``workers`` processes. With no ``presets`` it joins the
-    study as saved in the storage. Returns a :class:`~gankit.study.StudyResult`.
+    study as saved in the storage. ``space``: a YAML file of more dimensions
+    (:func:`~gankit.study.read_space`). Returns a :class:`~gankit.study.StudyResult`.
 
     Raises:
         GankitError: an unknown key, an empty range, a value that fails its key's
             checks, a storage that cannot be opened, or too many workers; nothing
             starts then.
     """
-    from gankit.study import StudySpec, run_study
+    from gankit.study import StudySpec, read_space, run_study
 
+    search = [*search, *(read_space(space) if space is not None else [])]
     listed = _names(presets) if isinstance(presets, str) else list(presets or [])
     spec = None
     if listed or search:

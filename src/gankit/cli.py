@@ -163,7 +163,9 @@ def info(run: Run, runs_dir: RunsDir = Path("runs")) -> None:
 def eval_(
     run: Run,
     metrics: str | None = opt(None, api.metrics_help()),  # the registered metrics
-    n: int | None = opt(None, "Samples to score (at most 50,000).", "--n"),
+    n: int | None = opt(
+        None, "Samples to score (at most 50,000); --n-samples under torchrun.", "--n", "--n-samples"
+    ),
     features: str = opt("evaluator", "evaluator or inception."),
     split: str = opt("test", "Reference split: test or train."),
     seed: int = opt(0, "Seed of the samples and subsets."),
@@ -297,13 +299,14 @@ def study_run(
     workers: int = opt(1, "Processes running trials side by side on this machine."),
     data_dir: DataDir = None,
     runs_dir: RunsDir = Path("runs"),
+    space: Path | None = opt(None, "A YAML file of the search space (docs/study.md).", "--space"),
 ) -> None:
     """Run, join or resume a study: the same command resumes a killed one."""
     result = api.study(
         name, preset, search or [], seeds=seeds, trials=trials, metric=metric,
         sampler=sampler, seed=seed, overrides=set_ or [], eval_n=eval_n,
         train_evaluator=train_evaluator, storage=storage, workers=workers,
-        runs_dir=runs_dir, data_dir=data_dir, on_line=_to_stderr,
+        runs_dir=runs_dir, data_dir=data_dir, on_line=_to_stderr, space=space,
     )  # fmt: skip
     _echo(result.summary())
 

@@ -206,7 +206,9 @@ def evaluate_run(
     from gankit.runs.load import load_run
     from gankit.runs.summary import read_eval
     from gankit.tasks import get_task
+    from gankit.training.distributed import init_from_environment, launch_rank, shutdown
 
+    progress = progress and launch_rank() == 0  # under torchrun, rank 0 says it once
     loaded = load_run(run, runs_dir, step)
     out = loaded.paths.eval
     options = EvalOptions(
@@ -227,9 +229,15 @@ def evaluate_run(
         return kept
     Progress(progress).say(f"scoring run '{loaded.path.name}' at step {loaded.step}...")
     bundle = load_data(loaded.config["data"], data_dir)
-    report = get_task(loaded.model).evaluate(loaded, bundle, options)
+    # under torchrun the ranks share the work (the sample task splits it); rank 0 writes
+    ctx = init_from_environment("cpu")
+    try:
+        report = get_task(loaded.model).evaluate(loaded, bundle, options)
+    finally:
+        shutdown(ctx)
     report.extra["asked"] = options.asked()
-    if write:
+    report.follower = not ctx.is_main  # tasks that do not split the work computed it all
+    if write and ctx.is_main:
         with_history(report, saved, replace=same).write(out)
     return report
 

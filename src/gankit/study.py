@@ -20,6 +20,12 @@ Search space spelling (``--search KEY=SPEC``, repeatable; values read as YAML):
 - ``model.lr_g=log:1e-5..1e-3``: log-uniform;
 - ``model.n_critic=1,2,5``: one of the choices (a grid dimension);
 - ``model.n_critic=5``: fixed.
+
+The same space as a YAML file (``--space FILE``, :func:`read_space`), one key a line::
+
+    model.lr_g: {low: 1e-5, high: 1e-3, log: true}
+    model.n_critic: [1, 2, 5]
+    train.batch_size: 64
 """
 
 from __future__ import annotations
@@ -56,6 +62,12 @@ MAX_SEEDS = 100
 STORAGE_SUFFIX = ".study.db"
 #: The most characters of a study name (its runs append ``-tNNNNN-sNN``).
 MAX_NAME = 200
+#: The bounds of a ``--space`` file: its bytes, its keys and each key's choices.
+MAX_SPACE_BYTES = 64 * 1024
+MAX_SPACE_KEYS = 100
+MAX_SPACE_CHOICES = 1000
+#: The fields of a range in a ``--space`` file.
+RANGE_FIELDS = ("low", "high", "log")
 
 
 # --------------------------------------------------------------------- the space
@@ -123,6 +135,87 @@ def parse_dimension(item: str) -> Dimension:
             f"--search {key}: no values; give choices (1,2,5) or a range (1e-4..1e-3)"
         )
     return Dimension(key, choices=tuple(dict.fromkeys(values)))
+
+
+def read_space(path: str | Path) -> list[str]:
+    """A ``--space`` YAML file -> the ``--search`` items that spell the same space, so
+    that it is checked, saved and joined exactly as the command line's. The file maps
+    each searched key to a range ``{low: L, high: H}`` (``log: true`` for a log scale),
+    a list of choices, or one fixed value.
+
+    Read with gankit's bounded safe YAML loader (:func:`gankit.config.load_yaml`: no
+    tags that build objects, a bound on size, depth and aliases); the file is at most
+    ``MAX_SPACE_BYTES``, read without following a link.
+
+    Raises:
+        GankitError: a file that cannot be read or is not such a mapping, a key that is
+            not ``section.name``, a range with other fields, a value that is a list or
+            mapping, or a value the command line would read otherwise (e.g. the string
+            ``"true"``), naming the file and the key.
+    """
+    from gankit.config import load_yaml
+    from gankit.files import read_bytes
+
+    source = f"--space '{path}'"
+    try:
+        text = read_bytes(Path(path), MAX_SPACE_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise GankitError(f"{source} cannot be read: {reason}") from None
+    space = load_yaml(text, source)
+    if not isinstance(space, dict) or not space:
+        raise GankitError(
+            f"{source} must map each searched key to its values, e.g. "
+            "'model.lr_g: {low: 1e-5, high: 1e-3, log: true}' or 'model.n_critic: [1, 2, 5]'"
+        )
+    if len(space) > MAX_SPACE_KEYS:
+        raise GankitError(f"{source} searches {len(space)} keys; at most {MAX_SPACE_KEYS}")
+    return [_space_item(source, key, value) for key, value in space.items()]
+
+
+def _space_item(source: str, key: Any, value: Any) -> str:
+    """One key of a ``--space`` file as its ``--search KEY=SPEC`` spelling."""
+    if not isinstance(key, str) or not all(key.partition(".")[::2]):
+        raise GankitError(f"{source}: key '{key}' must be section.name, as model.lr_g")
+    if isinstance(value, dict):
+        if not {"low", "high"} <= set(value) <= set(RANGE_FIELDS):
+            raise GankitError(
+                f"{source}: {key} is a mapping with {sorted(map(str, value))}; a range has "
+                "low and high, and log: true for a log scale"
+            )
+        log = value.get("log", False)
+        if not isinstance(log, bool):
+            raise GankitError(f"{source}: {key} log must be true or false, got {log!r}")
+        ends = [_space_value(source, key, value[end]) for end in ("low", "high")]
+        item = f"{key}={'log:' if log else ''}{ends[0]}..{ends[1]}"
+        wanted = None
+    else:
+        values = value if isinstance(value, list) else [value]
+        if len(values) > MAX_SPACE_CHOICES:
+            raise GankitError(
+                f"{source}: {key} has {len(values)} choices; at most {MAX_SPACE_CHOICES}"
+            )
+        item = f"{key}=" + ",".join(_space_value(source, key, v) for v in values)
+        wanted = tuple(dict.fromkeys(values))
+    dim = parse_dimension(item)  # the command line's checks: an empty range, ...
+    if wanted is not None and dim.choices != wanted:
+        raise GankitError(
+            f"{source}: {key}'s choices {list(wanted)} cannot be spelled for --search "
+            "(a string with a comma, or one that reads as another value)"
+        )
+    return item
+
+
+def _space_value(source: str, key: str, value: Any) -> str:
+    """A scalar of a ``--space`` file as ``--search`` writes it (read back as YAML)."""
+    import json
+
+    if isinstance(value, (list, dict)):
+        raise GankitError(
+            f"{source}: {key} has the value {value!r}; values are numbers, strings, "
+            "booleans or null (a list value such as model.betas cannot be searched)"
+        )
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,6 +54,7 @@ from gankit.metrics.registry import (
     metrics_for,
     registered,
 )
+from gankit.ranks import SINGLE_RANK, RankShare
 from gankit.runs.load import Run
 
 DEFAULT_N = {"toy": 2500, "image": 2000}
@@ -221,6 +223,10 @@ class Scorer:
         seed: picks the reference subset.
         train_evaluator: train the dataset's evaluator classifier if it is missing.
         progress: where to say what it is doing (quiet by default, as inside training).
+        ranks: under torchrun, ``RankShare.current()``: every rank then builds the
+            scorer and calls its methods together; each draws and embeds its block of
+            the rows, and rank 0 alone gets the scores (the others get ``{}``). See
+            :mod:`gankit.ranks`.
     """
 
     def __init__(
@@ -235,8 +241,10 @@ class Scorer:
         seed: int = 0,
         train_evaluator: bool = False,
         progress: Progress = QUIET,
+        ranks: RankShare = SINGLE_RANK,
     ) -> None:
         self.bundle = bundle
+        self.ranks = ranks
         self.progress = progress
         self.kind = bundle.kind
         self.metrics = parse_metrics(metrics, self.kind)
@@ -286,12 +294,21 @@ class Scorer:
         if features == "inception":
             self.progress.say("loading the InceptionV3 (FID) network...")
             return feature_module.inception_features(inception_weights)
-        return feature_module.load_evaluator(
-            self.bundle.name,
-            resolution=self.bundle.shape[-1],
-            train_if_missing=train_evaluator,
-            data_dir=data_dir,
-        )
+
+        def load():
+            return feature_module.load_evaluator(
+                self.bundle.name,
+                resolution=self.bundle.shape[-1],
+                train_if_missing=train_evaluator,
+                data_dir=data_dir,
+            )
+
+        if not (self.ranks.enabled and train_evaluator):
+            return load()
+        # a missing evaluator is trained by rank 0 alone; the others then load its file
+        evaluator = load() if self.ranks.is_main else None
+        self.ranks.barrier()
+        return evaluator if evaluator is not None else load()
 
     def _embed(
         self, images: torch.Tensor, what: str, cache: bool = False
@@ -299,30 +316,47 @@ class Scorer:
         """Features (and class probabilities, for metrics that need them) of ``images``.
         With ``cache``, InceptionV3 features of real data are kept on disk, keyed by the
         images' bytes: they cost minutes on a CPU and every evaluation of the dataset
-        reuses them."""
-        network = "InceptionV3" if self.features_kind == "inception" else "evaluator"
-        self.progress.say(f"extracting {network} features of {len(images):,} {what}...")
-        with torch.no_grad():
-            if cache and self.features_kind == "inception":
-                from gankit.metrics.features import cached_features
+        reuses them.
 
-                out = {"features": cached_features(self.extractor, images, self.progress)}
-            else:
-                out = {"features": self.extractor.features(images, self.progress)}
-            if self._needing("probs"):
-                out["probs"] = self.extractor.probs(images)
+        Under several ranks each embeds its block of the rows, and the blocks are
+        gathered; the cache is read only when every rank finds it, and written by rank 0.
+        """
+        from gankit.metrics import features as feature_module
+
+        self._say_extracting(len(images), what)
+        cache = cache and self.features_kind == "inception"
+        if cache:
+            kept = feature_module.read_cached_features(images, self.progress)
+            if self.ranks.all_agree(kept is not None):
+                return {"features": kept}
+        mine = images[self.ranks.block(len(images))]
+        out = self._features_of_block(mine, len(images))
+        if cache and self.ranks.is_main:
+            feature_module.save_cached_features(images, out["features"])
         return out
 
     # ------------------------------------------------------------------ scoring
     def score(self, samples: torch.Tensor) -> dict[str, float]:
         """Score (n, ...) samples against the reference; returns flat named numbers."""
+        return self._run(self._checked(samples), "generated samples")
+
+    def score_drawn(self, draw: Callable[[slice], torch.Tensor]) -> dict[str, float]:
+        """Score ``n`` samples that ``draw(rows)`` renders, ``rows`` a slice of the
+        ``n``: each rank draws only its block (``draw`` must give every rank's rows
+        from the same ``n`` latents, drawn with one seed); rank 0 gets the scores."""
+        mine = self._checked(draw(self.ranks.block(self.n)))
+        self._say_extracting(self.n, "generated samples")
+        features = self._features_of_block(mine, self.n)
+        return self._scores(self.ranks.gather(mine, self.n), features)
+
+    def _checked(self, samples: torch.Tensor) -> torch.Tensor:
         samples = samples.detach().float().cpu()
         if samples.shape[1:] != self.reference.shape[1:]:
             raise GankitError(
                 f"samples of shape {tuple(samples.shape[1:])} cannot be scored against data of "
                 f"shape {tuple(self.reference.shape[1:])}"
             )
-        return self._run(samples, "generated samples")
+        return samples
 
     def floor(self) -> dict[str, float]:
         """The same metrics for real data from the other split (training data when the
@@ -349,6 +383,29 @@ class Scorer:
     def _run(self, items: torch.Tensor, what: str, cache: bool = False) -> dict[str, float]:
         """Every chosen metric on (n, ...) ``items`` against the reference."""
         features = self._embed(items, what, cache) if self.extractor is not None else None
+        return self._scores(items, features)
+
+    def _say_extracting(self, n: int, what: str) -> None:
+        if self.extractor is not None:
+            network = "InceptionV3" if self.features_kind == "inception" else "evaluator"
+            self.progress.say(f"extracting {network} features of {n:,} {what}...")
+
+    def _features_of_block(self, mine: torch.Tensor, n: int) -> dict[str, torch.Tensor] | None:
+        """The gathered features (and probabilities, where a metric needs them) of every
+        rank's block ``mine`` of ``n`` rows: (n, D) and (n, K)."""
+        if self.extractor is None:
+            return None
+        with torch.no_grad():
+            out = {"features": self.ranks.gather(self.extractor.features(mine, self.progress), n)}
+            if self._needing("probs"):
+                out["probs"] = self.ranks.gather(self.extractor.probs(mine), n)
+        return out
+
+    def _scores(self, items: torch.Tensor, features) -> dict[str, float]:
+        """Every chosen metric on (n, ...) ``items`` and their ``features``, on rank 0
+        (the other ranks' share ends with the gathers: ``{}``)."""
+        if not self.ranks.is_main:
+            return {}
         inputs = MetricInput(
             items, self.reference, features, self.reference_features, self.bundle, self.seed
         )
@@ -394,10 +451,22 @@ class EvalReport:
     history: list[dict[str, Any]] = field(default_factory=list)
     #: True on a report read back from ``eval.json`` instead of scored (not written).
     reused: ClassVar[bool] = False
+    #: True on the ranks other than 0 of an evaluation shared under torchrun: they
+    #: helped draw and embed, hold no scores, and neither print nor write.
+    follower: ClassVar[bool] = False
+
+    @classmethod
+    def of_follower(cls, run: str, step: int, split: str) -> EvalReport:
+        """The report of a rank other than 0 (see :attr:`follower`)."""
+        report = cls(run, step, 0, 0, 0, split, None, {}, {}, 0.0)
+        report.follower = True
+        return report
 
     def summary(self) -> list[str]:
         """What ``gankit eval`` prints: what was scored against what, the table, the notes,
         and where it was written (or that the scores were kept from an earlier call)."""
+        if self.follower:
+            return []
         written = Path(self.run) / "eval.json"
         lines = []
         if self.reused:

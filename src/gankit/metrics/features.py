@@ -527,16 +527,35 @@ def cached_features(
     images cost minutes on a CPU. The file holds one tensor and loads with
     ``weights_only``.
     """
-    path = cache_root() / "features" / f"inception-{image_digest(images)}.pt"
-    if path.is_file():
-        try:
-            features = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(features, torch.Tensor) and features.shape == (len(images), 2048):
-                progress.say(f"  (cached: {path})")
-                return features
-        except Exception:  # an unreadable cache file is recomputed and replaced
-            pass
-    features = extractor.features(images, progress)
+    features = read_cached_features(images, progress)
+    if features is None:
+        features = extractor.features(images, progress)
+        save_cached_features(images, features)
+    return features
+
+
+def _cache_path(images: torch.Tensor) -> Path:
+    return cache_root() / "features" / f"inception-{image_digest(images)}.pt"
+
+
+def read_cached_features(images: torch.Tensor, progress: Progress = QUIET) -> torch.Tensor | None:
+    """The (N, 2048) InceptionV3 features of ``images`` kept by :func:`cached_features`,
+    or None when there are none (an unreadable file counts as none, and is replaced)."""
+    path = _cache_path(images)
+    if not path.is_file():
+        return None
+    try:
+        features = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None
+    if isinstance(features, torch.Tensor) and features.shape == (len(images), 2048):
+        progress.say(f"  (cached: {path})")
+        return features
+    return None
+
+
+def save_cached_features(images: torch.Tensor, features: torch.Tensor) -> None:
+    """Keep the InceptionV3 ``features`` of ``images`` for :func:`read_cached_features`."""
+    path = _cache_path(images)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(features, path)
-    return features

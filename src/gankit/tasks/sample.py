@@ -16,7 +16,8 @@ from gankit.explore import explore, toy
 from gankit.explore.previews import SamplePreviews
 from gankit.export import Call, Exportable
 from gankit.metrics.evaluate import Scorer
-from gankit.metrics.sample import evaluate_samples
+from gankit.metrics.sample import drawn_rows, evaluate_samples
+from gankit.ranks import RankShare
 from gankit.runs.load import Run
 from gankit.tasks import ReportSection, Task, register_task
 from gankit.training.trainer import FIXED_NOISE_OFFSET
@@ -29,14 +30,20 @@ def sample_scores(model, bundle, cfg):
     ``fork_rng``: building it must not consume the run's random numbers, or a run with
     evaluation would train differently from one without. The samples come from a fixed
     generator, so evaluations compare across steps.
+
+    Under several ranks every rank builds the scorer and evaluates: each draws and
+    embeds its block of the samples, and rank 0 gets the scores (the others ``{}``).
     """
     with torch.random.fork_rng(devices=[]):
-        scorer = Scorer(bundle, cfg.eval_metrics, cfg.eval_n, seed=cfg.seed, train_evaluator=True)
+        scorer = Scorer(
+            bundle, cfg.eval_metrics, cfg.eval_n, seed=cfg.seed, train_evaluator=True,
+            ranks=RankShare.current(),
+        )  # fmt: skip
 
     def evaluate(step: int, net) -> dict[str, float]:
         generator = torch.Generator().manual_seed(cfg.seed + FIXED_NOISE_OFFSET + 1)
         with torch.random.fork_rng(devices=[]):
-            return scorer.score(model.sample(scorer.n, generator=generator, net=net))
+            return scorer.score_drawn(drawn_rows(model, scorer.n, generator, net))
 
     return evaluate
 

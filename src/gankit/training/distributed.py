@@ -30,26 +30,18 @@ import torch.distributed as dist
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.ranks import RankShare
 
 
 @dataclass(frozen=True)
-class DistContext:
-    """Where this process stands: rank, world size, local rank and backend."""
+class DistContext(RankShare):
+    """Where this process stands: rank, world size, local rank and backend. Rank 0
+    alone logs, draws previews and checkpoints; evaluations are shared
+    (:class:`~gankit.ranks.RankShare`)."""
 
-    rank: int = 0
-    world_size: int = 1
     local_rank: int = 0
     local_world_size: int = 1
     backend: str | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0 alone logs, samples, evaluates and checkpoints."""
-        return self.rank == 0
 
 
 SINGLE = DistContext()
@@ -242,3 +234,16 @@ def agree(flags: list[bool], seconds: float, ctx: DistContext) -> tuple[list[boo
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     values = tensor.tolist()
     return [bool(v) for v in values[:-1]], values[-1]
+
+
+def broadcast_state(net: nn.Module | None, ctx: DistContext) -> None:
+    """Give every rank rank 0's parameters and buffers of ``net`` (in place).
+
+    Before a shared evaluation: DDP keeps the parameters equal, but each rank's last
+    training forward updated its own batch-norm running statistics, which eval mode
+    then uses, so without this the ranks would sample from slightly different
+    generators."""
+    if not ctx.enabled or net is None:
+        return
+    for tensor in net.state_dict().values():
+        dist.broadcast(tensor, src=0)

@@ -56,6 +56,7 @@ from gankit.training.distributed import (
     DistContext,
     agree,
     all_reduce_mean,
+    broadcast_state,
     unwrapped,
     wrap_networks,
 )
@@ -197,8 +198,9 @@ class Trainer:
             ``sample_every`` steps (:class:`Previews`); None: none.
         scores: ``scores(model, bundle, train_config)`` builds the ``evaluate(step,
             net)`` whose numbers are logged every ``eval_every`` steps; None: none.
-        Both come from the model's task (:mod:`gankit.tasks`) and are built on rank 0
-        only, once the model is on its device.
+        Both come from the model's task (:mod:`gankit.tasks`) and are built once the
+        model is on its device: previews on rank 0 only, scores on every rank (each
+        helps evaluate: the task splits the work, rank 0 logs the numbers).
         on_checkpoint: called with the path of each checkpoint once it is on disk
             (``--overwrite`` deletes the run it replaced after the first).
     """
@@ -251,10 +253,10 @@ class Trainer:
         # the plain ones; ``self.networks`` keeps those for rank 0's side work.
         self.networks = wrap_networks(self.model, self.dist, self.device, cfg.sync_batchnorm)
         self.compiled = CompiledSteps(self.model, self.networks, unwrapped) if cfg.compile else None
-        # Rank 0 alone draws, evaluates and writes.
+        # Rank 0 alone draws and writes; every rank evaluates (rank 0 logs the numbers).
         main = self.dist.is_main
         self.previews = previews(self.model, bundle, cfg.seed) if previews and main else None
-        wanted = scores is not None and main and cfg.eval_every is not None
+        wanted = scores is not None and cfg.eval_every is not None
         self.evaluate = scores(self.model, bundle, cfg) if wanted else None
         # Checked here, before the run directory exists; the writer opens in fit().
         self._summary_writer_cls = _tensorboard() if cfg.tensorboard else None
@@ -325,11 +327,8 @@ class Trainer:
                     last_metrics = averages.pop()
                 if bar is not None:
                     bar.update(1)
-                if main:
-                    elapsed = time.perf_counter() - started
-                    sample_path = (
-                        self._side_work(step, stopping, inputs, log, elapsed) or sample_path
-                    )
+                elapsed = time.perf_counter() - started
+                sample_path = self._side_work(step, stopping, inputs, log, elapsed) or sample_path
         if bar is not None:
             bar.close()
         if self.writer is not None:
@@ -360,9 +359,9 @@ class Trainer:
             ) from None
 
     def _side_work(self, step: int, stopping: bool, inputs, log, elapsed: float) -> Path | None:
-        """Rank 0's work after a step, on the plain networks (no collectives, and
-        checkpoints without DDP's prefixes): the preview, evaluation and checkpoint that
-        are due. A run that stops draws and saves its last whole step."""
+        """The work after a step, on the plain networks (checkpoints without DDP's
+        prefixes): rank 0's preview and checkpoint, and the evaluation every rank shares,
+        when due. A run that stops draws and saves its last whole step."""
         cfg = self.train_cfg
 
         def due(every: int | None) -> bool:
@@ -378,14 +377,17 @@ class Trainer:
                     tensorboard.log_preview(self.writer, sample_path, step)
             if self.evaluate is not None and due(cfg.eval_every):
                 log(step, self._evaluate(step), elapsed)
-            if stopping or due(cfg.ckpt_every):
+            if self.dist.is_main and (stopping or due(cfg.ckpt_every)):
                 self.checkpoint(step)
         return sample_path
 
     def _evaluate(self, step: int) -> dict[str, float]:
         """The task's scores at ``step``, as ``eval_*`` numbers with their time."""
         started = time.perf_counter()
-        scores = self.evaluate(step, self.sampler_net(step))
+        net = self.sampler_net(step)
+        # every rank samples from rank 0's weights and batch-norm statistics
+        broadcast_state(net if net is not None else self.model.generator, self.dist)
+        scores = self.evaluate(step, net)
         out = {f"eval_{k}": v for k, v in scores.items()}
         out["eval_seconds"] = round(time.perf_counter() - started, 3)
         return out
