@@ -129,8 +129,10 @@ def main() -> None:
         for path in args.table:
             with open(path) as handle:
                 for row in map(json.loads, handle):
-                    key = (row["operator"], row["method"], row["seed"])
-                    if key not in seen:  # references are scored once per sweep
+                    # references do not depend on the seed: each is kept once
+                    seed = None if row["method"] in REFERENCES else row["seed"]
+                    key = (row["operator"], row["method"], seed)
+                    if key not in seen:
                         seen.add(key)
                         rows.setdefault(key[:2], []).append(row)
         print_table(dict(sorted(rows.items(), key=lambda item: item[0][0])))
