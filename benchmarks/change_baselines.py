@@ -29,7 +29,7 @@ from common import command_line, load_average
 #: The blended baseline's translator: CycleGAN sized for 8 px digits on a CPU.
 CYCLEGAN = {"name": "cyclegan", "channels": 32, "n_blocks": 3, "d_channels": 32}
 METHODS = ("change", "change_noq", "blended CycleGAN")
-KEYS = ("control", "control_per_input", "fd", "class_kept", "identity")
+KEYS = ("control", "individual_error", "fd", "class_kept", "identity")
 
 
 def main() -> None:
@@ -92,7 +92,7 @@ def main() -> None:
                     shown = ", ".join(f"{k} {scores[k]:.3f}" for k in KEYS)
                     print(f"{operator} {method} seed {seed}: {shown}", flush=True)
     print()
-    print("| operator | method | control (Spearman) | per input | FD to later (before) "
+    print("| operator | method | control (Spearman) | individual error | FD to later (before) "
           "| class kept | identity | seeds | time per run |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
 
@@ -102,7 +102,7 @@ def main() -> None:
         return f"{statistics.fmean(values):.3f}{spread}"
 
     for (operator, method), runs_ in rows.items():
-        cells = [mean(runs_, key) for key in ("control", "control_per_input", "fd")]
+        cells = [mean(runs_, key) for key in ("control", "individual_error", "fd")]
         before = floors[operator]["fd_before"]
         print(
             f"| {operator} | {method} | {cells[0]} | {cells[1]} | {cells[2]} ({before:.1f}) "

@@ -25,6 +25,17 @@ outputs it recovers ``m`` (tests check it). Sources:
   ink)``, read back as the relative gain of ink mass) and ``fade`` (contrast times
   ``1 − 0.8 m``, read back as the relative loss of ink mass, divided by 0.8).
 
+Operators with an **individual side** change each item by ``m`` times a factor
+``k(x)`` read off the item itself, ``op(x, m) = base(x, m·k(x))``, so that two items
+drawn with the same ``m`` change by different amounts, and a model that learns only
+the average change cannot reproduce each individual's own. Their read-back divides the
+base read-back by ``k(before)``, and so recovers ``m`` exactly:
+
+- ``level_trend`` (series): ``trend`` with a slope that grows with the level at which
+  the series starts, ``k(x) = 1 + 0.75·clip(x_0 / 0.4, −1, 1) ∈ [0.25, 1.75]``;
+- ``ink_fade`` (images): ``fade`` whose depth grows with the item's own ink mass,
+  ``k(x) = clip(0.75 + 10·(mass(x) − 0.3), 0.25, 1.25)``: heavy strokes fade more.
+
 Ink is the image in [0, 1] (``(x + 1) / 2``): white strokes on black, as the data is.
 """
 
@@ -49,6 +60,15 @@ SERIES_LENGTHS = (8, 256)
 SERIES_NOISE = 0.02
 #: Keeps ratios of ink mass finite on an image with no ink.
 EPS = 1e-6
+#: ``level_trend``: the sine's amplitude, which scales the first point to [−1, 1], and
+#: how far the slope's factor moves from 1 at either end.
+SERIES_AMPLITUDE = 0.4
+LEVEL_SPREAD = 0.75
+#: ``ink_fade``: ``k = 0.75 + 10·(mass − 0.3)``, clipped: digits' ink mass is 0.31 ± 0.03,
+#: so k spreads over most of its bounds (at most 1.25, so that 0.8·k ≤ 1 never fades
+#: below no ink).
+INK_CENTRE, INK_GAIN = 0.3, 10.0
+INK_SIDE = (0.25, 1.25)
 
 
 # --------------------------------------------------------------------------- read-backs
@@ -114,6 +134,19 @@ def add_trend(series: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return series + m.view(-1, 1) * (TREND_RISE / 2) * t
 
 
+def starting_level(series: torch.Tensor) -> torch.Tensor:
+    """``level_trend``'s individual side of (N, L) series: ``1 + 0.75·clip(x_0 / 0.4, −1, 1)``,
+    (N,) in [0.25, 1.75]."""
+    level = (series[:, 0] / SERIES_AMPLITUDE).clamp(-1.0, 1.0)
+    return 1.0 + LEVEL_SPREAD * level
+
+
+def ink_side(images: torch.Tensor) -> torch.Tensor:
+    """``ink_fade``'s individual side of (N, C, H, W) images:
+    ``clip(0.75 + 10·(mass − 0.3), 0.25, 1.25)``, (N,)."""
+    return (0.75 + INK_GAIN * (ink_mass(images) - INK_CENTRE)).clamp(*INK_SIDE)
+
+
 @dataclass(frozen=True)
 class ChangeOperator:
     """A change and its read-back.
@@ -124,12 +157,33 @@ class ChangeOperator:
         measure: ``measure(before, after) -> (N,)``: the change read back, about ``m``
             on the operator's own outputs (for ``thicken``, proportional to it).
         summary: one line for reports.
+        side: for an operator with an individual side, ``side(items) -> (N,)``, the
+            factor k(x) by which each item's own change is scaled; None where every
+            item changes alike.
+        base: the operator of the same kind without the side, ``base(x, m·k(x))``.
     """
 
     name: str
     apply: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     measure: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     summary: str
+    side: Callable[[torch.Tensor], torch.Tensor] | None = None
+    base: ChangeOperator | None = None
+
+
+def individual(
+    base: ChangeOperator, name: str, side: Callable[[torch.Tensor], torch.Tensor], summary: str
+) -> ChangeOperator:
+    """``base`` with an individual side: ``op(x, m) = base(x, m·k(x))``, read back as
+    ``base.measure(before, after) / k(before)``."""
+
+    def apply(items: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return base.apply(items, m * side(items))
+
+    def measure(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        return base.measure(before, after) / side(before)
+
+    return ChangeOperator(name, apply, measure, summary, side=side, base=base)
 
 
 IMAGE_OPERATORS = {
@@ -149,6 +203,17 @@ SERIES_OPERATORS = {
         "trend", add_trend, slope_gain, "a rising trend added; read back as the fitted slope"
     ),
 }
+# the operators with an individual side, each built on one above
+INDIVIDUAL_OPERATORS = (
+    (IMAGE_OPERATORS, "fade", "ink_fade", ink_side,
+     "contrast faded more where there is more ink; read back as the loss of ink mass over "
+     "the item's own depth"),
+    (SERIES_OPERATORS, "trend", "level_trend", starting_level,
+     "a rising trend, steeper where the series starts higher; read back as the fitted slope "
+     "over the item's own steepness"),
+)  # fmt: skip
+for _operators, _base, _name, _side, _summary in INDIVIDUAL_OPERATORS:
+    _operators[_name] = individual(_operators[_base], _name, _side, _summary)
 
 
 def _operator(operators: dict[str, ChangeOperator], name: str, where: str) -> ChangeOperator:
@@ -209,7 +274,7 @@ def series_change(
     """1-D series before and after a change: (length,) items, unlabelled.
 
     Args:
-        operator: ``amplitude`` or ``trend`` (see the module docs).
+        operator: ``amplitude``, ``trend`` or ``level_trend`` (see the module docs).
         length: points per series, 8 to 256.
         n_train, n_test: series per split, 10 to 100,000.
         seed: draws the series, the magnitudes and the pairing.
@@ -234,7 +299,7 @@ def digits_change(*, operator: str = "thicken", resolution: int = 8, seed: int =
     """scikit-learn's digits before and after a change: (1, R, R) images in [-1, 1].
 
     Args:
-        operator: ``thicken`` or ``fade`` (see the module docs).
+        operator: ``thicken``, ``fade`` or ``ink_fade`` (see the module docs).
         resolution: side R (8 native; the evaluator classifier reads 8).
         seed: draws the magnitudes and the pairing.
     """

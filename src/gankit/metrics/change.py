@@ -6,8 +6,6 @@ On up to ``n`` held-out earlier items x with codes ``c ~ U(0, 1)`` (seeded):
   operator reads back on (x, G(x, c)) (:mod:`gankit.data.change`); its floor is the
   same correlation between the hidden magnitudes m and the read-back on the real later
   held-out items, the best a perfect model could reach;
-- ``control_per_input``: for each x, Spearman between c = 0, 0.25, …, 1 and the change
-  read back at each c, averaged over x (a constant read-back counts as 0);
 - ``fd``: Fréchet distance of G(x, c) to the later held-out items, next to
   ``fd_before`` (the untranslated earlier items) and its floor (later training items):
   in the evaluator classifier's features for images, in the raw values for series;
@@ -32,10 +30,20 @@ On up to ``n`` held-out earlier items x with codes ``c ~ U(0, 1)`` (seeded):
 - ``identity``: ``mean |G(x, 0) − x|`` per value;
 - ``code_error``: Q's mean absolute error reading c back (``Model.family_scores``).
 
-Data without an operator gets no individual scores (it has no hidden pairs), and none
-of control unless it names a read-back (``extra["readback"]``, the user's own data of
-:mod:`gankit.data.periods`); images without an evaluator get no ``fd``/``class_kept``;
-a note says which were skipped.
+Data without an operator (two domains from ``data.target``, the user's own periods)
+gets no individual scores: nothing there says which later item came from which earlier
+one, nor how large each real change was, so a note says ``individual scores: missing
+(the data has no hidden pairs ...)`` instead of a number. Control needs no pairs, only a
+read-back of the change: the user's own data names one (``extra["readback"]``,
+:mod:`gankit.data.periods`); other data without an operator gets none, and a note says
+so. Images without an evaluator get no
+``fd``/``class_kept``; a note says which were skipped.
+
+Every printed score separates a trained model from an untrained one (tested against the
+operator itself), except ``class_kept``, which the identity keeps best: it is read next
+to ``fd``. ``control_per_input`` (per x, Spearman over c = 0, 0.25, …, 1) was retired: any
+residual G whose change grows with c, trained or not, scored about 1 on it; the
+calibration scores ask the per-item question with the real later item as the answer.
 """
 
 from __future__ import annotations
@@ -53,8 +61,6 @@ from gankit.metrics.frechet import frechet_distance
 from gankit.models.base import ScoreContext
 from gankit.runs.load import Run
 
-#: The codes of ``control_per_input``.
-GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: ``calibration_*``: the codes searched for each pair, 0, 1/50, ..., 1.
 CALIBRATION_STEPS = 50
 #: Held-out items scored when ``--n`` is unset (digits' test split has 360).
@@ -165,10 +171,7 @@ def change_scores(
     readback = operator or bundle.extra.get("readback")
     if readback is not None:
         scores["control"] = rank_correlation(c, readback.measure(x, changed))
-        grid = torch.stack([readback.measure(x, model.change(x, g, net)) for g in GRID], dim=1)
-        codes = torch.tensor(GRID)
-        scores["control_per_input"] = sum(rank_correlation(codes, row) for row in grid) / len(x)
-    if operator is not None:
+    if operator is not None and "magnitude" in later.extra:
         split = "test" if later.test is not None else "train"
         source = bundle.held_out.tensors[0][later.extra["source_index"][split]]
         real_change = operator.measure(source, later.held_out.tensors[0])
@@ -182,7 +185,7 @@ def change_scores(
             "cannot be measured)"
         )
     if readback is None:
-        notes.append(f"data '{bundle.name}' has no change operator: control scores skipped")
+        notes.append(f"data '{bundle.name}' has no change operator nor read-back: control skipped")
     scores["identity"] = float((model.change(x, 0.0, net) - x).abs().mean())
 
     evaluator = _evaluator(bundle, train_evaluator, data_dir)
@@ -244,7 +247,15 @@ def individual_scores(
     return scores
 
 
-class BlendedTranslation:
+class ReferenceChange:
+    """What the references and baselines below share: no Q head, so no family scores
+    (no ``code_error``), and :func:`change_scores` scores them like a change model."""
+
+    def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
+        return {}, {}
+
+
+class BlendedTranslation(ReferenceChange):
     """A baseline for the change family: a translator's output blended linearly with its
     input, ``x + c·(G(x) − x)``, so that c "sets the amount" by construction.
 
@@ -263,12 +274,8 @@ class BlendedTranslation:
         # lerp, not x + c·(G(x) − x): its ends are exact, so c = 1 is G(x) to the last bit
         return torch.lerp(x, translated, c.view(-1, *[1] * (x.dim() - 1)))
 
-    def family_scores(self, context: ScoreContext) -> tuple[dict[str, float], dict[str, float]]:
-        """No Q head, so no ``code_error``."""
-        return {}, {}
 
-
-class IdentityChange:
+class IdentityChange(ReferenceChange):
     """A reference for the individual scores: every item left as it was, whatever the
     code (``individual_error`` exactly 1)."""
 
@@ -276,7 +283,7 @@ class IdentityChange:
         return x.clone()
 
 
-class OperatorChange:
+class OperatorChange(ReferenceChange):
     """A reference: each item changed by the data's own operator, ``op(x, c)``, what a
     perfect model does (``individual_error`` 0)."""
 
@@ -286,6 +293,20 @@ class OperatorChange:
     def change(self, x: torch.Tensor, amount, net: torch.nn.Module | None = None) -> torch.Tensor:
         m = torch.as_tensor(amount, dtype=x.dtype).expand(len(x))
         return self.operator.apply(x, m).clamp(-1.0, 1.0)
+
+
+class AverageSideChange(OperatorChange):
+    """A reference for an operator with an individual side, ``base(x, m·k(x))``: every
+    item given the base change at the mean side, ``base(x, m·mean k)``: the right kind
+    and average amount of change, blind to what sets each individual's own."""
+
+    def __init__(self, operator, items: torch.Tensor) -> None:
+        super().__init__(operator.base)
+        self.side = float(operator.side(items).mean())
+
+    def change(self, x: torch.Tensor, amount, net: torch.nn.Module | None = None) -> torch.Tensor:
+        m = torch.as_tensor(amount, dtype=x.dtype).expand(len(x))
+        return super().change(x, m * self.side)
 
 
 class AverageChange(OperatorChange):
@@ -326,6 +347,7 @@ def evaluate_change(run: Run, bundle: DataBundle, options: EvalOptions) -> EvalR
 
 __all__ = [
     "AverageChange",
+    "AverageSideChange",
     "BlendedTranslation",
     "IdentityChange",
     "OperatorChange",

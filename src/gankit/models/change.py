@@ -23,9 +23,24 @@ constant, so minimising it maximises the variational lower bound
 where λ_I = 0 (the ``change_noq`` baseline, in which G never hears from Q); G gets Q's
 gradient only when λ_I > 0.
 
+**Which discriminator** (``discriminator``, the notes' question of what D judges):
+
+- ``later`` (the default): D tells real later items from G's output, as above;
+- ``periods``: D learns the two periods on real items only, earlier against later, and
+  G's output must be judged later (the notes' "the discriminator judges earlier or
+  later"): ``max_D E_y[log D(y)] + E_x[log(1 − D(x))]``, G minimises
+  ``−E log σ(D(G(x, c)))``. D never sees G's output, so G is not chased: it moves
+  until a fixed judge of periods says "later";
+- ``three``: D names one of three classes, earlier, later or made by G (a softmax over
+  three logits): ``max_D E_x[log D_e(x)] + E_y[log D_l(y)] + E[log D_g(G(x, c))]``, and
+  G minimises ``−E log D_l(G(x, c))``: its output must pass for a real later item and
+  not for an earlier one.
+
 G is residual, ``G(x, c) = x + Δ(x, c)``: an MLP on ``[x, c]`` for (L,) series, a
 stack of 3x3 convolutions on x with c as an extra constant channel for (C, H, W)
-images, keeping the resolution. D and Q are MLPs for series and strided conv encoders
+images, keeping the resolution. With ``code_scaled``, ``G(x, c) = x + c·Δ(x, c)``:
+c = 0 changes nothing by construction, and the change grows with c from the start.
+D and Q are MLPs for series and strided conv encoders
 (DCGAN's trunk, no normalisation) for images; Q reads x and G(x, c) side by side.
 """
 
@@ -37,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.errors import GankitError
+from gankit.errors import GankitError, choices
 from gankit.losses import bce_d_loss, non_saturating_g_loss
 from gankit.models.base import (
     MAX_CHANNELS,
@@ -56,10 +71,14 @@ from gankit.registry import register_model
 
 # --------------------------------------------------------------------------- networks
 class ChangeGenerator(nn.Module):
-    """``G(x, c) = x + Δ(x, c)``: (N, ...) items and (N,) codes -> (N, ...) items."""
+    """``G(x, c) = x + Δ(x, c)``, or ``x + c·Δ(x, c)`` when ``code_scaled``: (N, ...) items
+    and (N,) codes -> (N, ...) items."""
 
-    def __init__(self, data_shape: tuple[int, ...], width: int, n_layers: int) -> None:
+    def __init__(
+        self, data_shape: tuple[int, ...], width: int, n_layers: int, code_scaled: bool = False
+    ) -> None:
         super().__init__()
+        self.code_scaled = code_scaled
         self.images = len(data_shape) == 3
         if self.images:
             channels = data_shape[0]
@@ -73,19 +92,58 @@ class ChangeGenerator(nn.Module):
             self.delta = mlp(data_shape[0] + 1, width, n_layers, data_shape[0], leaky_slope=0.2)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        code = c.view(-1, *[1] * (x.dim() - 1))
         if self.images:
-            code = c.view(-1, 1, 1, 1).expand(-1, 1, *x.shape[2:])
-            return x + self.delta(torch.cat([x, code], dim=1))
-        return x + self.delta(torch.cat([x, c.view(-1, 1)], dim=1))
+            delta = self.delta(torch.cat([x, code.expand(-1, 1, *x.shape[2:])], dim=1))
+        else:
+            delta = self.delta(torch.cat([x, code], dim=1))
+        return x + code * delta if self.code_scaled else x + delta
 
 
-def critic(data_shape: tuple[int, ...], inputs: int, width: int, n_layers: int) -> nn.Module:
-    """(N, inputs * C, H, W) or (N, inputs * L) -> (N, 1): D (one input) or Q (two)."""
+def critic(
+    data_shape: tuple[int, ...], inputs: int, width: int, n_layers: int, outputs: int = 1
+) -> nn.Module:
+    """(N, inputs * C, H, W) or (N, inputs * L) -> (N, outputs): D (one input) or Q (two)."""
     if len(data_shape) == 3:
         channels, resolution = data_shape[0] * inputs, data_shape[-1]
         trunk = ConvEncoder(channels, resolution, width, norm="none")
-        return nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
-    return mlp(data_shape[0] * inputs, width, n_layers, 1, leaky_slope=0.2)
+        return nn.Sequential(trunk, nn.Linear(trunk.out_features, outputs))
+    return mlp(data_shape[0] * inputs, width, n_layers, outputs, leaky_slope=0.2)
+
+
+# --------------------------------------------------------------------------- what D judges
+#: ``three``'s classes, in the order of D's logits.
+EARLIER, LATER, MADE = 0, 1, 2
+
+
+def later_d_loss(D: nn.Module, earlier, later, fake) -> torch.Tensor:
+    """``later``: ``−E log σ(D(y)) − E log(1 − σ(D(G(x, c))))``."""
+    return bce_d_loss(D(later), D(fake))
+
+
+def periods_d_loss(D: nn.Module, earlier, later, fake) -> torch.Tensor:
+    """``periods``: ``−E log σ(D(y)) − E log(1 − σ(D(x)))``, real items only."""
+    return bce_d_loss(D(later), D(earlier))
+
+
+def three_d_loss(D: nn.Module, earlier, later, fake) -> torch.Tensor:
+    """``three``: cross-entropy of D's three logits on earlier, later and G's items."""
+    items = (earlier, later, fake)
+    targets = torch.cat([torch.full((len(t),), k, device=t.device) for k, t in enumerate(items)])
+    return F.cross_entropy(D(torch.cat(items)), targets)
+
+
+def three_g_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """``three``: ``−E log softmax(D(G(x, c)))_later``."""
+    return F.cross_entropy(d_fake, torch.full((len(d_fake),), LATER, device=d_fake.device))
+
+
+#: What D judges, by name: (D's logits, D's loss, G's adversarial loss on D(G(x, c))).
+DISCRIMINATORS = {
+    "later": (1, later_d_loss, non_saturating_g_loss),
+    "periods": (1, periods_d_loss, non_saturating_g_loss),
+    "three": (3, three_d_loss, three_g_loss),
+}
 
 
 # --------------------------------------------------------------------------- the family
@@ -106,6 +164,10 @@ class ChangeGAN(Model):
             larger c.
         lr: Adam's learning rate for G, D and Q.
         betas: Adam's (β1, β2).
+        discriminator: what D judges: ``later`` (real later items against G's output),
+            ``periods`` (earlier against later, real items only) or ``three`` (earlier,
+            later or G's); see the module docstring.
+        code_scaled: ``G(x, c) = x + c·Δ(x, c)`` instead of ``x + Δ(x, c)``.
     """
 
     task = "change"
@@ -123,8 +185,14 @@ class ChangeGAN(Model):
         monotone_weight: float = 1.0,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
+        discriminator: str = "later",
+        code_scaled: bool = False,
     ) -> None:
         super().__init__(data_shape, num_classes)
+        if discriminator not in DISCRIMINATORS:
+            raise GankitError(
+                f"model: unknown discriminator '{discriminator}'; valid: {choices(DISCRIMINATORS)}"
+            )
         if len(self.data_shape) not in (1, 3):
             raise GankitError(
                 f"model: the change family reads (L,) series or (C, H, W) images, got items "
@@ -139,8 +207,10 @@ class ChangeGAN(Model):
         check_optimizer(betas, lr=lr)
         self.info_weight, self.identity_weight = info_weight, identity_weight
         self.monotone_weight, self.lr, self.betas = monotone_weight, lr, tuple(betas)
-        self.G = ChangeGenerator(self.data_shape, width, n_layers)
-        self.D = critic(self.data_shape, 1, width, n_layers)
+        self.discriminator, self.code_scaled = discriminator, code_scaled
+        d_outputs, self.d_loss, self.g_adversarial_loss = DISCRIMINATORS[discriminator]
+        self.G = ChangeGenerator(self.data_shape, width, n_layers, code_scaled)
+        self.D = critic(self.data_shape, 1, width, n_layers, d_outputs)
         self.Q = critic(self.data_shape, 2, width, n_layers)
 
     # ------------------------------------------------------------------ training
@@ -163,10 +233,10 @@ class ChangeGAN(Model):
         c = torch.rand(len(x), device=x.device)
         fake = self.G(x, c)
 
-        # ---- D: real later samples against G(x, c)
+        # ---- D: what it judges is the variant's (real later items against G(x, c) by default)
         opt_d = self.optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
-        loss_d = bce_d_loss(self.D(later), self.D(fake.detach()))  # detach: D must not move G
+        loss_d = self.d_loss(self.D, x, later, fake.detach())  # detach: D must not move G
         self.backward(loss_d)
         self.step(opt_d)
 
@@ -181,7 +251,7 @@ class ChangeGAN(Model):
         opt_g = self.optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D), frozen(self.Q):  # gradients pass through D and Q to G only
-            loss_gan = non_saturating_g_loss(self.D(fake))
+            loss_gan = self.g_adversarial_loss(self.D(fake))
             loss_info = F.mse_loss(self.read_amount(x, fake), c)
         loss_identity = (self.G(x, torch.zeros_like(c)) - x).abs().mean()
         # a second code for each x: the change must grow from the smaller to the larger
