@@ -130,7 +130,9 @@ def test_series_sources_are_bounded_and_follow_no_link(tmp_path, monkeypatch):
         load_dataset(f"series:{tmp_path / 'earlier.npy'},{tmp_path / 'link.csv'}")
     with pytest.raises(GankitError, match="two files"):
         load_dataset(f"series:{tmp_path / 'earlier.npy'}")
-    with pytest.raises(GankitError, match="unknown measure 'ink'; valid: amplitude, size, trend"):
+    with pytest.raises(
+        GankitError, match="unknown measure 'ink'; valid: amplitude, level_trend, size, trend"
+    ):
         load_dataset(f"series:{files}", measure="ink")
 
 
@@ -208,7 +210,9 @@ def test_bad_image_periods_are_one_line_errors(tmp_path):
     (tmp_path / "ok" / "later" / "3.png").write_bytes(b"not a png")
     with pytest.raises(GankitError, match="cannot read image .*3.png"):
         load_dataset(f"periods:{tmp_path / 'ok'}", resolution=8)
-    with pytest.raises(GankitError, match="unknown measure 'trend'; valid: fade, size, thicken"):
+    with pytest.raises(
+        GankitError, match="unknown measure 'trend'; valid: fade, ink_fade, rotate, size, thicken"
+    ):
         load_dataset(f"periods:{tmp_path / 'ok'}", measure="trend")
 
 
