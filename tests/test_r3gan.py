@@ -79,6 +79,20 @@ def test_r3gan_refuses_a_resolution_it_cannot_build(size):
         create_model("r3gan", data_shape=(1, size, size), **TINY_R3)
 
 
+def test_r3gan_refuses_non_square_images_and_points():
+    with pytest.raises(GankitError, match="builds square images .* the data is 8x16"):
+        create_model("r3gan", data_shape=(1, 8, 16), **TINY_R3)
+    with pytest.raises(GankitError, match=r"arch 'r3gan' needs \(C, H, W\) images, data is \(2,\)"):
+        create_model("r3gan", data_shape=(2,), **TINY_R3)
+
+
+def test_r3gan_on_data_it_cannot_build_is_a_one_line_error(tmp_path):
+    config = tmp_path / "r3gan-ring.yaml"
+    config.write_text("name: r3gan-ring\nmodel: {name: r3gan}\ndata: {name: ring}\n")
+    result = cli("train", config, "--runs-dir", tmp_path)
+    one_line_error(result, "arch 'r3gan' needs (C, H, W) images", "(2,)")
+
+
 def test_r3gan_refuses_norms_dropout_and_group_widths_that_do_not_divide():
     with pytest.raises(GankitError, match="no normalisation layers"):
         create_model("r3gan", data_shape=(1, 8, 8), d_norm="layer", **TINY_R3)
@@ -165,6 +179,7 @@ def test_leaky_relu_in_g_is_a_switch():
         ("model.r1_gamma=-0.5", ("r1_gamma",)),
         ("model.label_jitter=0.6", ("label_jitter", "[0, 0.5)")),
         ("model.aug_p=0.5", ("aug_p", "they need diffaugment policies")),
+        ("model.gamma_end_scale=-0.1", ("gamma_end_scale", "[0, 1]")),
     ],
 )
 def test_bad_r3gan_options_are_one_line_errors(setting, words, tmp_path):
