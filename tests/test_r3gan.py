@@ -210,3 +210,20 @@ def test_the_toy_pictures_draw_g_s_push_under_a_relativistic_loss():
     model = create_model("gan", data_shape=(2,), loss="rpgan", hidden_dim=8, n_layers=1)
     values, push, _ = critic_field(model, torch.randn(5, 2))
     assert values.shape == (5,) and push.shape == (5, 2) and torch.isfinite(push).all()
+
+
+def test_fused_adam_is_a_switch_that_keeps_the_default_optimizer_as_it_was():
+    plain = create_model("gan", data_shape=(2,), hidden_dim=8, n_layers=1)
+    fused = create_model("gan", data_shape=(2,), hidden_dim=8, n_layers=1, fused_adam=True)
+    plain.load_state_dict(fused.state_dict())
+    plain.setup_optimizers(), fused.setup_optimizers()
+    assert [g["fused"] for g in plain.optimizers["G"].param_groups] == [None]
+    assert [g["fused"] for g in fused.optimizers["D"].param_groups] == [True]
+    batch = {"x": torch.randn(16, 2)}
+    for model in (plain, fused):
+        torch.manual_seed(1)
+        model.max_steps = 10
+        model.train_step(batch, 0)
+    # the same update up to rounding: the fused kernel orders its arithmetic differently
+    for a, b in zip(plain.parameters(), fused.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
