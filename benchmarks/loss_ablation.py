@@ -19,6 +19,7 @@ share that diverged.
 
     python benchmarks/loss_ablation.py                        # gan-grid: 7000 steps
     python benchmarks/loss_ablation.py --steps 500 --seeds 2 # a reduced budget
+    python benchmarks/loss_ablation.py --arms 4,5              # RpGAN's arms only
 """
 
 from __future__ import annotations
@@ -69,11 +70,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=None, help="default: gan-grid's")
     parser.add_argument("--gamma", type=float, default=0.1, help="γ of R1 and R2")
+    parser.add_argument(
+        "--arms", default=None, help="comma-separated arm numbers 1-5 (default: all), "
+        "so that arms can run in separate processes"
+    )  # fmt: skip
     args = parser.parse_args()
+    numbers = [int(a) for a in args.arms.split(",")] if args.arms else range(1, len(ARMS) + 1)
     budget = [f"train.steps={args.steps}"] if args.steps else []
     print("| objective | modes (of 25) | high quality | diverged | s per run |")
     print("|---|---|---|---|---|")
-    for arm, sets in ARMS.items():
+    for number, (arm, sets) in enumerate(ARMS.items(), start=1):
+        if number not in numbers:
+            continue
         overrides = [s.format(g=args.gamma) for s in sets] + budget
         rows, diverged = run_arm(overrides, args.seeds)
         seconds = statistics.fmean(r.seconds for r in rows) if rows else float("nan")

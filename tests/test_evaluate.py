@@ -38,7 +38,7 @@ def test_eval_toy_run_prints_scores_and_floor(tmp_path):
     [
         (
             ["--metrics", "fid"],
-            "unknown metric 'fid'; valid: dc, fd, is, kid, modes, pr, som, som_toy, w1",
+            "unknown metric 'fid'; valid: dc, fd, fd_inf, is, kid, modes, pr, som, som_toy, w1",
         ),
         (
             ["--metrics", "fd"],

@@ -99,7 +99,7 @@ def test_the_built_ins_keep_their_order_defaults_and_help():
     assert default_metrics("image") == ("fd", "kid", "is", "pr", "dc")
     assert default_metrics("series") == ()
     assert metrics_help() == (
-        "Comma-separated: modes,w1,som_toy (toy) or fd,kid,is,pr,dc,som (images)."
+        "Comma-separated: modes,w1,som_toy (toy) or fd,kid,is,pr,dc,som,fd_inf (images)."
     )
     assert {m.name for m in metrics_for("sample")} >= set(BUILT_IN)
 

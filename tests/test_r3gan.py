@@ -79,6 +79,20 @@ def test_r3gan_refuses_a_resolution_it_cannot_build(size):
         create_model("r3gan", data_shape=(1, size, size), **TINY_R3)
 
 
+def test_r3gan_refuses_non_square_images_and_points():
+    with pytest.raises(GankitError, match="builds square images .* the data is 8x16"):
+        create_model("r3gan", data_shape=(1, 8, 16), **TINY_R3)
+    with pytest.raises(GankitError, match=r"arch 'r3gan' needs \(C, H, W\) images, data is \(2,\)"):
+        create_model("r3gan", data_shape=(2,), **TINY_R3)
+
+
+def test_r3gan_on_data_it_cannot_build_is_a_one_line_error(tmp_path):
+    config = tmp_path / "r3gan-ring.yaml"
+    config.write_text("name: r3gan-ring\nmodel: {name: r3gan}\ndata: {name: ring}\n")
+    result = cli("train", config, "--runs-dir", tmp_path)
+    one_line_error(result, "arch 'r3gan' needs (C, H, W) images", "(2,)")
+
+
 def test_r3gan_refuses_norms_dropout_and_group_widths_that_do_not_divide():
     with pytest.raises(GankitError, match="no normalisation layers"):
         create_model("r3gan", data_shape=(1, 8, 8), d_norm="layer", **TINY_R3)
@@ -165,6 +179,7 @@ def test_leaky_relu_in_g_is_a_switch():
         ("model.r1_gamma=-0.5", ("r1_gamma",)),
         ("model.label_jitter=0.6", ("label_jitter", "[0, 0.5)")),
         ("model.aug_p=0.5", ("aug_p", "they need diffaugment policies")),
+        ("model.gamma_end_scale=-0.1", ("gamma_end_scale", "[0, 1]")),
     ],
 )
 def test_bad_r3gan_options_are_one_line_errors(setting, words, tmp_path):
@@ -195,3 +210,20 @@ def test_the_toy_pictures_draw_g_s_push_under_a_relativistic_loss():
     model = create_model("gan", data_shape=(2,), loss="rpgan", hidden_dim=8, n_layers=1)
     values, push, _ = critic_field(model, torch.randn(5, 2))
     assert values.shape == (5,) and push.shape == (5, 2) and torch.isfinite(push).all()
+
+
+def test_fused_adam_is_a_switch_that_keeps_the_default_optimizer_as_it_was():
+    plain = create_model("gan", data_shape=(2,), hidden_dim=8, n_layers=1)
+    fused = create_model("gan", data_shape=(2,), hidden_dim=8, n_layers=1, fused_adam=True)
+    plain.load_state_dict(fused.state_dict())
+    plain.setup_optimizers(), fused.setup_optimizers()
+    assert [g["fused"] for g in plain.optimizers["G"].param_groups] == [None]
+    assert [g["fused"] for g in fused.optimizers["D"].param_groups] == [True]
+    batch = {"x": torch.randn(16, 2)}
+    for model in (plain, fused):
+        torch.manual_seed(1)
+        model.max_steps = 10
+        model.train_step(batch, 0)
+    # the same update up to rounding: the fused kernel orders its arithmetic differently
+    for a, b in zip(plain.parameters(), fused.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)

@@ -205,10 +205,13 @@ def fid(
     progress: ShowProgress = True,
     import_: Imports = None,
     runs_dir: RunsDir = Path("runs"),
+    fid_infinity: bool = opt(False, "Also FID∞: FID on 5 subsets of A, extrapolated to 1/n → 0."),
 ) -> None:
     """Inception-FID, KID and precision/recall between two image sets: folders of images
     (what other tools write), .npy arrays, gankit runs, or data:NAME[:train|test]."""
-    scores, first, second = api.fid(a, b, n, seed, runs_dir, data_dir, inception_weights, progress)
+    scores, first, second = api.fid(
+        a, b, n, seed, runs_dir, data_dir, inception_weights, progress, fid_infinity
+    )
     typer.echo(f"A: {first.spec} ({first.kind}, n = {first.n})")
     typer.echo(f"B: {second.spec} ({second.kind}, n = {second.n})")
     typer.echo("InceptionV3 pool3 features (TF FID weights); FID depends on n: compare equal n")
@@ -216,6 +219,9 @@ def fid(
     typer.echo(f"kid        {scores['kid']:.4g} ± {scores['kid_std']:.2g}")
     typer.echo(f"precision  {scores['precision']:.4g}")
     typer.echo(f"recall     {scores['recall']:.4g}")
+    if fid_infinity:
+        slope = f"{scores['fid_inf_slope']:.4g}"
+        typer.echo(f"fid_inf    {scores['fid_inf']:.4g} (FID(n) = FID∞ + k/n, k = {slope})")
 
 
 evaluator_app = typer.Typer(help="Evaluator classifiers: the feature extractors of image metrics.")

@@ -320,6 +320,7 @@ def fid(
     data_dir: str | None = None,
     inception: str | None = None,
     progress: bool = False,
+    infinity: bool = False,
 ) -> tuple[dict[str, float], ImageSet, ImageSet]:
     """Inception-FID, KID and precision/recall between two image sets.
 
@@ -328,7 +329,9 @@ def fid(
     drawn with ``seed``), or ``data:NAME[:SPLIT]`` (the first ``n`` images of a
     dataset's split, ``test`` by default). Features are the TensorFlow FID
     InceptionV3's pool3; a dataset's are cached. ``progress`` says on stderr what is
-    being done, with a bar per side.
+    being done, with a bar per side. ``infinity`` adds ``fid_inf`` (FID∞, Chong &
+    Forsyth 2020: FID on five subsets of A, extrapolated to 1/n → 0) and its slope
+    ``fid_inf_slope`` (k in FID(n) = FID∞ + k/n).
 
     Raises:
         GankitError: a source that is none of these, or holds no usable images.
@@ -354,10 +357,11 @@ def fid(
         seed=seed,
     )
     scores: dict[str, float] = {}
-    for name in ("fd", "kid", "pr"):
+    for name in ("fd", "kid", "pr") + (("fd_inf",) if infinity else ()):
         scores.update(registered()[name].function(inputs))
-    # in InceptionV3's features, the Fréchet distance is the FID
-    scores = {"fid" if key == "fd" else key: value for key, value in scores.items()}
+    # in InceptionV3's features, the Fréchet distance is the FID (and FD∞ the FID∞)
+    inception_names = {"fd": "fid", "fd_inf": "fid_inf", "fd_inf_slope": "fid_inf_slope"}
+    scores = {inception_names.get(key, key): value for key, value in scores.items()}
     return scores, sides[0], sides[1]
 
 

@@ -123,3 +123,19 @@ def som(inputs: MetricInput) -> dict[str, float]:
 
     fake, real = _features(inputs)
     return som_coverage(real, fake, seed=inputs.seed)
+
+
+# ---------------------------------------------------------------- FD∞, off by default
+# Five FDs per set instead of one: asked for by name (--metrics fd_inf).
+
+
+@register_metric(
+    "fd_inf", kind="image", needs={"features"}, scores={"fd_inf": LOWER, "fd_inf_slope": None},
+    default=False,
+    description="FD extrapolated to infinitely many samples (FID∞, Chong & Forsyth), k of k/n",
+)  # fmt: skip
+def fd_infinity(inputs: MetricInput) -> dict[str, float]:
+    from gankit.metrics.frechet import frechet_distance_infinity
+
+    value, slope = frechet_distance_infinity(*_features(inputs), seed=inputs.seed)
+    return {"fd_inf": value, "fd_inf_slope": slope}

@@ -1,10 +1,12 @@
-"""Image metrics on feature sets: FD, KID, IS, precision/recall, density/coverage.
+"""Image metrics on feature sets: FD, FD∞, KID, IS, precision/recall, density/coverage.
 
 Every function takes features already extracted (see :mod:`gankit.metrics.features`),
 so one pass of the feature network serves all five metrics. Features are (N, F)
 tensors; the arithmetic is in float64 on the CPU.
 
 - FD (Heusel et al. 2017): ``||μ_r − μ_g||² + Tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2})``.
+- FD∞ (Chong & Forsyth 2020): FD at several sample counts n, extrapolated to
+  1/n → 0 along the least-squares line ``FD(n) = FD∞ + k/n``.
 - KID (Bińkowski et al. 2018): unbiased MMD² with ``k(x, y) = (xᵀy / F + 1)³``.
 - IS (Salimans et al. 2016): ``exp(E_x KL(p(y|x) ‖ p(y)))``.
 - Precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020),
@@ -86,6 +88,65 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
         root = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
         sqrt_trace = torch.linalg.eigvalsh(root @ cov_b @ root).clamp(min=0).sqrt().sum()
     return float(mean_term + trace_term - 2 * sqrt_trace)
+
+
+def extrapolate_to_infinity(
+    sizes: list[int] | np.ndarray, distances: list[float] | np.ndarray
+) -> tuple[float, float]:
+    """Least-squares line ``FD(n) = FD∞ + k/n`` through (n, FD) points; returns (FD∞, k).
+
+    With ``u = 1/n``, the fit minimises ``Σ_i (FD_i − FD∞ − k u_i)²``:
+    ``k = Σ (u_i − ū)(FD_i − F̄D) / Σ (u_i − ū)²`` and ``FD∞ = F̄D − k ū``.
+
+    Args:
+        sizes: (P,) sample counts, at least two distinct ones.
+        distances: (P,) the FD measured at each count.
+    """
+    inverse = 1.0 / np.asarray(sizes, dtype=np.float64)
+    values = np.asarray(distances, dtype=np.float64)
+    if inverse.shape != values.shape or inverse.ndim != 1 or len(np.unique(inverse)) < 2:
+        raise GankitError(
+            "extrapolate_to_infinity needs as many distances as sizes, at two distinct "
+            f"sizes at least; got sizes {list(sizes)} and {len(values)} distances"
+        )
+    spread = inverse - inverse.mean()
+    slope = float((spread * (values - values.mean())).sum() / (spread**2).sum())
+    return float(values.mean() - slope * inverse.mean()), slope
+
+
+def frechet_distance_infinity(
+    a: torch.Tensor, b: torch.Tensor, points: int = 5, seed: int = 0
+) -> tuple[float, float]:
+    """FD∞ (Chong & Forsyth 2020): the FD that infinitely many samples would give.
+
+    FD is biased upwards by about ``k/n`` for n scored samples, with k depending on
+    the generator, so FDs at different n do not compare. FD∞ measures
+    ``FD(n_i)`` for ``points`` sizes evenly spaced from ``N / points`` to ``N``, each
+    on a random subset of ``a`` drawn without replacement (seeded), always against the
+    whole of ``b`` (the paper keeps the reference statistics fixed), and extrapolates
+    the line ``FD(n) = FD∞ + k/n`` (:func:`extrapolate_to_infinity`) to ``1/n = 0``.
+
+    Args:
+        a: (N, F) features of the scored set; its smallest subset needs 2 samples.
+        b: (M, F) reference features, M >= 2.
+        points: how many sizes to fit through, >= 2.
+        seed: seeds the subsets.
+
+    Returns:
+        (FD∞, k): the intercept and the slope of the line in 1/n.
+    """
+    if not isinstance(points, int) or points < 2:
+        raise GankitError(f"frechet_distance_infinity needs points >= 2; got {points!r}")
+    a, b = _feature_pair(
+        a, b, "frechet_distance_infinity", 2 * points, 2,
+        f" in the scored set for {points} sizes of 2 or more",
+    )  # fmt: skip
+    sizes = np.unique(np.linspace(len(a) / points, len(a), points).round().astype(int))
+    generator = torch.Generator().manual_seed(seed)
+    distances = [
+        frechet_distance(a[torch.randperm(len(a), generator=generator)[:size]], b) for size in sizes
+    ]
+    return extrapolate_to_infinity(sizes, distances)
 
 
 def kernel_inception_distance(
