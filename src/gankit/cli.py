@@ -163,9 +163,7 @@ def info(run: Run, runs_dir: RunsDir = Path("runs")) -> None:
 def eval_(
     run: Run,
     metrics: str | None = opt(None, api.metrics_help()),  # the registered metrics
-    n: int | None = opt(
-        None, "Samples to score (at most 50,000); --n-samples under torchrun.", "--n", "--n-samples"
-    ),
+    n: int | None = opt(None, "Samples to score (at most 50,000).", "--n", "--n-samples"),
     features: str = opt("evaluator", "evaluator or inception."),
     split: str = opt("test", "Reference split: test or train."),
     seed: int = opt(0, "Seed of the samples and subsets."),
