@@ -41,6 +41,7 @@ FAMILY_MODULES = (
     "gankit.models.pix2pix",
     "gankit.models.ssgan",
     "gankit.models.aae",
+    "gankit.models.change_cat",
 )
 
 

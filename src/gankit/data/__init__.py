@@ -36,6 +36,7 @@ DATASETS: dict[str, str] = {
     "devils-dictionary": "gankit.data.text:devils_dictionary",
     "edges2digits": "gankit.data.paired:edges2digits",
     "edges2fashion": "gankit.data.paired:edges2fashion",
+    "digits-change-mixed": "gankit.data.change_mixed:digits_change_mixed",
 }
 
 #: Sources whose name is ``prefix:ARGUMENT``; the argument is passed as ``path``.

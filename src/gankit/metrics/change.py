@@ -27,6 +27,9 @@ On up to ``n`` held-out earlier items x with codes ``c ~ U(0, 1)`` (seeded):
   ``CALIBRATION_STEPS`` + 1 values in [0, 1] whose output is nearest (L1) to the real
   later item; the mean ``|ĉ − m|``, and Spearman(ĉ, m): does c = 0.5 mean half of the
   real change?
+- ``operator_accuracy`` and ``operator_individual_error``, on data whose later items
+  were made by one of several hidden operators: does a categorical code find the
+  operator (:mod:`gankit.metrics.change_codes`)?
 - ``identity``: ``mean |G(x, 0) − x|`` per value;
 - ``code_error``: Q's mean absolute error reading c back (``Model.family_scores``).
 
@@ -56,6 +59,7 @@ from scipy.stats import spearmanr
 from gankit.data import DataBundle
 from gankit.data.base import take
 from gankit.errors import GankitError
+from gankit.metrics.change_codes import operator_scores
 from gankit.metrics.evaluate import EvalOptions, EvalReport
 from gankit.metrics.frechet import frechet_distance
 from gankit.models.base import ScoreContext
@@ -178,6 +182,12 @@ def change_scores(
         floor["control"] = rank_correlation(later.extra["magnitude"][split], real_change)
         scores.update(individual_scores(model, source[:n], later.held_out.tensors[0][:n],
                                         later.extra["magnitude"][split][:n], net))  # fmt: skip
+        if "operator_index" in later.extra:  # several hidden operators: which one?
+            scores.update(operator_scores(model, source[:n], later.held_out.tensors[0][:n],
+                                          later.extra["operator_index"][split][:n],
+                                          later.extra["magnitude"][split][:n],
+                                          len(later.extra["operators"]), net))  # fmt: skip
+            floor["operator_accuracy"] = 1.0
     else:
         notes.append(
             "individual scores: missing (the data has no hidden pairs: no earlier item's own "

@@ -103,6 +103,9 @@ TASK_DIRECTIONS: tuple[tuple[str, str | None], ...] = (
     ("recon_mse", LOWER),
     ("bits_per_*", LOWER),
     ("perplexity", LOWER),
+    # the change family with a categorical code, on mixed operators
+    ("operator_individual_error", LOWER),
+    ("kind_error", LOWER),
 )
 ARROWS = {LOWER: "↓", HIGHER: "↑"}
 

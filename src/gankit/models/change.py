@@ -72,10 +72,16 @@ from gankit.registry import register_model
 # --------------------------------------------------------------------------- networks
 class ChangeGenerator(nn.Module):
     """``G(x, c) = x + Δ(x, c)``, or ``x + c·Δ(x, c)`` when ``code_scaled``: (N, ...) items
-    and (N,) codes -> (N, ...) items."""
+    and (N,) codes -> (N, ...) items. ``codes``: the inputs Δ takes beside x (a
+    subclass with more codes than c feeds its own)."""
 
     def __init__(
-        self, data_shape: tuple[int, ...], width: int, n_layers: int, code_scaled: bool = False
+        self,
+        data_shape: tuple[int, ...],
+        width: int,
+        n_layers: int,
+        code_scaled: bool = False,
+        codes: int = 1,
     ) -> None:
         super().__init__()
         self.code_scaled = code_scaled
@@ -83,13 +89,13 @@ class ChangeGenerator(nn.Module):
         if self.images:
             channels = data_shape[0]
             layers: list[nn.Module] = []
-            widths = [channels + 1] + [width] * n_layers
+            widths = [channels + codes] + [width] * n_layers
             for w_in, w_out in itertools.pairwise(widths):
                 layers += [nn.Conv2d(w_in, w_out, 3, padding=1), nn.LeakyReLU(0.2)]
             layers.append(nn.Conv2d(widths[-1], channels, 3, padding=1))
             self.delta = nn.Sequential(*layers)
         else:
-            self.delta = mlp(data_shape[0] + 1, width, n_layers, data_shape[0], leaky_slope=0.2)
+            self.delta = mlp(data_shape[0] + codes, width, n_layers, data_shape[0], leaky_slope=0.2)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         code = c.view(-1, *[1] * (x.dim() - 1))
