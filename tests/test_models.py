@@ -210,6 +210,7 @@ def test_gan_builds_the_weights_it_always_built(name, shape, kwargs, layout, wei
 #: Families built for images only: no point-data variant to test.
 IMAGES_ONLY = {
     "dcgan", "sngan", "r3gan", "adaptseg", "adaptseg_single", "pixel_da", "pixel_dann", "pixel_gan",
+    "r3gan_cond",
 }  # fmt: skip
 
 

@@ -19,6 +19,16 @@ label embedding concatenated to z. The discriminators differ in how they use y.
   images only, ``L_C = E[-log C(c = y | x)]``, while G keeps its term.
 
 Any adversarial loss pair of :mod:`gankit.losses` fits in ``L_S``.
+
+- Conditional R3GAN (``r3gan_cond``; Huang et al. 2024, whose conditional CIFAR-10 D is
+  a projection D): R3GAN's networks (``arch="r3gan"``: no normalisation, grouped inverted
+  bottlenecks, fix-up initialisation, bilinear resampling) with the label joined to z in
+  G and projected in D, trained with the relativistic pairing loss and both zero-centred
+  penalties. With ``D(x, y) = ψ(φ(x)) + e_yᵀ φ(x)`` and ``f = softplus``, each real
+  pair (x, y) matched with one generated pair (G(z, y'), y'):
+  ``L_D = E[f(D(G(z, y'), y') - D(x, y))] + γ/2 E[||∇_x D(x, y)||^2]
+  + γ/2 E[||∇_x̃ D(x̃, y')||^2 at x̃ = G(z, y')]`` and
+  ``L_G = E[f(D(x, y) - D(G(z, y'), y'))]``.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.losses import ADVERSARIAL_LOSSES, LossName, lazy_r1
+from gankit.losses import ADVERSARIAL_LOSSES, PairedLossName, lazy_r1, lazy_r2
 from gankit.models.base import (
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -44,9 +54,9 @@ from gankit.models.base import (
     check_weights,
 )
 from gankit.nn import (
-    Arch,
     Norm,
     apply_spectral_norm,
+    critic_net,
     diff_augment,
     feature_trunk,
     frozen,
@@ -56,6 +66,14 @@ from gankit.nn import (
 )
 from gankit.registry import register_model
 
+#: The conditional family's networks: DCGAN's (conv), MLPs (points) or R3GAN's.
+ConditionalArch = Literal["auto", "mlp", "conv", "r3gan"]
+# The bounds of gankit.models.gan, which the copy of its R3GAN check below reads.
+#: R3GAN's CIFAR-10 network is 768 wide in every stage; room for a third more.
+MAX_R3GAN_CHANNELS = 1024
+#: R3GAN's CIFAR-10 network has 2 blocks per stage; 8 is four times as deep.
+MAX_R3GAN_BLOCKS = 8
+
 
 class ConditionalGAN(Model):
     """G(z, y) and a discriminator that uses the label y by concatenation, projection,
@@ -64,10 +82,15 @@ class ConditionalGAN(Model):
     Args:
         data_shape: (C, H, W) images or (D,) points; set from the data.
         num_classes: the number of labels K; set from the data, which must be labelled.
-        arch: ``conv``, ``mlp`` or ``auto`` (conv for images).
+        arch: ``conv``, ``mlp``, ``r3gan`` (R3GAN's G and D, see
+            :class:`~gankit.nn.R3Generator`; the label embedding joins z at G's input and
+            D's trunk is R3GAN's up to its basis, so ``φ(x)`` has ``d_channels``
+            features; no norm, so ``g_norm`` and ``d_norm`` must be ``none``), or
+            ``auto`` (conv for images).
         latent_dim: size of the noise z.
         embed_dim: size of G's label embedding, concatenated to z.
-        loss: the adversarial loss pair (see :mod:`gankit.models.gan`).
+        loss: the adversarial loss pair (see :mod:`gankit.models.gan`); ``rpgan``
+            pairs each real (x, y) with one generated (G(z, y'), y'), in G's step too.
         d_conditioning: how D sees y: ``projection``, ``concat`` (one-hot input
             channels or features), or ``none`` (ACGAN: D sees y only through its
             auxiliary classifier's loss).
@@ -83,6 +106,10 @@ class ConditionalGAN(Model):
             applied on one step in ``r1_interval`` (see :mod:`gankit.models.gan`).
         diffaugment: DiffAugment's policies for the images D judges, real and
             generated, in both losses (see :mod:`gankit.models.gan`); images only.
+        r2_gamma: γ of R2, ``γ/2 E[||∇ D(G(z, y), y)||^2]`` on the generated pairs D
+            judges, lazy as R1 (on the same D steps); 0 disables it.
+        blocks_per_stage, group_width: R3GAN's blocks per resolution and channels per
+            group of its grouped 3x3 convolutions (``arch="r3gan"`` only).
     """
 
     task = "sample"
@@ -96,10 +123,10 @@ class ConditionalGAN(Model):
         data_shape: tuple[int, ...],
         num_classes: int | None = None,
         *,
-        arch: Arch = "auto",
+        arch: ConditionalArch = "auto",
         latent_dim: int = 64,
         embed_dim: int = 16,
-        loss: LossName = "non_saturating",
+        loss: PairedLossName = "non_saturating",
         d_conditioning: Literal["projection", "concat", "none"] = "projection",
         aux_weight: float = 0.0,
         aux_on_fake: bool = True,
@@ -118,6 +145,9 @@ class ConditionalGAN(Model):
         r1_gamma: float = 0.0,
         r1_interval: int = 1,
         diffaugment: str = "",
+        r2_gamma: float = 0.0,
+        blocks_per_stage: int = 2,
+        group_width: int = 16,
     ) -> None:
         super().__init__(data_shape, num_classes)
         if not num_classes or num_classes < 2:
@@ -133,16 +163,21 @@ class ConditionalGAN(Model):
             )
         check_weights(aux_weight=aux_weight)
         check_sizes(MAX_WIDTH, latent_dim=latent_dim, embed_dim=embed_dim, hidden_dim=hidden_dim)
-        check_sizes(MAX_CHANNELS, g_channels=g_channels, d_channels=d_channels)
+        max_channels = MAX_R3GAN_CHANNELS if arch == "r3gan" else MAX_CHANNELS
+        check_sizes(max_channels, g_channels=g_channels, d_channels=d_channels)
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_optimizer(betas, lr_g=lr_g, lr_d=lr_d)
         check_leaky_slope(leaky_slope)
         self.augmentations = check_d_regularisers(
             self.data_shape, d_norm, r1_gamma, r1_interval, diffaugment
         )
-        self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
+        check_weights(r2_gamma=r2_gamma)
+        self.r1_gamma, self.r1_interval, self.r2_gamma = r1_gamma, r1_interval, r2_gamma
         self.last_r1: float | None = None
+        self.last_r2: float | None = None
         self.arch = resolve_arch(arch, self.data_shape)
+        if self.arch == "r3gan":
+            self._check_r3gan(g_channels, d_channels, blocks_per_stage, group_width, g_norm, d_norm)
         self.latent_dim = latent_dim
         self.adversarial = ADVERSARIAL_LOSSES[loss]
         self.d_conditioning = d_conditioning
@@ -161,26 +196,61 @@ class ConditionalGAN(Model):
             n_layers=n_layers,
             kernel_size=kernel_size,
             norm=g_norm,
-            output="tanh" if is_image else "none",
+            output="tanh" if self.arch != "mlp" else "none",
+            blocks_per_stage=blocks_per_stage,
+            group_width=group_width,
         )
         self.G = _LabelledGenerator(nn.Embedding(num_classes, embed_dim), body)
 
-        trunk = feature_trunk(
-            self.data_shape,
-            arch=self.arch,
-            extra_channels=num_classes if d_conditioning == "concat" else 0,
-            width=d_channels,
-            hidden_dim=hidden_dim,
-            n_layers=n_layers,
-            kernel_size=kernel_size,
-            norm=d_norm,
-            leaky_slope=leaky_slope,
-        )
-        self.D = _LabelledCritic(trunk, num_classes, d_conditioning, aux_weight > 0)
-        if is_image:
+        extra_channels = num_classes if d_conditioning == "concat" else 0
+        if self.arch == "r3gan":
+            # φ is R3GAN's D without its head: (N, C + extra, R, R) -> (N, d_channels).
+            shape = (self.data_shape[0] + extra_channels, *self.data_shape[1:])
+            critic = critic_net(
+                shape,
+                arch="r3gan",
+                width=d_channels,
+                blocks_per_stage=blocks_per_stage,
+                group_width=group_width,
+            )
+            trunk, features = critic.blocks, d_channels
+        else:
+            trunk = feature_trunk(
+                self.data_shape,
+                arch=self.arch,
+                extra_channels=extra_channels,
+                width=d_channels,
+                hidden_dim=hidden_dim,
+                n_layers=n_layers,
+                kernel_size=kernel_size,
+                norm=d_norm,
+                leaky_slope=leaky_slope,
+            )
+            features = trunk.out_features
+        self.D = _LabelledCritic(trunk, features, num_classes, d_conditioning, aux_weight > 0)
+        if self.arch == "r3gan":
+            self.D.scale_heads_to_unit_variance()
+        elif is_image:
             init_dcgan_weights(self)
         if spectral_norm:
             apply_spectral_norm(self.D)
+
+    # Copied from gankit.models.gan.GAN._check_r3gan
+    @staticmethod
+    def _check_r3gan(g_channels, d_channels, blocks_per_stage, group_width, g_norm, d_norm):
+        check_sizes(MAX_R3GAN_BLOCKS, blocks_per_stage=blocks_per_stage)
+        check_sizes(MAX_R3GAN_CHANNELS, group_width=group_width)
+        for name, width in (("g_channels", g_channels), ("d_channels", d_channels)):
+            if (2 * width) % group_width:
+                raise GankitError(
+                    f"model: arch 'r3gan' needs 2 * {name} ({2 * width}) to be a multiple "
+                    f"of group_width ({group_width})"
+                )
+        if g_norm != "none" or d_norm != "none":
+            raise GankitError(
+                f"model: arch 'r3gan' has no normalisation layers; set g_norm and d_norm "
+                f"to 'none' (got '{g_norm}' and '{d_norm}')"
+            )
 
     # ------------------------------------------------------------------ networks
     def discriminate(
@@ -225,6 +295,14 @@ class ConditionalGAN(Model):
             loss_d = loss_d + term
         if self.last_r1 is not None:  # every step logs R1, lazy or not: its latest value
             stats["r1"] = self.last_r1
+        r2 = lazy_r2(
+            lambda x: self.judge(x, y_fake)[0], fake.detach(), self.r2_gamma, self.r1_interval, step
+        )
+        if r2 is not None:
+            term, self.last_r2 = r2
+            loss_d = loss_d + term
+        if self.last_r2 is not None:
+            stats["r2"] = self.last_r2
         if c_real is not None:
             aux_d = F.cross_entropy(c_real, y_real)
             if self.aux_on_fake:
@@ -241,7 +319,10 @@ class ConditionalGAN(Model):
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D):
             d_fake, c_fake = self.judge(fake, y_fake)
-            loss_g = self.adversarial.g(d_fake)
+            if self.adversarial.relativistic:  # each fake against its paired real
+                loss_g = self.adversarial.g(d_fake, self.judge(real, y_real)[0])
+            else:
+                loss_g = self.adversarial.g(d_fake)
             if c_fake is not None:
                 aux_g = F.cross_entropy(c_fake, y_fake)
                 loss_g = loss_g + self.aux_weight * aux_g
@@ -294,9 +375,10 @@ class ConditionalGAN(Model):
 class _LabelledCritic(nn.Module):
     """D(x, y): a feature trunk φ, a source output ψ, and the label's way in."""
 
-    def __init__(self, trunk: nn.Module, num_classes: int, conditioning: str, aux: bool) -> None:
+    def __init__(
+        self, trunk: nn.Module, features: int, num_classes: int, conditioning: str, aux: bool
+    ) -> None:
         super().__init__()
-        features = trunk.out_features
         self.num_classes, self.conditioning = num_classes, conditioning
         self.trunk, self.source = trunk, nn.Linear(features, 1)
         self.projection = (
@@ -316,6 +398,18 @@ class _LabelledCritic(nn.Module):
             source = source + (self.projection(y) * features).sum(dim=1, keepdim=True)
         classes = self.classes(features) if self.classes is not None else None
         return source, classes
+
+    @torch.no_grad()
+    def scale_heads_to_unit_variance(self) -> None:
+        """ψ, e_y and the class head drawn from N(0, 1 / F) for F features (biases 0):
+        with unit-variance features each output starts with unit variance, as R3GAN's
+        fix-up start keeps every layer's (an N(0, 1) e_y would give e_yᵀ φ a variance
+        of F)."""
+        for head in (self.source, self.projection, self.classes):
+            if head is not None:
+                nn.init.normal_(head.weight, 0.0, head.weight.shape[1] ** -0.5)
+                if getattr(head, "bias", None) is not None:
+                    nn.init.zeros_(head.bias)
 
 
 class _LabelledGenerator(nn.Module):
@@ -342,4 +436,17 @@ register_model(
     "ACGAN: G(z, y); D with an auxiliary classifier that G must convince (Odena 2017)",
     d_conditioning="none",
     aux_weight=1.0,
+)
+register_model(
+    "r3gan_cond",
+    ConditionalGAN,
+    "conditional R3GAN: G(z, y), projection D(x, y) on R3GAN's networks, RpGAN + R1 + R2",
+    arch="r3gan",
+    loss="rpgan",
+    d_conditioning="projection",
+    g_norm="none",
+    d_norm="none",
+    r1_gamma=0.05,
+    r2_gamma=0.05,
+    betas=(0.0, 0.9),
 )
