@@ -102,7 +102,7 @@ def test_traverse_one_picture_per_continuous_code(runs, tmp_path):
     with pytest.raises(
         GankitError,
         match="classes does not apply .*valid for it: grid, interp, "
-        "traverse; models that draw classes: acgan, cgan$",
+        "traverse; models that draw classes: acgan, cgan, r3gan_cond$",
     ):
         explore(runs["infogan"], "classes", ExploreOptions(), tmp_path)
 
@@ -115,7 +115,7 @@ def test_manifold_plane_and_reconstructions(runs, tmp_path):
     with pytest.raises(GankitError, match="needs latent_dim 2, this VAE has 4; use --view recon"):
         explore(runs["vae4"], "manifold", ExploreOptions(view="plane"), tmp_path)
     # the autoencoders of gankit.models.aae draw it too
-    drawn_by = "aae, aae_mixture, aae_plain, vae"
+    drawn_by = "aae, aae_labels, aae_mixture, aae_plain, vae"
     with pytest.raises(GankitError, match=f"manifold does not apply .* draw manifold: {drawn_by}$"):
         explore(runs["dcgan"], "manifold", ExploreOptions(), tmp_path)
 
