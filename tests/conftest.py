@@ -127,6 +127,15 @@ def write_mnist_like(directory: Path, n_train: int = 5, n_test: int = 3, gz: boo
     return arrays
 
 
+#: Small sizes of the R3GAN networks, unconditional and conditional.
+TINY_R3 = {
+    "g_channels": 8,
+    "d_channels": 8,
+    "latent_dim": 8,
+    "blocks_per_stage": 1,
+    "group_width": 4,
+}
+
 #: Small sizes for every model family; each model takes the ones its constructor has.
 TINY = {
     "latent_dim": 4,

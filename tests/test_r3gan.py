@@ -8,18 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import cli, one_line_error
+from conftest import TINY_R3, cli, one_line_error
 from gankit import create_model
 from gankit.errors import GankitError
 from gankit.nn import NORM_TYPES, BilinearResample, R3Block, R3Discriminator, R3Generator
 
-TINY_R3 = {
-    "g_channels": 8,
-    "d_channels": 8,
-    "latent_dim": 8,
-    "blocks_per_stage": 1,
-    "group_width": 4,
-}
 SMALL_DCGAN = {"data_shape": (1, 8, 8), "g_channels": 4, "d_channels": 4}
 
 

@@ -10,18 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import cli, one_line_error
+from conftest import TINY_R3, cli, one_line_error
 from gankit import create_model
 from gankit.data import load_dataset
 from gankit.nn import NORM_TYPES, R3Block, torch_threads
-
-TINY_R3 = {
-    "g_channels": 8,
-    "d_channels": 8,
-    "latent_dim": 8,
-    "blocks_per_stage": 1,
-    "group_width": 4,
-}
 
 
 def test_conditional_r3gan_builds_r3gan_networks_and_steps_with_r1_and_r2():
