@@ -158,6 +158,41 @@ def test_a_code_scaled_generator_changes_nothing_at_zero():
     assert not torch.equal(model.change(x, 0.5), x)
 
 
+def test_a_global_path_lets_every_pixel_hear_the_whole_item():
+    """Without it, G's 3x3 stack of two layers sees 7x7 pixels: a far corner's ink cannot
+    move the opposite corner; with ``global_path`` it can (the item's mean reaches all)."""
+    x = torch.rand(1, 1, 16, 16) * 2 - 1
+    far = x.clone()
+    far[..., -1, -1] += 1.0  # the bottom-right corner, beyond any 7x7 field of (0, 0)
+    for global_path, moves in ((False, False), (True, True)):
+        torch.manual_seed(0)
+        model = create_model("change", data_shape=(1, 16, 16), width=8, n_layers=2,
+                             global_path=global_path)  # fmt: skip
+        corner = model.change(x, 0.5)[..., 0, 0], model.change(far, 0.5)[..., 0, 0]
+        assert (not torch.equal(*corner)) is moves, global_path
+
+
+def test_a_warping_generator_starts_as_the_identity_and_learns_a_turn():
+    """``warp``: an untrained G is the identity at every c (θ starts at I, Δ at 0); one
+    step moves it; with ``code_scaled`` (θ_c and c·Δ) c = 0 stays the identity after it."""
+    model = create_model("change", data_shape=(1, 8, 8), width=8, n_layers=1, warp=True,
+                         code_scaled=True)  # fmt: skip
+    model.optimizers = model.configure_optimizers()
+    x = torch.rand(6, 1, 8, 8) * 2 - 1
+    assert torch.allclose(model.change(x, 0.7), x, atol=1e-5)
+    model.train_step({"x": x, "x_b": torch.rand(6, 1, 8, 8) * 2 - 1}, 0)
+    assert not torch.allclose(model.change(x, 0.7), x, atol=1e-4)
+    assert torch.allclose(model.change(x, 0.0), x, atol=1e-5)
+
+
+def test_image_only_generator_options_are_refused_on_series():
+    for option in ("global_path", "warp"):
+        with pytest.raises(GankitError, match=f"{option} is for .C, H, W. images.*=false"):
+            create_model("change", data_shape=(16,), **{option: True})
+    with pytest.raises(GankitError, match="transport_weight"):
+        create_model("change", data_shape=(16,), transport_weight=-0.5)
+
+
 def series_config(steps: int, model: str = "change", **train) -> dict:
     return {
         "name": "series",

@@ -65,15 +65,43 @@ from gankit.models.base import (
     check_weights,
     two_domains,
 )
-from gankit.nn import ConvEncoder, eval_mode, frozen, mlp
+from gankit.nn import (
+    IDENTITY_THETA,
+    ConvEncoder,
+    SpatialTransformer,
+    eval_mode,
+    frozen,
+    mlp,
+    resample,
+)
 from gankit.registry import register_model
 
 
 # --------------------------------------------------------------------------- networks
+class GlobalMix(nn.Module):
+    """(N, C, H, W) features plus a learned map of their spatial mean, the same at every
+    pixel: ``h + W·mean_{ij} h``. A stack of 3x3 convolutions sees a few pixels; with this
+    each pixel also hears the whole item (its ink, say), which sets some changes."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.mix = nn.Linear(width, width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.mix(h.mean(dim=(2, 3)))[:, :, None, None]
+
+
 class ChangeGenerator(nn.Module):
     """``G(x, c) = x + Δ(x, c)``, or ``x + c·Δ(x, c)`` when ``code_scaled``: (N, ...) items
     and (N,) codes -> (N, ...) items. ``codes``: the inputs Δ takes beside x (a
-    subclass with more codes than c feeds its own)."""
+    subclass with more codes than c feeds its own through :meth:`changed`).
+
+    Images only: ``global_path`` adds a :class:`GlobalMix` after Δ's first layer;
+    ``warp`` first resamples x through an affine map, ``G(x, c) = T_{θ_c}(x) + Δ``, with
+    ``θ_c = I + c·(θ(x, codes) − I)`` from a spatial transformer's localisation network
+    (:class:`gankit.nn.SpatialTransformer`) and Δ's last layer starting at zero: G
+    starts as the identity, and the warp does nothing at c = 0 (nor Δ, with
+    ``code_scaled``)."""
 
     def __init__(
         self,
@@ -82,28 +110,47 @@ class ChangeGenerator(nn.Module):
         n_layers: int,
         code_scaled: bool = False,
         codes: int = 1,
+        global_path: bool = False,
+        warp: bool = False,
     ) -> None:
         super().__init__()
         self.code_scaled = code_scaled
         self.images = len(data_shape) == 3
+        self.warp = None
         if self.images:
             channels = data_shape[0]
             layers: list[nn.Module] = []
             widths = [channels + codes] + [width] * n_layers
             for w_in, w_out in itertools.pairwise(widths):
                 layers += [nn.Conv2d(w_in, w_out, 3, padding=1), nn.LeakyReLU(0.2)]
+            if global_path and n_layers:
+                layers.insert(2, GlobalMix(width))
             layers.append(nn.Conv2d(widths[-1], channels, 3, padding=1))
             self.delta = nn.Sequential(*layers)
+            if warp:
+                self.warp = SpatialTransformer(channels + codes)
+                nn.init.zeros_(layers[-1].weight)
+                nn.init.zeros_(layers[-1].bias)
         else:
             self.delta = mlp(data_shape[0] + codes, width, n_layers, data_shape[0], leaky_slope=0.2)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        code = c.view(-1, *[1] * (x.dim() - 1))
+        return self.changed(x, c, c.view(-1, 1))
+
+    def changed(self, x: torch.Tensor, c: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """G on (N, ...) items, their (N,) amounts c and Δ's (N, codes) inputs."""
+        scale = c.view(-1, *[1] * (x.dim() - 1))
         if self.images:
-            delta = self.delta(torch.cat([x, code.expand(-1, 1, *x.shape[2:])], dim=1))
+            inputs = torch.cat([x, codes[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
         else:
-            delta = self.delta(torch.cat([x, code], dim=1))
-        return x + code * delta if self.code_scaled else x + delta
+            inputs = torch.cat([x, codes], dim=1)
+        start = x
+        if self.warp is not None:
+            identity = x.new_tensor(IDENTITY_THETA).view(1, 2, 3)
+            theta = identity + scale.view(-1, 1, 1) * (self.warp.transform(inputs) - identity)
+            start = resample(x, theta)
+        delta = self.delta(inputs)
+        return start + scale * delta if self.code_scaled else start + delta
 
 
 def critic(
@@ -174,6 +221,13 @@ class ChangeGAN(Model):
             ``periods`` (earlier against later, real items only) or ``three`` (earlier,
             later or G's); see the module docstring.
         code_scaled: ``G(x, c) = x + c·Δ(x, c)`` instead of ``x + Δ(x, c)``.
+        transport_weight: λ_T, weight of the least-change term ``E_{x,c} d(x, c)``: among
+            the maps that make G's outputs pass for later items, prefer the one that
+            moves each item least (see the module docstring).
+        global_path: images only: every pixel of Δ also hears the item's mean features
+            (:class:`GlobalMix`).
+        warp: images only: G first resamples x through an affine map that grows with c
+            (a spatial transformer), then adds Δ: for geometric changes such as a turn.
     """
 
     task = "change"
@@ -193,6 +247,9 @@ class ChangeGAN(Model):
         betas: tuple[float, float] = (0.5, 0.999),
         discriminator: str = "later",
         code_scaled: bool = False,
+        transport_weight: float = 0.0,
+        global_path: bool = False,
+        warp: bool = False,
     ) -> None:
         super().__init__(data_shape, num_classes)
         if discriminator not in DISCRIMINATORS:
@@ -208,14 +265,24 @@ class ChangeGAN(Model):
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_weights(
             info_weight=info_weight, identity_weight=identity_weight,
-            monotone_weight=monotone_weight,
+            monotone_weight=monotone_weight, transport_weight=transport_weight,
         )  # fmt: skip
         check_optimizer(betas, lr=lr)
+        for option, value in (("global_path", global_path), ("warp", warp)):
+            if value and len(self.data_shape) != 3:
+                raise GankitError(
+                    f"model: {option} is for (C, H, W) images; series items of shape "
+                    f"{self.data_shape} go through an MLP that already sees every value: "
+                    f"set model.{option}=false"
+                )
         self.info_weight, self.identity_weight = info_weight, identity_weight
         self.monotone_weight, self.lr, self.betas = monotone_weight, lr, tuple(betas)
+        self.transport_weight = transport_weight
         self.discriminator, self.code_scaled = discriminator, code_scaled
         d_outputs, self.d_loss, self.g_adversarial_loss = DISCRIMINATORS[discriminator]
-        self.G = ChangeGenerator(self.data_shape, width, n_layers, code_scaled)
+        self.generator_options = {"code_scaled": code_scaled, "global_path": global_path,
+                                  "warp": warp}  # fmt: skip
+        self.G = ChangeGenerator(self.data_shape, width, n_layers, **self.generator_options)
         self.D = critic(self.data_shape, 1, width, n_layers, d_outputs)
         self.Q = critic(self.data_shape, 2, width, n_layers)
 
@@ -234,10 +301,28 @@ class ChangeGAN(Model):
         """Q's reading of c from (N, ...) earlier items and their changed versions: (N,)."""
         return self.Q(torch.cat([x, changed], dim=1)).squeeze(1)
 
+    # ------------------------------------------------------------------ the codes (hooks)
+    def draw_codes(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A batch's codes: here ``c ~ U(0, 1)`` (N,); a family with more codes adds its own."""
+        return {"c": torch.rand(len(x), device=x.device)}
+
+    def generate(self, x: torch.Tensor, codes: dict, c: torch.Tensor | None = None):
+        """G on x with the batch's ``codes``, and ``c`` in place of ``codes["c"]`` if given."""
+        return self.G(x, codes["c"] if c is None else c)
+
+    def info_losses(self, x: torch.Tensor, changed: torch.Tensor, codes: dict) -> dict:
+        """Q's losses on the pair (x, G(x, codes)), by name, unweighted: here the squared
+        error of its reading of c."""
+        return {"info": F.mse_loss(self.read_amount(x, changed), codes["c"])}
+
+    def info_weights(self) -> dict[str, float]:
+        """G's weight on each of :meth:`info_losses`, by name."""
+        return {"info": self.info_weight}
+
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         x, later = batch["x"], batch["x_b"]
-        c = torch.rand(len(x), device=x.device)
-        fake = self.G(x, c)
+        codes = self.draw_codes(x)
+        fake = self.generate(x, codes)
 
         # ---- D: what it judges is the variant's (real later items against G(x, c) by default)
         opt_d = self.optimizers["D"]
@@ -246,41 +331,44 @@ class ChangeGAN(Model):
         self.backward(loss_d)
         self.step(opt_d)
 
-        # ---- Q: read c back from (x, G(x, c)); detached, so Q learns in every variant
+        # ---- Q: read the codes back from (x, G(x, c)); detached, so Q learns in every variant
         opt_q = self.optimizers["Q"]
         opt_q.zero_grad(set_to_none=True)
-        loss_q = F.mse_loss(self.read_amount(x, fake.detach()), c)
-        self.backward(loss_q)
+        q_losses = self.info_losses(x, fake.detach(), codes)
+        self.backward(sum(q_losses.values()))
         self.step(opt_q)
 
-        # ---- G: fool D, let Q read c, change nothing at c = 0, more at a larger c
+        # ---- G: fool D, let Q read the codes, change nothing at c = 0, more at a larger c,
+        # and (λ_T) no more than it must
         opt_g = self.optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with frozen(self.D), frozen(self.Q):  # gradients pass through D and Q to G only
-            loss_gan = self.g_adversarial_loss(self.D(fake))
-            loss_info = F.mse_loss(self.read_amount(x, fake), c)
-        loss_identity = (self.G(x, torch.zeros_like(c)) - x).abs().mean()
+            loss_g = loss_gan = self.g_adversarial_loss(self.D(fake))
+            terms = self.info_losses(x, fake, codes)
+        for name, weight in self.info_weights().items():
+            loss_g = loss_g + weight * terms[name]
+        c = codes["c"]
+        loss_identity = (self.generate(x, codes, torch.zeros_like(c)) - x).abs().mean()
         # a second code for each x: the change must grow from the smaller to the larger
         other = torch.rand(len(x), device=x.device)
         change = (fake - x).abs().flatten(1).mean(dim=1)
-        other_change = (self.G(x, other) - x).abs().flatten(1).mean(dim=1)
+        other_change = (self.generate(x, codes, other) - x).abs().flatten(1).mean(dim=1)
         sign = torch.sign(c - other)  # +1 where c is the larger code
         loss_monotone = F.relu(sign * (other_change - change)).mean()
-        loss_g = (
-            loss_gan
-            + self.info_weight * loss_info
-            + self.identity_weight * loss_identity
-            + self.monotone_weight * loss_monotone
-        )
+        loss_g = loss_g + self.identity_weight * loss_identity
+        loss_g = loss_g + self.monotone_weight * loss_monotone
+        if self.transport_weight:
+            loss_g = loss_g + self.transport_weight * change.mean()
         self.backward(loss_g)
         self.step(opt_g)
         return {
             "loss_d": loss_d.item(),
             "loss_g": loss_g.item(),
             "loss_gan": loss_gan.item(),
-            "info": loss_q.item(),
+            **{name: loss.item() for name, loss in q_losses.items()},
             "identity": loss_identity.item(),
             "monotone": loss_monotone.item(),
+            "transport": change.mean().item(),
         }
 
     # ------------------------------------------------------------------ the task "change"

@@ -38,7 +38,7 @@ from torch import nn
 
 from gankit.models.base import MAX_DEPTH, ScoreContext, check_sizes, check_weights
 from gankit.models.change import ChangeGAN, ChangeGenerator, critic
-from gankit.nn import eval_mode, frozen
+from gankit.nn import eval_mode
 from gankit.registry import register_model
 
 #: The kind that ``change(x, c)`` applies, where no k is chosen.
@@ -50,14 +50,9 @@ class KindChangeGenerator(ChangeGenerator):
     (N, ...) items, (N,) codes and (N,) kinds (None: :data:`DEFAULT_KIND`) -> (N, ...)."""
 
     def __init__(
-        self,
-        data_shape: tuple[int, ...],
-        n_kinds: int,
-        width: int,
-        n_layers: int,
-        code_scaled: bool = False,
+        self, data_shape: tuple[int, ...], n_kinds: int, width: int, n_layers: int, **options
     ) -> None:
-        super().__init__(data_shape, width, n_layers, code_scaled, codes=n_kinds + 1)
+        super().__init__(data_shape, width, n_layers, codes=n_kinds + 1, **options)
         self.n_kinds = n_kinds
 
     def forward(
@@ -66,12 +61,7 @@ class KindChangeGenerator(ChangeGenerator):
         if kind is None:
             kind = torch.full((len(x),), DEFAULT_KIND, dtype=torch.long, device=x.device)
         codes = torch.cat([F.one_hot(kind, self.n_kinds).to(x.dtype), c.view(-1, 1)], dim=1)
-        if self.images:
-            inputs = torch.cat([x, codes[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
-        else:
-            inputs = torch.cat([x, codes], dim=1)
-        scale = c.view(-1, *[1] * (x.dim() - 1)) if self.code_scaled else 1.0
-        return x + scale * self.delta(inputs)
+        return self.changed(x, c, codes)
 
 
 class ChangeCat(ChangeGAN):
@@ -104,7 +94,9 @@ class ChangeCat(ChangeGAN):
         check_sizes(MAX_DEPTH, n_layers=n_layers)
         check_weights(kind_weight=kind_weight)
         self.n_kinds, self.kind_weight = n_kinds, kind_weight
-        self.G = KindChangeGenerator(self.data_shape, n_kinds, width, n_layers, code_scaled)
+        self.G = KindChangeGenerator(
+            self.data_shape, n_kinds, width, n_layers, **self.generator_options
+        )
         self.Q = critic(self.data_shape, 2, width, n_layers, 1 + n_kinds)
 
     # ------------------------------------------------------------------ Q's two readings
@@ -118,60 +110,26 @@ class ChangeCat(ChangeGAN):
     def read_amount(self, x: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
         return self.read_codes(x, changed)[0]
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        x, later = batch["x"], batch["x_b"]
-        c = torch.rand(len(x), device=x.device)
-        kind = torch.randint(self.n_kinds, (len(x),), device=x.device)
-        fake = self.G(x, c, kind)
+    # ------------------------------------------------------------------ the codes
+    def draw_codes(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``c ~ U(0, 1)`` and a uniform kind ``k``, (N,) each."""
+        codes = super().draw_codes(x)
+        codes["kind"] = torch.randint(self.n_kinds, (len(x),), device=x.device)
+        return codes
 
-        # ---- D: as the family's variant says
-        opt_d = self.optimizers["D"]
-        opt_d.zero_grad(set_to_none=True)
-        loss_d = self.d_loss(self.D, x, later, fake.detach())  # detach: D must not move G
-        self.backward(loss_d)
-        self.step(opt_d)
+    def generate(self, x: torch.Tensor, codes: dict, c: torch.Tensor | None = None):
+        return self.G(x, codes["c"] if c is None else c, codes["kind"])
 
-        # ---- Q: read k and c back from (x, G(x, k, c)); detached, so Q learns at any weight
-        opt_q = self.optimizers["Q"]
-        opt_q.zero_grad(set_to_none=True)
-        amount, logits = self.read_codes(x, fake.detach())
-        loss_q_amount = F.mse_loss(amount, c)
-        loss_q_kind = F.cross_entropy(logits, kind)
-        self.backward(loss_q_amount + loss_q_kind)
-        self.step(opt_q)
-
-        # ---- G: fool D, let Q read k and c, change nothing at c = 0, more at a larger c
-        opt_g = self.optimizers["G"]
-        opt_g.zero_grad(set_to_none=True)
-        with frozen(self.D), frozen(self.Q):  # gradients pass through D and Q to G only
-            loss_gan = self.g_adversarial_loss(self.D(fake))
-            amount, logits = self.read_codes(x, fake)
-            loss_info = F.mse_loss(amount, c)
-            loss_kind = F.cross_entropy(logits, kind)
-        loss_identity = (self.G(x, torch.zeros_like(c), kind) - x).abs().mean()
-        # a second code for each x, same kind: the change must grow with c
-        other = torch.rand(len(x), device=x.device)
-        change = (fake - x).abs().flatten(1).mean(dim=1)
-        other_change = (self.G(x, other, kind) - x).abs().flatten(1).mean(dim=1)
-        loss_monotone = F.relu(torch.sign(c - other) * (other_change - change)).mean()
-        loss_g = (
-            loss_gan
-            + self.info_weight * loss_info
-            + self.kind_weight * loss_kind
-            + self.identity_weight * loss_identity
-            + self.monotone_weight * loss_monotone
-        )
-        self.backward(loss_g)
-        self.step(opt_g)
+    def info_losses(self, x: torch.Tensor, changed: torch.Tensor, codes: dict) -> dict:
+        """Q's squared error on c and its cross-entropy on k."""
+        amount, logits = self.read_codes(x, changed)
         return {
-            "loss_d": loss_d.item(),
-            "loss_g": loss_g.item(),
-            "loss_gan": loss_gan.item(),
-            "info": loss_q_amount.item(),
-            "kind": loss_q_kind.item(),
-            "identity": loss_identity.item(),
-            "monotone": loss_monotone.item(),
+            "info": F.mse_loss(amount, codes["c"]),
+            "kind": F.cross_entropy(logits, codes["kind"]),
         }
+
+    def info_weights(self) -> dict[str, float]:
+        return {"info": self.info_weight, "kind": self.kind_weight}
 
     # ------------------------------------------------------------------ choosing k
     @torch.no_grad()
