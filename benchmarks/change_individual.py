@@ -131,7 +131,11 @@ def main() -> None:
                 for row in map(json.loads, handle):
                     # references do not depend on the seed: each is kept once
                     seed = None if row["method"] in REFERENCES else row["seed"]
-                    key = (row["operator"], row["method"], seed)
+                    # rows of one method at another budget are another row of the table
+                    method = row["method"]
+                    if method not in REFERENCES:
+                        method = f"{method} ({row['steps']} steps)"
+                    key = (row["operator"], method, seed)
                     if key not in seen:
                         seen.add(key)
                         rows.setdefault(key[:2], []).append(row)

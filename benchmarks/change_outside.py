@@ -97,7 +97,7 @@ def main() -> None:
         write_pngs(ink, inputs)
         x = read_pngs(inputs, len(ink))  # what gankit reads: the 8-bit values
         for m in GRID:
-            out = Path(work) / f"m{m:.1f}"
+            out = Path(work) / f"m{m:.2f}"
             gankit("translate", args.run, "--amount", str(m), "--input", str(inputs),
                    "--out", str(out))  # fmt: skip
             truth = operator(args.operator, x, m)

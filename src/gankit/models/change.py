@@ -14,8 +14,13 @@ Objective, minimised over G and Q and maximised over D:
 ``    + λ_I E_{x,c} ||Q(x, G(x, c)) − c||²``                (mutual information)
 ``    + λ_id E_x ||G(x, 0) − x||_1``                          (identity at c = 0)
 ``    + λ_mono E_{x, c1 < c2} max(0, d(x, c1) − d(x, c2))``   (monotone in c)
+``    + λ_T E_{x,c} d(x, c)``                                  (least change; λ_T = 0 default)
 
-with ``d(x, c) = ||G(x, c) − x||_1`` (mean absolute change per value). The squared
+with ``d(x, c) = ||G(x, c) − x||_1`` (mean absolute change per value). The last term is
+a transport cost: many maps send the earlier items to the later collection, and the GAN
+term cannot tell them apart; with λ_T > 0 G prefers the one that moves each item least,
+which is each item's own change where the real change is the smallest that makes an item
+look later. Too large a λ_T makes G change less than the data does. The squared
 error is ``−log Q(c | x, G(x, c))`` of a Gaussian with fixed variance, up to a
 constant, so minimising it maximises the variational lower bound
 ``E[log Q(c | x, G)] + H(c) ≤ I(c; G(x, c) | x)``. G plays the non-saturating game,
