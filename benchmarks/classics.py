@@ -10,7 +10,8 @@ seeds, the goal of the study and whether the means meet it.
   pix2pix-l1-edges2digits; goal: pix2pix's FD at most half of L1-only's, its L1 within
   25 % of L1-only's. ``--set data.name=edges2fashion`` (with Fashion-MNIST installed)
   runs the issue's data; pix2pix-edges2fashion is its preset. ``--also
-  cyclegan-edges2digits`` adds the unpaired baseline, scored the same way.
+  cyclegan-edges2digits`` (on edges2fashion, ``--also cyclegan-edges2fashion``) adds the
+  unpaired baseline, scored the same way.
 - ``ssgan``: ssgan-digits against ssgan-labelled-only-digits; goal: test error at most
   0.6 x the labelled-only classifier's.
 - ``aae``: aae-digits against aae-plain-digits; goal: the codes' sliced W1 to the prior
