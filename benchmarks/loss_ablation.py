@@ -20,6 +20,7 @@ share that diverged.
     python benchmarks/loss_ablation.py                        # gan-grid: 7000 steps
     python benchmarks/loss_ablation.py --steps 500 --seeds 2 # a reduced budget
     python benchmarks/loss_ablation.py --arms 4,5              # RpGAN's arms only
+    python benchmarks/loss_ablation.py --set train.threads=1   # any config override
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def run_arm(sets: list[str], seeds: int) -> tuple[list, int]:
             continue
         diverged += row.modes == 0
         rows.append(row)
+        print(
+            f"  seed {seed}: {row.modes}/{row.n_modes} modes, "
+            f"{100 * row.high_quality:.1f} % high quality, {row.seconds:.0f} s",
+            flush=True,
+        )
     return rows, diverged
 
 
@@ -74,15 +80,20 @@ def main() -> None:
         "--arms", default=None, help="comma-separated arm numbers 1-5 (default: all), "
         "so that arms can run in separate processes"
     )  # fmt: skip
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+        help="a config override for every arm, e.g. train.threads=1 (repeatable)"
+    )  # fmt: skip
     args = parser.parse_args()
     numbers = [int(a) for a in args.arms.split(",")] if args.arms else range(1, len(ARMS) + 1)
-    budget = [f"train.steps={args.steps}"] if args.steps else []
+    shared = [f"train.steps={args.steps}"] if args.steps else []
+    shared += args.sets
     print("| objective | modes (of 25) | high quality | diverged | s per run |")
     print("|---|---|---|---|---|")
     for number, (arm, sets) in enumerate(ARMS.items(), start=1):
         if number not in numbers:
             continue
-        overrides = [s.format(g=args.gamma) for s in sets] + budget
+        overrides = [s.format(g=args.gamma) for s in sets] + shared
         rows, diverged = run_arm(overrides, args.seeds)
         seconds = statistics.fmean(r.seconds for r in rows) if rows else float("nan")
         print(
