@@ -74,3 +74,27 @@ def gankit_steps_per_second(
     rows = [row for row in rows if "loss_d" in row or "loss_g" in row]
     first, last = rows[0], rows[-1]
     return (last["step"] - first["step"]) / (last["time"] - first["time"])
+
+
+def stepping_model(preset: str, overrides: list[str] | dict | None = None) -> tuple:
+    """A preset's model with its optimizers and in-memory batch stream, as the trainer
+    builds them, after one warm-up ``train_step`` (optimizer state, first allocations).
+
+    Returns:
+        ``(model, stream, config)``: call ``model.train_step(stream.get(step), step)``
+        for steps 1, 2, ... in order.
+    """
+    from gankit.config import resolve_config
+    from gankit.training.data import BatchStream
+    from gankit.training.run import build
+
+    config = resolve_config(preset, overrides)
+    model, bundle = build(config)
+    model.setup_optimizers()
+    model.max_steps = config["train"]["steps"]
+    stream = BatchStream(
+        bundle.train, config["train"]["batch_size"], model.real_batches_per_step, 0,
+        torch.device("cpu"),
+    )  # fmt: skip
+    model.train_step(stream.get(0), 0)
+    return model, stream, config

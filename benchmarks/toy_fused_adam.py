@@ -19,24 +19,13 @@ import time
 
 import torch
 
-from common import command_line, machine_line
-from gankit.config import resolve_config
-from gankit.training.data import BatchStream
-from gankit.training.run import build
+from common import command_line, machine_line, stepping_model
 
 
 def cpu_ms_per_step(preset: str, fused: bool, steps: int) -> tuple[float, list[torch.Tensor]]:
     """CPU ms of one ``train_step`` on the preset's model, and G's weights after them."""
     torch.manual_seed(0)
-    config = resolve_config(preset, {"model.fused_adam": fused})
-    model, bundle = build(config)
-    model.setup_optimizers()
-    model.max_steps = config["train"]["steps"]
-    stream = BatchStream(
-        bundle.train, config["train"]["batch_size"], model.real_batches_per_step, 0,
-        torch.device("cpu"),
-    )  # fmt: skip
-    model.train_step(stream.get(0), 0)  # optimizer state and first allocations
+    model, stream, _ = stepping_model(preset, {"model.fused_adam": fused})
     started = time.process_time()
     for step in range(1, steps + 1):
         model.train_step(stream.get(step), step)
