@@ -172,7 +172,7 @@ def test_a_global_path_lets_every_pixel_hear_the_whole_item():
         assert (not torch.equal(*corner)) is moves, global_path
 
 
-def test_a_warping_generator_starts_as_the_identity_and_learns_a_turn():
+def test_a_warping_generator_starts_as_the_identity_and_moves_after_a_step():
     """``warp``: an untrained G is the identity at every c (θ starts at I, Δ at 0); one
     step moves it; with ``code_scaled`` (θ_c and c·Δ) c = 0 stays the identity after it."""
     model = create_model("change", data_shape=(1, 8, 8), width=8, n_layers=1, warp=True,

@@ -128,7 +128,7 @@ class ChangeGenerator(nn.Module):
             widths = [channels + codes] + [width] * n_layers
             for w_in, w_out in itertools.pairwise(widths):
                 layers += [nn.Conv2d(w_in, w_out, 3, padding=1), nn.LeakyReLU(0.2)]
-            if global_path and n_layers:
+            if global_path:  # n_layers >= 1: the model refuses 0
                 layers.insert(2, GlobalMix(width))
             layers.append(nn.Conv2d(widths[-1], channels, 3, padding=1))
             self.delta = nn.Sequential(*layers)
