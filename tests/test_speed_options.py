@@ -69,3 +69,13 @@ def test_compile_failure_falls_back_to_eager_with_a_message(tmp_path, monkeypatc
     eager = gankit.train(tiny_config("gan", "ring", steps=5), runs_dir=tmp_path, name="eager")
     for (key, a), b in zip(compiled.model.state_dict().items(), eager.model.state_dict().values()):
         assert torch.equal(a, b), key
+
+
+def test_the_bf16_race_preset_is_the_10min_recipe_with_two_settings_changed():
+    from gankit.config import load_preset
+
+    fp32, bf16 = load_preset("infogan-fashion-10min"), load_preset("infogan-fashion-10min-bf16")
+    assert bf16["train"].pop("precision") == "bf16" and "precision" not in fp32["train"]
+    assert (fp32["train"].pop("ema_decay"), bf16["train"].pop("ema_decay")) == (0.999, 0.9995)
+    assert bf16["model"] == fp32["model"] and bf16["data"] == fp32["data"]
+    assert bf16["train"] == fp32["train"]
