@@ -14,7 +14,8 @@ a second (``--no-probe`` leaves it out). Races from different days compare throu
 
 Run it alone: a second job on the cores makes every step slower and the race unfair.
 Scoring needs no quiet machine: ``--train-only`` then ``--score-only`` lets the
-InceptionV3 features (about 0.25 s an image on 2 cores) be computed while other work runs.
+InceptionV3 features (0.12-0.25 s an image on 2 cores, by CPU) be computed while other
+work runs.
 
     python benchmarks/fashion_race.py
     python benchmarks/fashion_race.py --presets infogan-fashion --time-limit 10m
