@@ -49,8 +49,7 @@ PROBES = "race-probes.jsonl"  # in --runs-dir: one line per raced run, for --sco
 
 def probe_speed(runs_dir: str) -> float:
     """Steps a second of the probe workload on this machine, now."""
-    return gankit_steps_per_second(PROBE, {"train.progress": False}, PROBE_STEPS, runs_dir,
-                                   "speed-probe")  # fmt: skip
+    return gankit_steps_per_second(PROBE, {}, PROBE_STEPS, runs_dir, "speed-probe")
 
 
 def read_probes(runs_dir: str) -> dict[str, float]:
