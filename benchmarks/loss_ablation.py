@@ -22,6 +22,7 @@ as it ends, so that a run cut short still compares the arms on the same seeds.
     python benchmarks/loss_ablation.py --steps 500 --seeds 2 # a reduced budget
     python benchmarks/loss_ablation.py --arms 4,5              # RpGAN's arms only
     python benchmarks/loss_ablation.py --set train.threads=1   # any config override
+    python benchmarks/loss_ablation.py --seeds 3 --first-seed 2  # seeds 2, 3 and 4
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def run_seed(arm: str, sets: list[str], seed: int) -> ToyResult | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--first-seed", type=int, default=0,
+        help="seeds first-seed .. first-seed + seeds - 1, so that a sweep cut short can go on"
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=None, help="default: gan-grid's")
     parser.add_argument("--gamma", type=float, default=0.1, help="γ of R1 and R2")
     parser.add_argument(
@@ -91,7 +96,7 @@ def main() -> None:
     }
     outcomes: dict[str, list[ToyResult | None]] = {arm: [] for arm in chosen}
     # Seed by seed across the arms, so that a run cut short leaves every arm the same seeds.
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for arm, overrides in chosen.items():
             outcomes[arm].append(run_seed(arm, overrides, seed))
     print("\n| objective | modes (of 25) | high quality | diverged | s per run |")
