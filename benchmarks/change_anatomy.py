@@ -4,9 +4,10 @@
 Σ‖x − op(x, m)‖₁ over held-out items with their true m. This script splits it, for a
 trained run whose data has a known operator (``digits-change``, ``series-change``):
 
-- **calibrated**: the same ratio with each item's best code ĉ (a grid of 51 codes)
-  in place of m: what is left when the amount is read perfectly, so the rest of the
-  error is the shape of the change, not its size;
+- **calibrated**: the same ratio with each item's best code ĉ (on the grid of codes
+  that ``gankit eval``'s calibration searches) in place of m: what is left when the
+  amount is read perfectly, so the rest of the error is the shape of the change, not
+  its size;
 - **by m**: the error of the items in each quarter of m;
 - **size of the change**: Σ‖G(x, m) − x‖₁ / Σ‖op(x, m) − x‖₁ (1: G moves as much as
   the operator; below 1, less);
@@ -28,8 +29,8 @@ import argparse
 import torch
 
 from common import command_line
+from gankit.metrics.change import CALIBRATION_STEPS
 
-CODES = 51  # the grid of codes that the calibrated error searches
 N = 500  # held-out pairs, as change_individual.py scores
 
 
@@ -46,7 +47,7 @@ def anatomy(model, source: torch.Tensor, later: torch.Tensor, m: torch.Tensor, n
     rows = {"individual_error": float(l1(out, later).sum() / real.sum())}
     gaps = torch.stack(
         [l1(model.change(source, float(c), net).clamp(-1.0, 1.0), later)
-         for c in torch.linspace(0.0, 1.0, CODES)], dim=1,
+         for c in torch.linspace(0.0, 1.0, CALIBRATION_STEPS + 1)], dim=1,
     )  # fmt: skip
     rows["calibrated"] = float(gaps.min(dim=1).values.sum() / real.sum())
     for low in (0.0, 0.25, 0.5, 0.75):
